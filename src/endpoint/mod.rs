@@ -1,0 +1,123 @@
+//! The token endpoint: read the request (`request`), decide the grant, issue a token, and
+//! answer in the shape of the documented API this endpoint is mounted as (`response`).
+
+pub mod request;
+pub mod response;
+
+use bytes::Bytes;
+use http::{Method, Request, Response};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+
+use crate::Body;
+use crate::clients::{Client, Grant};
+use crate::config::{EndpointShape, TokenEndpoint};
+use crate::errors::Refusal;
+use crate::service::State;
+use request::Params;
+
+/// Answers a token request. Also returns the client id, for the access log.
+pub async fn handle(req: Request<Incoming>, ep: &TokenEndpoint, state: &State) -> (Response<Body>, Option<String>) {
+    let mut client_id = None;
+    let result = token_response(req, ep, state, &mut client_id).await;
+    let mut resp = match result {
+        Ok(resp) => resp,
+        Err(refusal) => refusal.into_response(ep.shape.error_shape(), &state.config.realm),
+    };
+    // RFC 6749 §5.1: token responses must not be cached.
+    let h = resp.headers_mut();
+    h.insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    h.insert(http::header::PRAGMA, http::HeaderValue::from_static("no-cache"));
+    (resp, client_id)
+}
+
+async fn token_response(
+    req: Request<Incoming>,
+    ep: &TokenEndpoint,
+    state: &State,
+    client_id: &mut Option<String>,
+) -> Result<Response<Body>, Refusal> {
+    if req.method() != Method::POST {
+        return Err(Refusal::MethodNotAllowed);
+    }
+    let (parts, body) = req.into_parts();
+    let body = read_body(body, state).await?;
+    let params = request::parse_body(&parts.headers, &body)?;
+    let basic = request::basic_credentials(&parts.headers).transpose()?;
+    let grant = match params.grant_type.as_deref() {
+        None => return Err(Refusal::InvalidRequest("grant_type is missing")),
+        Some("client_credentials") => Grant::ClientCredentials,
+        Some("implicit") if ep.shape == EndpointShape::OauthAccessToken => Grant::Implicit,
+        Some(_) => return Err(Refusal::UnsupportedGrantType),
+    };
+    let client = authenticate(state, grant, &params, basic)?;
+    *client_id = Some(client.id.clone());
+    if !client.may_use(grant) {
+        return Err(Refusal::UnauthorizedClient);
+    }
+    let scope = granted_scope(client, params.scope.as_deref())?;
+    let issued = state.issuer.issue(client, grant, &scope, crate::token::now_unix());
+    let echo_scope = params.scope.is_some().then_some(scope.as_str());
+    Ok(response::success(ep.shape, &issued, grant, echo_scope))
+}
+
+async fn read_body(body: Incoming, state: &State) -> Result<Bytes, Refusal> {
+    let limited = Limited::new(body, state.config.max_token_body_bytes);
+    match tokio::time::timeout(state.config.body_read_timeout, limited.collect()).await {
+        Err(_) => Err(Refusal::InvalidRequest("the request body was not received in time")),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(Refusal::PayloadTooLarge),
+        Ok(Err(_)) => Err(Refusal::InvalidRequest("the request body could not be read")),
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+    }
+}
+
+/// Finds the client and, for client_credentials, checks its secret.
+fn authenticate<'s>(
+    state: &'s State,
+    grant: Grant,
+    params: &Params,
+    basic: Option<(String, String)>,
+) -> Result<&'s Client, Refusal> {
+    let via_basic = basic.is_some();
+    let (id, secret) = match basic {
+        Some((id, secret)) => {
+            // RFC 6749 §2.3: one authentication method per request.
+            if params.client_secret.is_some() || params.client_id.as_ref().is_some_and(|b| *b != id) {
+                return Err(Refusal::InvalidRequest("client credentials were sent both in the Authorization header and in the body"));
+            }
+            (Some(id), Some(secret))
+        }
+        None => (params.client_id.clone(), params.client_secret.clone()),
+    };
+    let id = id.ok_or(Refusal::InvalidRequest("client_id is missing"))?;
+    let invalid = Refusal::InvalidClient { basic: via_basic };
+    let client = state.config.clients.get(&id);
+    match grant {
+        // The implicit grant identifies a public client by its id alone (seed 004).
+        Grant::Implicit => client.ok_or(invalid),
+        Grant::ClientCredentials => {
+            let secret = secret.ok_or(Refusal::InvalidRequest("client_secret is missing"))?;
+            match client {
+                Some(c) if c.secret_matches(&secret) => Ok(c),
+                _ => Err(invalid),
+            }
+        }
+    }
+}
+
+/// RFC 6749 §3.3: the requested scope must lie within the client's; none requested means all.
+fn granted_scope(client: &Client, requested: Option<&str>) -> Result<String, Refusal> {
+    let Some(requested) = requested else {
+        return Ok(client.scopes.join(" "));
+    };
+    let mut granted: Vec<&str> = Vec::new();
+    for s in requested.split(' ').filter(|s| !s.is_empty()) {
+        if !client.scopes.iter().any(|c| c == s) {
+            return Err(Refusal::InvalidScope);
+        }
+        if !granted.contains(&s) {
+            granted.push(s);
+        }
+    }
+    Ok(granted.join(" "))
+}

@@ -1,0 +1,139 @@
+//! The storegate command: run the gateway, check a config, or register a client.
+#![forbid(unsafe_code)]
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use storegate::config::Config;
+
+/// Exit code for a bad configuration (sysexits EX_USAGE).
+const EXIT_CONFIG: u8 = 64;
+
+#[derive(Parser)]
+#[command(version, about = "A reverse-proxy authentication gateway for store backend APIs")]
+struct Cli {
+    /// The config file.
+    #[arg(long, global = true, env = "STOREGATE_CONFIG", default_value = "gateway.toml")]
+    config: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway (the default).
+    Run,
+    /// Validate the config and exit.
+    CheckConfig,
+    /// Manage clients.
+    Client {
+        #[command(subcommand)]
+        command: ClientCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClientCommand {
+    /// Print a fresh secret (shown once) and the config entry to paste.
+    New {
+        /// The client id.
+        id: String,
+        /// The API(s) the client's tokens are for.
+        #[arg(long = "api", default_value = "store")]
+        apis: Vec<String>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command.unwrap_or(Command::Run) {
+        Command::Client { command: ClientCommand::New { id, apis } } => {
+            let secret = storegate::clients::generate_secret();
+            println!("# client secret for {id:?} (shown once; give it to the client, store it nowhere else):");
+            println!("# {secret}");
+            println!("[[clients]]");
+            println!("id = {}", toml_string(&id));
+            println!("secret_hash = \"{}\"", storegate::clients::hash_secret(&secret));
+            println!("apis = [{}]", apis.iter().map(|a| toml_string(a)).collect::<Vec<_>>().join(", "));
+            println!("grants = [\"client_credentials\"]");
+            println!("scopes = [\"read\", \"write\"]");
+            ExitCode::SUCCESS
+        }
+        Command::CheckConfig => match Config::load(&cli.config) {
+            Ok(cfg) => {
+                println!(
+                    "{}: ok ({} token endpoints, {} clients, {} routes)",
+                    cli.config.display(),
+                    cfg.token_endpoints.len(),
+                    cfg.clients.len(),
+                    cfg.routes.len()
+                );
+                ExitCode::SUCCESS
+            }
+            Err(e) => config_failure(&cli.config, &e),
+        },
+        Command::Run => {
+            let config = match Config::load(&cli.config) {
+                Ok(c) => c,
+                Err(e) => return config_failure(&cli.config, &e),
+            };
+            init_tracing(&config.log);
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build();
+            let result = runtime.context("starting the runtime").and_then(|rt| rt.block_on(run(config)));
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    tracing::error!("{e:#}");
+                    eprintln!("storegate: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn toml_string(s: &str) -> String {
+    toml::Value::String(s.to_owned()).to_string()
+}
+
+fn config_failure(path: &std::path::Path, e: &storegate::config::ConfigError) -> ExitCode {
+    eprintln!("storegate: {}: {e}", path.display());
+    ExitCode::from(EXIT_CONFIG)
+}
+
+fn init_tracing(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(default))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    if let Some(addr) = config.demo_upstream {
+        let demo = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding the demo upstream on {addr}"))?;
+        tracing::info!(%addr, "demo store API listening");
+        tokio::spawn(storegate::demo::serve(demo));
+    }
+    let listen = config.listen;
+    let scheme = if config.tls.is_some() { "https" } else { "http" };
+    let state = Arc::new(storegate::service::State::new(config)?);
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("binding {listen}"))?;
+    tracing::info!("storegate listening on {scheme}://{}", listener.local_addr()?);
+    storegate::server::run(listener, state, shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = term.recv() => {},
+    }
+}

@@ -1,0 +1,194 @@
+//! Forwarding a guarded request to its route's upstream: a pooled keep-alive HTTP/1.1 client,
+//! bodies streamed both ways (never buffered whole), header hygiene, `X-Forwarded-*`, and the
+//! verified identity in `x-storegate-*` headers.
+
+use std::time::Duration;
+
+use http::{HeaderValue, Request, Response, Uri, Version, header};
+use http_body_util::Either;
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+use crate::Body;
+use crate::config::Route;
+use crate::errors::Refusal;
+use crate::headers;
+use crate::service::ConnInfo;
+use crate::token::verify::Verified;
+
+/// The shared, pooled upstream client.
+pub struct Upstream {
+    client: Client<HttpConnector, Incoming>,
+}
+
+impl Upstream {
+    pub fn new(connect_timeout: Duration, idle_timeout: Duration) -> Upstream {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(connect_timeout));
+        connector.set_keepalive(Some(Duration::from_secs(60)));
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(idle_timeout)
+            .build(connector);
+        Upstream { client }
+    }
+
+    /// Sends the request on and returns the upstream's response, its body streaming.
+    pub async fn forward(
+        &self,
+        mut req: Request<Incoming>,
+        route: &Route,
+        who: &Verified,
+        conn: ConnInfo,
+    ) -> Result<Response<Body>, Refusal> {
+        prepare_request(&mut req, route, who, conn)?;
+        let resp = match tokio::time::timeout(route.timeout, self.client.request(req)).await {
+            Err(_) => {
+                tracing::warn!(route = %route.prefix, "upstream did not answer within {:?}", route.timeout);
+                return Err(Refusal::GatewayTimeout);
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(route = %route.prefix, error = %e, source = ?std::error::Error::source(&e), "upstream request failed");
+                return Err(Refusal::BadGateway);
+            }
+            Ok(Ok(resp)) => resp,
+        };
+        let (mut parts, body) = resp.into_parts();
+        headers::strip_hop_by_hop(&mut parts.headers);
+        Ok(Response::from_parts(parts, Either::Right(body)))
+    }
+}
+
+fn is_safe(method: &http::Method) -> bool {
+    matches!(*method, http::Method::GET | http::Method::HEAD | http::Method::OPTIONS)
+}
+
+/// Whether a request may go on with this token: right API, read-only grants only read, and
+/// the route's write scope for writes.
+pub fn authorize(req_method: &http::Method, route: &Route, who: &Verified) -> Result<(), Refusal> {
+    if !who.is_for(&route.api) {
+        return Err(Refusal::InsufficientScope { detail: "the token is for another API", scope: None });
+    }
+    if is_safe(req_method) {
+        return Ok(());
+    }
+    if who.grant == crate::clients::Grant::Implicit {
+        return Err(Refusal::InsufficientScope { detail: "an implicit token is read-only", scope: None });
+    }
+    if let Some(ws) = &route.write_scope
+        && !who.has_scope(ws)
+    {
+        return Err(Refusal::InsufficientScope { detail: "this request needs a write scope", scope: Some(ws.clone()) });
+    }
+    Ok(())
+}
+
+/// Rewrites a client's request into the upstream's: URI, headers, identity.
+pub fn prepare_request<B>(req: &mut Request<B>, route: &Route, who: &Verified, conn: ConnInfo) -> Result<(), Refusal> {
+    let original_host = req
+        .headers()
+        .get(header::HOST)
+        .cloned()
+        .or_else(|| req.uri().authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()));
+    let path_and_query = req.uri().path_and_query().map(|pq| pq.as_str()).unwrap_or("/");
+    let uri = Uri::builder()
+        .scheme(route.upstream_scheme.clone())
+        .authority(route.upstream_authority.clone())
+        .path_and_query(path_and_query)
+        .build()
+        .map_err(|_| Refusal::InvalidRequest("the request target is malformed"))?;
+    *req.uri_mut() = uri;
+    *req.version_mut() = Version::HTTP_11;
+
+    let h = req.headers_mut();
+    headers::strip_hop_by_hop(h);
+    headers::strip_identity(h);
+    // The client sets Host from the upstream URI.
+    h.remove(header::HOST);
+    if !route.forward_authorization {
+        h.remove(header::AUTHORIZATION);
+    }
+    // storegate is where the caller's connection ends, so it states the peer rather than
+    // extending a chain the caller could have written.
+    let peer = HeaderValue::from_str(&conn.peer.ip().to_string()).map_err(|_| Refusal::Internal)?;
+    h.insert(headers::X_FORWARDED_FOR, peer);
+    h.insert(headers::X_FORWARDED_PROTO, HeaderValue::from_static(if conn.tls { "https" } else { "http" }));
+    match original_host {
+        Some(host) => h.insert(headers::X_FORWARDED_HOST, host),
+        None => h.remove(headers::X_FORWARDED_HOST),
+    };
+    let value = |s: &str| HeaderValue::from_str(s).map_err(|_| Refusal::InvalidToken("the token holds characters not allowed in a header"));
+    h.insert(headers::CLIENT_ID, value(&who.client_id)?);
+    h.insert(headers::SCOPE, value(&who.scope)?);
+    h.insert(headers::GRANT, HeaderValue::from_static(who.grant.as_str()));
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clients::Grant;
+    use crate::errors::ErrorShape;
+
+    fn route() -> Route {
+        Route {
+            prefix: "/api/".into(),
+            upstream_scheme: http::uri::Scheme::HTTP,
+            upstream_authority: "127.0.0.1:9000".parse().unwrap(),
+            api: "store".into(),
+            error_shape: ErrorShape::OAuth,
+            timeout: Duration::from_secs(1),
+            forward_authorization: false,
+            write_scope: Some("write".into()),
+        }
+    }
+
+    fn who(grant: Grant, scope: &str) -> Verified {
+        Verified { client_id: "c1".into(), aud: vec!["store".into()], scope: scope.into(), grant, exp: 0 }
+    }
+
+    #[test]
+    fn request_is_rewritten_for_the_upstream() {
+        let mut req = Request::builder()
+            .uri("https://gw.example/api/products?page=2")
+            .header(header::HOST, "gw.example")
+            .header(header::AUTHORIZATION, "Bearer abc")
+            .header(headers::CLIENT_ID, "admin")
+            .header(headers::X_FORWARDED_FOR, "1.2.3.4")
+            .header(header::CONNECTION, "close")
+            .body(())
+            .unwrap();
+        let conn = ConnInfo { peer: "127.0.0.9:5555".parse().unwrap(), tls: true };
+        prepare_request(&mut req, &route(), &who(Grant::ClientCredentials, "read write"), conn).unwrap();
+        assert_eq!(req.uri(), "http://127.0.0.1:9000/api/products?page=2");
+        let h = req.headers();
+        assert_eq!(h[headers::CLIENT_ID], "c1");
+        assert_eq!(h[headers::SCOPE], "read write");
+        assert_eq!(h[headers::GRANT], "client_credentials");
+        assert_eq!(h[headers::X_FORWARDED_FOR], "127.0.0.9");
+        assert_eq!(h[headers::X_FORWARDED_PROTO], "https");
+        assert_eq!(h[headers::X_FORWARDED_HOST], "gw.example");
+        assert!(!h.contains_key(header::AUTHORIZATION));
+        assert!(!h.contains_key(header::CONNECTION));
+        assert!(!h.contains_key(header::HOST));
+    }
+
+    #[test]
+    fn authorization_rules() {
+        let r = route();
+        let cc = who(Grant::ClientCredentials, "read write");
+        assert!(authorize(&http::Method::POST, &r, &cc).is_ok());
+        let read_only = who(Grant::ClientCredentials, "read");
+        assert!(authorize(&http::Method::GET, &r, &read_only).is_ok());
+        assert!(matches!(authorize(&http::Method::POST, &r, &read_only), Err(Refusal::InsufficientScope { scope: Some(_), .. })));
+        let implicit = who(Grant::Implicit, "read write");
+        assert!(authorize(&http::Method::HEAD, &r, &implicit).is_ok());
+        assert!(authorize(&http::Method::DELETE, &r, &implicit).is_err());
+        let mut other = cc.clone();
+        other.aud = vec!["backoffice".into()];
+        assert!(authorize(&http::Method::GET, &r, &other).is_err());
+    }
+}

@@ -1,0 +1,99 @@
+//! TLS: PEM files -> `rustls::ServerConfig` on the aws-lc-rs provider, ALPN h2 and http/1.1.
+//! For development, a throwaway CA and a localhost certificate it signed can be generated.
+
+use std::io::Write;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::config::TlsFiles;
+
+/// The names the development certificate is valid for.
+pub const DEV_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
+
+/// Loads the configured certificate and key, generating development files when allowed.
+pub fn load(files: &TlsFiles) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    if files.generate_dev_files && (!files.cert.exists() || !files.key.exists()) {
+        let pki = DevPki::generate(&DEV_NAMES)?;
+        let ca_path = files.cert.with_file_name("dev-ca.pem");
+        std::fs::create_dir_all(files.cert.parent().unwrap_or(Path::new(".")))
+            .with_context(|| format!("creating the folder of {}", files.cert.display()))?;
+        write_file(&ca_path, pki.ca_pem.as_bytes(), 0o644)?;
+        write_file(&files.cert, pki.cert_pem.as_bytes(), 0o644)?;
+        write_private_file(&files.key, pki.key_pem.as_bytes())?;
+        tracing::warn!(
+            cert = %files.cert.display(),
+            ca = %ca_path.display(),
+            "generated a development TLS certificate for localhost; trust the CA file to call the gateway, never use it in production"
+        );
+    }
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&files.cert)
+        .with_context(|| format!("cannot read TLS certificate {}", files.cert.display()))?
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("TLS certificate {} is not valid PEM", files.cert.display()))?;
+    if certs.is_empty() {
+        bail!("TLS certificate {} holds no certificate", files.cert.display());
+    }
+    let key = PrivateKeyDer::from_pem_file(&files.key)
+        .with_context(|| format!("cannot read TLS key {}", files.key.display()))?;
+    server_config(certs, key).with_context(|| format!("TLS certificate {} and key {}", files.cert.display(), files.key.display()))
+}
+
+/// A rustls server config for a chain and key, with ALPN for HTTP/2 and HTTP/1.1.
+pub fn server_config(certs: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("choosing TLS versions")?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .context("the key does not fit the certificate")?;
+    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(cfg))
+}
+
+/// A throwaway CA and a server certificate it signed; the CA's key is never kept.
+pub struct DevPki {
+    pub ca_pem: String,
+    pub cert_pem: String,
+    pub key_pem: String,
+}
+
+impl DevPki {
+    pub fn generate(names: &[&str]) -> anyhow::Result<DevPki> {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose};
+        let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+        ca_params.distinguished_name.push(DnType::CommonName, "storegate development CA");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate()?)?;
+        let mut params = CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())?;
+        params.distinguished_name.push(DnType::CommonName, names.first().copied().unwrap_or("localhost"));
+        let key = KeyPair::generate()?;
+        let cert = params.signed_by(&key, &ca)?;
+        Ok(DevPki { ca_pem: ca.pem(), cert_pem: cert.pem(), key_pem: key.serialize_pem() })
+    }
+}
+
+fn write_file(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    f.write_all(bytes).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Writes key material readable by its owner only.
+pub fn write_private_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    write_file(path, bytes, 0o600)
+}

@@ -1,0 +1,77 @@
+//! The verification cache: verified claims keyed by a SHA-256 digest of the token (the token
+//! itself is never stored), bounded in entries, and never holding an entry past the token's
+//! `exp`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use moka::Expiry;
+
+use super::verify::Verified;
+
+/// How long a verification may be reused: the configured TTL, but never past `exp`.
+pub fn cache_lifetime(ttl: Duration, exp: u64, now: u64) -> Duration {
+    ttl.min(Duration::from_secs(exp.saturating_sub(now)))
+}
+
+pub type TokenDigest = [u8; 32];
+
+pub fn digest(token: &str) -> TokenDigest {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes());
+    d.as_ref().try_into().expect("SHA-256 is 32 bytes")
+}
+
+struct UntilExp {
+    ttl: Duration,
+}
+
+impl Expiry<TokenDigest, Arc<Verified>> for UntilExp {
+    fn expire_after_create(&self, _: &TokenDigest, v: &Arc<Verified>, _: Instant) -> Option<Duration> {
+        Some(cache_lifetime(self.ttl, v.exp, super::now_unix()))
+    }
+}
+
+pub struct TokenCache {
+    inner: moka::sync::Cache<TokenDigest, Arc<Verified>>,
+}
+
+impl TokenCache {
+    pub fn new(capacity: u64, ttl: Duration) -> TokenCache {
+        let inner = moka::sync::Cache::builder()
+            .max_capacity(capacity)
+            .expire_after(UntilExp { ttl })
+            .build();
+        TokenCache { inner }
+    }
+
+    pub fn get(&self, key: &TokenDigest) -> Option<Arc<Verified>> {
+        self.inner.get(key)
+    }
+
+    pub fn insert(&self, key: TokenDigest, v: Arc<Verified>) {
+        self.inner.insert(key, v);
+    }
+
+    /// Entries held now (moka counts lazily; call `run_pending_tasks` first for an exact figure).
+    pub fn entry_count(&self) -> u64 {
+        self.inner.entry_count()
+    }
+
+    pub fn run_pending_tasks(&self) {
+        self.inner.run_pending_tasks();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lifetime_is_the_ttl_or_the_time_left_whichever_is_shorter() {
+        let ttl = Duration::from_secs(300);
+        assert_eq!(cache_lifetime(ttl, 10_000, 1_000), ttl);
+        assert_eq!(cache_lifetime(ttl, 1_100, 1_000), Duration::from_secs(100));
+        assert_eq!(cache_lifetime(ttl, 1_000, 1_000), Duration::ZERO);
+        assert_eq!(cache_lifetime(ttl, 900, 1_000), Duration::ZERO, "an expired token is never cached");
+    }
+}

@@ -1,0 +1,241 @@
+//! Signing and verification keys: load (or, for development, generate) the PKCS#8 signing key,
+//! derive its public JWK and `kid`, add the retired keys, and publish them all as a JWKS
+//! (RFC 7517) for upstreams that verify tokens themselves.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use anyhow::{Context, bail};
+use aws_lc_rs::signature::{self, KeyPair};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::jwk::{Jwk, ThumbprintHash};
+use jsonwebtoken::{Algorithm, DecodingKey};
+use rustls_pki_types::PrivateKeyDer;
+use rustls_pki_types::pem::PemObject;
+use serde_json::json;
+
+use crate::config::SigningConfig;
+
+/// The algorithms storegate signs with. Verification is pinned per key to the algorithm the
+/// key was configured with (RFC 8725 §3.1): never `none`, never HMAC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SigningAlgorithm {
+    EdDSA,
+    ES256,
+    RS256,
+}
+
+impl SigningAlgorithm {
+    pub fn jwt_name(self) -> &'static str {
+        match self {
+            Self::EdDSA => "EdDSA",
+            Self::ES256 => "ES256",
+            Self::RS256 => "RS256",
+        }
+    }
+
+    pub fn jsonwebtoken(self) -> Algorithm {
+        match self {
+            Self::EdDSA => Algorithm::EdDSA,
+            Self::ES256 => Algorithm::ES256,
+            Self::RS256 => Algorithm::RS256,
+        }
+    }
+
+    fn rcgen(self) -> &'static rcgen::SignatureAlgorithm {
+        match self {
+            Self::EdDSA => &rcgen::PKCS_ED25519,
+            Self::ES256 => &rcgen::PKCS_ECDSA_P256_SHA256,
+            Self::RS256 => &rcgen::PKCS_RSA_SHA256,
+        }
+    }
+}
+
+/// The private half, parsed once so that signing does no key parsing per token.
+pub enum Signer {
+    Ed(signature::Ed25519KeyPair),
+    Es(signature::EcdsaKeyPair),
+    Rs(signature::RsaKeyPair),
+}
+
+impl Signer {
+    /// Signs a JWS signing input; the signature bytes in the algorithm's JWS encoding.
+    pub fn sign(&self, msg: &[u8]) -> Vec<u8> {
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        match self {
+            Signer::Ed(k) => k.sign(msg).as_ref().to_vec(),
+            Signer::Es(k) => k.sign(&rng, msg).expect("ECDSA signing with a valid key").as_ref().to_vec(),
+            Signer::Rs(k) => {
+                let mut sig = vec![0; k.public_modulus_len()];
+                k.sign(&signature::RSA_PKCS1_SHA256, &rng, msg, &mut sig).expect("RSA signing with a valid key");
+                sig
+            }
+        }
+    }
+
+    fn public_jwk_params(&self) -> serde_json::Value {
+        let b64 = |b: &[u8]| URL_SAFE_NO_PAD.encode(b);
+        match self {
+            Signer::Ed(k) => json!({"kty": "OKP", "crv": "Ed25519", "x": b64(k.public_key().as_ref())}),
+            Signer::Es(k) => {
+                // Uncompressed SEC1 point: 0x04 || x (32) || y (32).
+                let p = k.public_key().as_ref();
+                json!({"kty": "EC", "crv": "P-256", "x": b64(&p[1..33]), "y": b64(&p[33..65])})
+            }
+            Signer::Rs(k) => {
+                let p = k.public_key();
+                json!({
+                    "kty": "RSA",
+                    "n": b64(p.modulus().big_endian_without_leading_zero()),
+                    "e": b64(p.exponent().big_endian_without_leading_zero()),
+                })
+            }
+        }
+    }
+}
+
+/// A key that verifies tokens: its algorithm is fixed by configuration, not by the token.
+pub struct VerifyKey {
+    pub algorithm: Algorithm,
+    pub key: DecodingKey,
+}
+
+/// All key material of a running gateway.
+pub struct KeySet {
+    pub algorithm: SigningAlgorithm,
+    pub kid: String,
+    pub signer: Signer,
+    /// By kid: the signing key's public half and every retired key.
+    pub verify: HashMap<String, VerifyKey>,
+    /// `{"keys":[...]}`, serialized once.
+    pub jwks: Vec<u8>,
+}
+
+impl KeySet {
+    /// Loads the configured signing key (generating a development key when allowed) and the
+    /// retired keys.
+    pub fn load(cfg: &SigningConfig) -> anyhow::Result<KeySet> {
+        if cfg.generate_dev_files && !cfg.key.exists() {
+            generate_key_file(cfg.algorithm, &cfg.key)?;
+            tracing::warn!(file = %cfg.key.display(), "generated a development signing key; do not use it in production");
+        }
+        let der = PrivateKeyDer::from_pem_file(&cfg.key)
+            .with_context(|| format!("cannot read signing key {}", cfg.key.display()))?;
+        let PrivateKeyDer::Pkcs8(pkcs8) = der else {
+            bail!("signing key {} must be PKCS#8 (\"BEGIN PRIVATE KEY\")", cfg.key.display());
+        };
+        Self::from_pkcs8(cfg.algorithm, pkcs8.secret_pkcs8_der(), cfg.kid.clone(), &cfg.retired)
+            .with_context(|| format!("signing key {}", cfg.key.display()))
+    }
+
+    /// Builds the key set from PKCS#8 DER bytes.
+    pub fn from_pkcs8(alg: SigningAlgorithm, der: &[u8], kid: Option<String>, retired: &[Jwk]) -> anyhow::Result<KeySet> {
+        let signer = match alg {
+            SigningAlgorithm::EdDSA => Signer::Ed(
+                signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(der)
+                    .map_err(|e| anyhow::anyhow!("is not an Ed25519 key: {e}"))?,
+            ),
+            SigningAlgorithm::ES256 => Signer::Es(
+                signature::EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, der)
+                    .map_err(|e| anyhow::anyhow!("is not a P-256 key: {e}"))?,
+            ),
+            SigningAlgorithm::RS256 => {
+                let k = signature::RsaKeyPair::from_pkcs8(der).map_err(|e| anyhow::anyhow!("is not an RSA key: {e}"))?;
+                if k.public_modulus_len() < 256 {
+                    bail!("RSA keys must have at least 2048 bits");
+                }
+                Signer::Rs(k)
+            }
+        };
+        let mut params = signer.public_jwk_params();
+        let unnamed: Jwk = serde_json::from_value(params.clone()).context("building the public JWK")?;
+        let kid = match kid {
+            Some(k) => k,
+            None => unnamed.thumbprint(ThumbprintHash::SHA256).context("computing the key thumbprint")?,
+        };
+        params["use"] = json!("sig");
+        params["alg"] = json!(alg.jwt_name());
+        params["kid"] = json!(kid);
+        let current: Jwk = serde_json::from_value(params).context("building the public JWK")?;
+
+        let mut verify = HashMap::new();
+        let mut published = Vec::new();
+        for jwk in std::iter::once(&current).chain(retired) {
+            let (k, vk) = verify_key(jwk)?;
+            if verify.insert(k.clone(), vk).is_some() {
+                bail!("key id {k:?} is used by more than one key");
+            }
+            published.push(jwk);
+        }
+        let jwks = serde_json::to_vec(&json!({ "keys": published })).context("serializing the JWKS")?;
+        Ok(KeySet { algorithm: alg, kid, signer, verify, jwks })
+    }
+}
+
+fn verify_key(jwk: &Jwk) -> anyhow::Result<(String, VerifyKey)> {
+    let kid = jwk.common.key_id.clone().context("a verification key has no \"kid\"")?;
+    use jsonwebtoken::jwk::KeyAlgorithm;
+    let algorithm = match jwk.common.key_algorithm {
+        Some(KeyAlgorithm::EdDSA) => Algorithm::EdDSA,
+        Some(KeyAlgorithm::ES256) => Algorithm::ES256,
+        Some(KeyAlgorithm::RS256) => Algorithm::RS256,
+        _ => bail!("key {kid:?} needs \"alg\" of EdDSA, ES256 or RS256"),
+    };
+    let key = DecodingKey::from_jwk(jwk).with_context(|| format!("key {kid:?} is not a usable public key"))?;
+    Ok((kid, VerifyKey { algorithm, key }))
+}
+
+/// Checks a retired key at config time, so that a bad one fails validation, not start-up.
+pub fn check_retired_jwk(jwk: &Jwk) -> Result<(), String> {
+    verify_key(jwk).map(|_| ()).map_err(|e| format!("{e:#}"))
+}
+
+/// Writes a fresh PKCS#8 PEM key, readable by its owner only.
+pub fn generate_key_file(alg: SigningAlgorithm, path: &Path) -> anyhow::Result<()> {
+    let key = rcgen::KeyPair::generate_for(alg.rcgen()).context("generating a signing key")?;
+    crate::tls::write_private_file(path, key.serialize_pem().as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keyset(alg: SigningAlgorithm) -> KeySet {
+        let key = rcgen::KeyPair::generate_for(alg.rcgen()).unwrap();
+        KeySet::from_pkcs8(alg, &key.serialize_der(), None, &[]).unwrap()
+    }
+
+    #[test]
+    fn every_algorithm_publishes_a_jwk_with_its_thumbprint_as_kid() {
+        for alg in [SigningAlgorithm::EdDSA, SigningAlgorithm::ES256, SigningAlgorithm::RS256] {
+            let ks = keyset(alg);
+            let jwks: serde_json::Value = serde_json::from_slice(&ks.jwks).unwrap();
+            let k = &jwks["keys"][0];
+            assert_eq!(k["kid"], ks.kid.as_str());
+            assert_eq!(k["alg"], alg.jwt_name());
+            assert_eq!(k["use"], "sig");
+            assert!(k.get("d").is_none(), "no private part is published");
+            assert_eq!(ks.verify[&ks.kid].algorithm, alg.jsonwebtoken());
+        }
+    }
+
+    #[test]
+    fn retired_keys_verify_and_are_published() {
+        let old = keyset(SigningAlgorithm::ES256);
+        let old_jwk: serde_json::Value = serde_json::from_slice(&old.jwks).unwrap();
+        let retired: Jwk = serde_json::from_value(old_jwk["keys"][0].clone()).unwrap();
+        let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+        let ks = KeySet::from_pkcs8(SigningAlgorithm::EdDSA, &key.serialize_der(), None, &[retired]).unwrap();
+        assert_eq!(ks.verify.len(), 2);
+        assert_eq!(ks.verify[&old.kid].algorithm, Algorithm::ES256);
+        let jwks: serde_json::Value = serde_json::from_slice(&ks.jwks).unwrap();
+        assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_retired_key_without_alg_is_refused() {
+        let jwk: Jwk = serde_json::from_value(json!({"kty":"OKP","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo","kid":"k"})).unwrap();
+        assert!(check_retired_jwk(&jwk).unwrap_err().contains("alg"));
+    }
+}

@@ -1,1 +1,96 @@
-fn main(){}
+//! Micro benches for the token hot paths, each beside a peer measured in the same run:
+//!
+//! * `issue/*` — a whole token (claims, JWS, signature) vs `raw_sign/*`, the bare signature;
+//! * `verify_uncached/*` — header, key, signature and claims vs `raw_verify/*`;
+//! * `verify_cached` — digest + cache lookup vs `sha256_token`, the digest alone.
+//!
+//! Run: `cargo bench --bench tokens`. Figures and ratios are kept in BENCHMARKS.md.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lc_rs::signature::{self, KeyPair};
+use criterion::{Criterion, criterion_group, criterion_main};
+use storegate::clients::{ClientEntry, Clients, Grant, hash_secret};
+use storegate::token::issue::TokenIssuer;
+use storegate::token::keys::{KeySet, SigningAlgorithm};
+use storegate::token::verify::Verifier;
+
+const ALGS: [(SigningAlgorithm, &rcgen::SignatureAlgorithm); 3] = [
+    (SigningAlgorithm::EdDSA, &rcgen::PKCS_ED25519),
+    (SigningAlgorithm::ES256, &rcgen::PKCS_ECDSA_P256_SHA256),
+    (SigningAlgorithm::RS256, &rcgen::PKCS_RSA_SHA256),
+];
+
+struct Setup {
+    keys: Arc<KeySet>,
+    issuer: TokenIssuer,
+    clients: Clients,
+    der: Vec<u8>,
+}
+
+fn setup(alg: SigningAlgorithm, rc: &'static rcgen::SignatureAlgorithm) -> Setup {
+    let key = rcgen::KeyPair::generate_for(rc).unwrap();
+    let der = key.serialize_der();
+    let keys = Arc::new(KeySet::from_pkcs8(alg, &der, None, &[]).unwrap());
+    let issuer = TokenIssuer::new(keys.clone(), "https://bench".into(), 3600);
+    let clients = Clients::new(vec![ClientEntry {
+        id: "bench-client".into(),
+        secret_hash: Some(hash_secret("s")),
+        apis: vec!["store".into()],
+        grants: None,
+        scopes: vec!["read".into(), "write".into()],
+    }])
+    .unwrap();
+    Setup { keys, issuer, clients, der }
+}
+
+fn benches(c: &mut Criterion) {
+    for (alg, rc) in ALGS {
+        let s = setup(alg, rc);
+        let client = s.clients.get("bench-client").unwrap();
+        let name = alg.jwt_name();
+        let now = storegate::token::now_unix();
+        let token = s.issuer.issue(client, Grant::ClientCredentials, "read write", now).access_token;
+        let signing_input = token.rsplit_once('.').unwrap().0.to_owned();
+
+        c.bench_function(&format!("issue/{name}"), |b| {
+            b.iter(|| s.issuer.issue(client, Grant::ClientCredentials, "read write", now))
+        });
+        c.bench_function(&format!("raw_sign/{name}"), |b| b.iter(|| s.keys.signer.sign(signing_input.as_bytes())));
+
+        let verifier = Verifier::new(s.keys.clone(), "https://bench", 30, 0, Duration::from_secs(300));
+        c.bench_function(&format!("verify_uncached/{name}"), |b| b.iter(|| verifier.verify_uncached(&token).unwrap()));
+        let sig = s.keys.signer.sign(signing_input.as_bytes());
+        let (public, algo): (Vec<u8>, &dyn signature::VerificationAlgorithm) = match alg {
+            SigningAlgorithm::EdDSA => {
+                let k = signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(&s.der).unwrap();
+                (k.public_key().as_ref().to_vec(), &signature::ED25519)
+            }
+            SigningAlgorithm::ES256 => {
+                let k = signature::EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &s.der).unwrap();
+                (k.public_key().as_ref().to_vec(), &signature::ECDSA_P256_SHA256_FIXED)
+            }
+            SigningAlgorithm::RS256 => {
+                let k = signature::RsaKeyPair::from_pkcs8(&s.der).unwrap();
+                (k.public_key().as_ref().to_vec(), &signature::RSA_PKCS1_2048_8192_SHA256)
+            }
+        };
+        let pk = signature::UnparsedPublicKey::new(algo, public);
+        c.bench_function(&format!("raw_verify/{name}"), |b| b.iter(|| pk.verify(signing_input.as_bytes(), &sig).unwrap()));
+
+        if alg == SigningAlgorithm::EdDSA {
+            let cached = Verifier::new(s.keys.clone(), "https://bench", 30, 100_000, Duration::from_secs(300));
+            cached.verify(&token).unwrap();
+            c.bench_function("verify_cached", |b| b.iter(|| cached.verify(&token).unwrap()));
+            c.bench_function("sha256_token", |b| b.iter(|| storegate::token::cache::digest(&token)));
+        }
+    }
+}
+
+criterion_group! {
+    name = tokens;
+    config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
+    targets = benches
+}
+criterion_main!(tokens);

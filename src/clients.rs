@@ -78,7 +78,9 @@ impl Client {
     pub fn secret_matches(&self, secret: &str) -> bool {
         let presented = digest::digest(&digest::SHA256, secret.as_bytes());
         match &self.secret_digest {
-            Some(stored) => constant_time::verify_slices_are_equal(presented.as_ref(), stored).is_ok(),
+            Some(stored) => {
+                constant_time::verify_slices_are_equal(presented.as_ref(), stored).is_ok()
+            }
             None => false,
         }
     }
@@ -96,31 +98,66 @@ impl Clients {
         for (i, e) in entries.into_iter().enumerate() {
             let k = |field: &str| format!("clients[{i}].{field}");
             if e.id.is_empty() || e.id.contains(':') || e.id.chars().any(char::is_control) {
-                return Err(client_error(&k("id"), format!("{:?} must be non-empty, without ':' or control characters", e.id)));
+                return Err(client_error(
+                    &k("id"),
+                    format!(
+                        "{:?} must be non-empty, without ':' or control characters",
+                        e.id
+                    ),
+                ));
             }
             let grants = match &e.grants {
                 None => vec![Grant::ClientCredentials],
-                Some(g) if g.is_empty() => return Err(client_error(&k("grants"), "may not be empty")),
-                Some(g) => g.iter().map(|s| Grant::parse(&k("grants"), s)).collect::<Result<_, _>>()?,
+                Some(g) if g.is_empty() => {
+                    return Err(client_error(&k("grants"), "may not be empty"));
+                }
+                Some(g) => g
+                    .iter()
+                    .map(|s| Grant::parse(&k("grants"), s))
+                    .collect::<Result<_, _>>()?,
             };
             let secret_digest = match &e.secret_hash {
                 Some(h) => Some(parse_secret_hash(h).ok_or_else(|| {
-                    client_error(&k("secret_hash"), "must be \"sha256:\" and 64 hex digits (see `storegate client new`)")
+                    client_error(
+                        &k("secret_hash"),
+                        "must be \"sha256:\" and 64 hex digits (see `storegate client new`)",
+                    )
                 })?),
                 None if grants.contains(&Grant::ClientCredentials) => {
-                    return Err(client_error(&k("secret_hash"), format!("is missing; client {:?} may use client_credentials", e.id)));
+                    return Err(client_error(
+                        &k("secret_hash"),
+                        format!("is missing; client {:?} may use client_credentials", e.id),
+                    ));
                 }
                 None => None,
             };
             if e.apis.is_empty() || e.apis.iter().any(String::is_empty) {
-                return Err(client_error(&k("apis"), format!("{:?} must name at least one API", e.apis)));
+                return Err(client_error(
+                    &k("apis"),
+                    format!("{:?} must name at least one API", e.apis),
+                ));
             }
             if let Some(s) = e.scopes.iter().find(|s| !is_scope_token(s)) {
-                return Err(client_error(&k("scopes"), format!("{s:?} is not a valid scope token (RFC 6749 §3.3)")));
+                return Err(client_error(
+                    &k("scopes"),
+                    format!("{s:?} is not a valid scope token (RFC 6749 §3.3)"),
+                ));
             }
-            let client = Client { id: e.id.clone(), secret_digest, apis: e.apis, grants, scopes: e.scopes };
-            if by_id.insert(e.id.clone(), std::sync::Arc::new(client)).is_some() {
-                return Err(client_error(&k("id"), format!("{:?} is registered twice", e.id)));
+            let client = Client {
+                id: e.id.clone(),
+                secret_digest,
+                apis: e.apis,
+                grants,
+                scopes: e.scopes,
+            };
+            if by_id
+                .insert(e.id.clone(), std::sync::Arc::new(client))
+                .is_some()
+            {
+                return Err(client_error(
+                    &k("id"),
+                    format!("{:?} is registered twice", e.id),
+                ));
             }
         }
         Ok(Clients { by_id })
@@ -145,7 +182,9 @@ impl Clients {
 
 /// RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
 pub fn is_scope_token(s: &str) -> bool {
-    !s.is_empty() && s.bytes().all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
 }
 
 fn parse_secret_hash(s: &str) -> Option<[u8; 32]> {
@@ -170,7 +209,9 @@ pub fn hash_secret(secret: &str) -> String {
 /// A fresh client secret: 32 random bytes, base64url without padding.
 pub fn generate_secret() -> String {
     let mut bytes = [0u8; 32];
-    aws_lc_rs::rand::SystemRandom::new().fill(&mut bytes).expect("the system random source failed");
+    aws_lc_rs::rand::SystemRandom::new()
+        .fill(&mut bytes)
+        .expect("the system random source failed");
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
@@ -213,8 +254,15 @@ mod tests {
         assert!(err.contains("clients[0].secret_hash"), "{err}");
         let mut e = entry("a", "x");
         e.grants = Some(vec!["password".into()]);
-        assert!(Clients::new(vec![e]).unwrap_err().to_string().contains("clients[0].grants"));
-        let err = Clients::new(vec![entry("a", "x"), entry("a", "y")]).unwrap_err().to_string();
+        assert!(
+            Clients::new(vec![e])
+                .unwrap_err()
+                .to_string()
+                .contains("clients[0].grants")
+        );
+        let err = Clients::new(vec![entry("a", "x"), entry("a", "y")])
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("clients[1].id"), "{err}");
     }
 

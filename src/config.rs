@@ -211,7 +211,10 @@ fn parse_error_shape(key: &str, s: Option<&str>) -> Result<ErrorShape, ConfigErr
     match s {
         None | Some("oauth") => Ok(ErrorShape::OAuth),
         Some("errors") => Ok(ErrorShape::Errors),
-        Some(other) => Err(bad(key, format!("unknown error shape {other:?} (expected \"oauth\" or \"errors\")"))),
+        Some(other) => Err(bad(
+            key,
+            format!("unknown error shape {other:?} (expected \"oauth\" or \"errors\")"),
+        )),
     }
 }
 
@@ -289,14 +292,31 @@ impl Config {
 
     /// Parses and validates config text; `base` is the folder relative paths start from.
     pub fn from_toml_str(text: &str, base: &Path) -> Result<Config, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError(format!("invalid config: {e}")))?;
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            // One line: where, and what serde says (it names the key and the value it got).
+            let at = e.span().map(|span| {
+                let before = &text[..span.start.min(text.len())];
+                let line = before.matches('\n').count() + 1;
+                let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                format!(" at line {line}, column {column}")
+            });
+            ConfigError(format!(
+                "invalid config{}: {}",
+                at.unwrap_or_default(),
+                e.message().replace('\n', " ")
+            ))
+        })?;
         raw.validate(base)
     }
 }
 
 fn parse_addr(key: &str, s: &str) -> Result<SocketAddr, ConfigError> {
-    s.parse()
-        .map_err(|_| bad(key, format!("{s:?} is not an address such as \"127.0.0.1:8443\"")))
+    s.parse().map_err(|_| {
+        bad(
+            key,
+            format!("{s:?} is not an address such as \"127.0.0.1:8443\""),
+        )
+    })
 }
 
 fn ms(v: Option<u64>, default: u64) -> Duration {
@@ -322,19 +342,33 @@ impl RawConfig {
             }),
             (None, true) => None,
             (Some(_), true) => {
-                return Err(bad("server.plaintext", "is true but a [tls] section is also given; keep one"));
+                return Err(bad(
+                    "server.plaintext",
+                    "is true but a [tls] section is also given; keep one",
+                ));
             }
             (None, false) => {
-                return Err(bad("tls", "is missing; give cert and key, or set server.plaintext = true"));
+                return Err(bad(
+                    "tls",
+                    "is missing; give cert and key, or set server.plaintext = true",
+                ));
             }
         };
         let realm = s.realm.clone().unwrap_or_else(|| DEFAULT_REALM.to_owned());
         if realm.contains(['"', '\\']) || realm.chars().any(char::is_control) {
-            return Err(bad("server.realm", format!("{realm:?} may not hold quotes, backslashes or control characters")));
+            return Err(bad(
+                "server.realm",
+                format!("{realm:?} may not hold quotes, backslashes or control characters"),
+            ));
         }
-        let max_token_body_bytes = s.max_token_body_bytes.unwrap_or(DEFAULT_MAX_TOKEN_BODY_BYTES);
+        let max_token_body_bytes = s
+            .max_token_body_bytes
+            .unwrap_or(DEFAULT_MAX_TOKEN_BODY_BYTES);
         if max_token_body_bytes < 256 {
-            return Err(bad("server.max_token_body_bytes", format!("{max_token_body_bytes} is below the least useful size, 256")));
+            return Err(bad(
+                "server.max_token_body_bytes",
+                format!("{max_token_body_bytes} is below the least useful size, 256"),
+            ));
         }
 
         let t = &self.tokens;
@@ -342,7 +376,11 @@ impl RawConfig {
         if issuer.is_empty() {
             return Err(bad("tokens.issuer", "may not be empty"));
         }
-        let lifetime = positive("tokens.lifetime_secs", t.lifetime_secs, DEFAULT_TOKEN_LIFETIME_SECS)?;
+        let lifetime = positive(
+            "tokens.lifetime_secs",
+            t.lifetime_secs,
+            DEFAULT_TOKEN_LIFETIME_SECS,
+        )?;
 
         let signing = self.signing.validate(base)?;
         let token_endpoints = validate_endpoints(&self.token_endpoints)?;
@@ -356,7 +394,10 @@ impl RawConfig {
             Some(d) => {
                 let addr = parse_addr("demo.upstream_listen", &d.upstream_listen)?;
                 if !addr.ip().is_loopback() {
-                    return Err(bad("demo.upstream_listen", format!("{addr} is not a loopback address")));
+                    return Err(bad(
+                        "demo.upstream_listen",
+                        format!("{addr} is not a loopback address"),
+                    ));
                 }
                 Some(addr)
             }
@@ -379,7 +420,11 @@ impl RawConfig {
             token_lifetime: Duration::from_secs(lifetime),
             leeway: Duration::from_secs(t.leeway_secs.unwrap_or(DEFAULT_LEEWAY_SECS)),
             cache_capacity: t.cache_capacity.unwrap_or(DEFAULT_CACHE_CAPACITY),
-            cache_ttl: Duration::from_secs(positive("tokens.cache_ttl_secs", t.cache_ttl_secs, DEFAULT_CACHE_TTL_SECS)?),
+            cache_ttl: Duration::from_secs(positive(
+                "tokens.cache_ttl_secs",
+                t.cache_ttl_secs,
+                DEFAULT_CACHE_TTL_SECS,
+            )?),
             upstream_connect_timeout: Duration::from_millis(DEFAULT_UPSTREAM_CONNECT_TIMEOUT_MS),
             upstream_idle_timeout: Duration::from_millis(DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS),
             signing,
@@ -398,14 +443,17 @@ impl RawSigning {
             Some("ES256") => SigningAlgorithm::ES256,
             Some("RS256") => SigningAlgorithm::RS256,
             Some(other) => {
-                return Err(bad("signing.algorithm", format!("{other:?} is not one of \"EdDSA\", \"ES256\", \"RS256\"")));
+                return Err(bad(
+                    "signing.algorithm",
+                    format!("{other:?} is not one of \"EdDSA\", \"ES256\", \"RS256\""),
+                ));
             }
         };
         let mut retired = Vec::with_capacity(self.retired.len());
         for (i, r) in self.retired.iter().enumerate() {
             let key = format!("signing.retired[{i}].jwk");
-            let jwk: jsonwebtoken::jwk::Jwk =
-                serde_json::from_str(&r.jwk).map_err(|e| bad(&key, format!("is not a public JWK: {e}")))?;
+            let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_str(&r.jwk)
+                .map_err(|e| bad(&key, format!("is not a public JWK: {e}")))?;
             crate::token::keys::check_retired_jwk(&jwk).map_err(|e| bad(&key, e))?;
             retired.push(jwk);
         }
@@ -426,13 +474,19 @@ fn validate_endpoints(raw: &[RawTokenEndpoint]) -> Result<Vec<TokenEndpoint>, Co
         .map(|(i, e)| {
             let key = format!("token_endpoints[{i}].path");
             if !e.path.starts_with('/') || e.path.contains(['?', '#']) {
-                return Err(bad(&key, format!("{:?} must be a plain path starting with '/'", e.path)));
+                return Err(bad(
+                    &key,
+                    format!("{:?} must be a plain path starting with '/'", e.path),
+                ));
             }
             if !seen.insert(e.path.clone()) {
                 return Err(bad(&key, format!("{:?} is mounted twice", e.path)));
             }
             let shape = EndpointShape::parse(&format!("token_endpoints[{i}].shape"), &e.shape)?;
-            Ok(TokenEndpoint { path: e.path.clone(), shape })
+            Ok(TokenEndpoint {
+                path: e.path.clone(),
+                shape,
+            })
         })
         .collect()
 }
@@ -443,7 +497,10 @@ fn validate_routes(raw: &[RawRoute], clients: &Clients) -> Result<Vec<Route>, Co
     for (i, r) in raw.iter().enumerate() {
         let k = |field: &str| format!("routes[{i}].{field}");
         if !r.prefix.starts_with('/') {
-            return Err(bad(&k("prefix"), format!("{:?} must start with '/'", r.prefix)));
+            return Err(bad(
+                &k("prefix"),
+                format!("{:?} must start with '/'", r.prefix),
+            ));
         }
         if !seen.insert(r.prefix.clone()) {
             return Err(bad(&k("prefix"), format!("{:?} is routed twice", r.prefix)));
@@ -453,13 +510,31 @@ fn validate_routes(raw: &[RawRoute], clients: &Clients) -> Result<Vec<Route>, Co
             .parse()
             .map_err(|_| bad(&k("upstream"), format!("{:?} is not a URL", r.upstream)))?;
         let (Some(scheme), Some(authority)) = (uri.scheme(), uri.authority()) else {
-            return Err(bad(&k("upstream"), format!("{:?} needs a scheme and host, e.g. \"http://127.0.0.1:9000\"", r.upstream)));
+            return Err(bad(
+                &k("upstream"),
+                format!(
+                    "{:?} needs a scheme and host, e.g. \"http://127.0.0.1:9000\"",
+                    r.upstream
+                ),
+            ));
         };
         if scheme != &http::uri::Scheme::HTTP {
-            return Err(bad(&k("upstream"), format!("{:?}: only http:// upstreams are supported (a sidecar's upstream is local)", r.upstream)));
+            return Err(bad(
+                &k("upstream"),
+                format!(
+                    "{:?}: only http:// upstreams are supported (a sidecar's upstream is local)",
+                    r.upstream
+                ),
+            ));
         }
         if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
-            return Err(bad(&k("upstream"), format!("{:?} must be an origin without a path; the request path is kept as it is", r.upstream)));
+            return Err(bad(
+                &k("upstream"),
+                format!(
+                    "{:?} must be an origin without a path; the request path is kept as it is",
+                    r.upstream
+                ),
+            ));
         }
         if r.api.is_empty() {
             return Err(bad(&k("api"), "may not be empty"));
@@ -473,13 +548,17 @@ fn validate_routes(raw: &[RawRoute], clients: &Clients) -> Result<Vec<Route>, Co
             upstream_authority: authority.clone(),
             api: r.api.clone(),
             error_shape: parse_error_shape(&k("error_shape"), r.error_shape.as_deref())?,
-            timeout: Duration::from_millis(positive(&k("timeout_ms"), r.timeout_ms, DEFAULT_UPSTREAM_TIMEOUT_MS)?),
+            timeout: Duration::from_millis(positive(
+                &k("timeout_ms"),
+                r.timeout_ms,
+                DEFAULT_UPSTREAM_TIMEOUT_MS,
+            )?),
             forward_authorization: r.forward_authorization,
             write_scope: r.write_scope.clone(),
         });
     }
     // Longest prefix first, so the first match is the most specific one.
-    routes.sort_by(|a, b| b.prefix.len().cmp(&a.prefix.len()));
+    routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
     Ok(routes)
 }
 
@@ -491,10 +570,18 @@ struct ClientsFile {
 }
 
 fn read_clients_file(path: &Path) -> Result<Vec<ClientEntry>, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| bad("clients_file", format!("cannot read {}: {e}", path.display())))?;
-    let file: ClientsFile = toml::from_str(&text)
-        .map_err(|e| bad("clients_file", format!("{} is invalid: {e}", path.display())))?;
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        bad(
+            "clients_file",
+            format!("cannot read {}: {e}", path.display()),
+        )
+    })?;
+    let file: ClientsFile = toml::from_str(&text).map_err(|e| {
+        bad(
+            "clients_file",
+            format!("{} is invalid: {e}", path.display()),
+        )
+    })?;
     Ok(file.clients)
 }
 
@@ -503,7 +590,12 @@ impl Grant {
         match s {
             "client_credentials" => Ok(Grant::ClientCredentials),
             "implicit" => Ok(Grant::Implicit),
-            other => Err(bad(key, format!("unknown grant {other:?} (expected \"client_credentials\" or \"implicit\")"))),
+            other => Err(bad(
+                key,
+                format!(
+                    "unknown grant {other:?} (expected \"client_credentials\" or \"implicit\")"
+                ),
+            )),
         }
     }
 }

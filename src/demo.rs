@@ -32,13 +32,21 @@ pub async fn serve(listener: TcpListener) {
         };
         tokio::spawn(async move {
             let svc = service_fn(|req| async move { Ok::<_, Infallible>(answer(req).await) });
-            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .await;
         });
     }
 }
 
 async fn answer(req: Request<Incoming>) -> Response<Full<Bytes>> {
-    let who = |name| req.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let who = |name| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned()
+    };
     let client = who(headers::CLIENT_ID);
     let grant = who(headers::GRANT);
     let path = req.uri().path().trim_end_matches('/').to_owned();
@@ -56,25 +64,45 @@ async fn answer(req: Request<Incoming>) -> Response<Full<Bytes>> {
             (StatusCode::OK, json!({ "data": items }))
         }
         (Method::GET, p) if p.starts_with("/api/products/") => {
-            let id = p.trim_start_matches("/api/products/");
-            match products().as_array().into_iter().flatten().find(|p| p["id"].to_string() == id) {
+            let id: Option<u64> = p.trim_start_matches("/api/products/").parse().ok();
+            match products()
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|p| p["id"].as_u64() == id)
+            {
                 Some(p) => (StatusCode::OK, json!({ "data": p })),
-                None => (StatusCode::NOT_FOUND, json!({"errors": [{"title": "Not Found", "status": "404"}]})),
+                None => (
+                    StatusCode::NOT_FOUND,
+                    json!({"errors": [{"title": "Not Found", "status": "404"}]}),
+                ),
             }
         }
-        (Method::GET, "/api/whoami") => (StatusCode::OK, json!({ "client_id": client, "grant": grant, "scope": who(headers::SCOPE) })),
+        (Method::GET, "/api/whoami") => (
+            StatusCode::OK,
+            json!({ "client_id": client, "grant": grant, "scope": who(headers::SCOPE) }),
+        ),
         (Method::POST, "/api/orders") => {
             let body = Limited::new(req.into_body(), 64 * 1024).collect().await;
             let order: serde_json::Value = body
                 .ok()
                 .and_then(|b| serde_json::from_slice(&b.to_bytes()).ok())
                 .unwrap_or(json!({}));
-            (StatusCode::CREATED, json!({ "data": { "id": 1001, "placed_by": client, "order": order } }))
+            (
+                StatusCode::CREATED,
+                json!({ "data": { "id": 1001, "placed_by": client, "order": order } }),
+            )
         }
-        _ => (StatusCode::NOT_FOUND, json!({"errors": [{"title": "Not Found", "status": "404"}]})),
+        _ => (
+            StatusCode::NOT_FOUND,
+            json!({"errors": [{"title": "Not Found", "status": "404"}]}),
+        ),
     };
     let mut resp = Response::new(Full::new(Bytes::from(body.to_string())));
     *resp.status_mut() = status;
-    resp.headers_mut().insert(header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
     resp
 }

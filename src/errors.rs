@@ -46,7 +46,10 @@ pub enum Refusal {
     InvalidToken(&'static str),
     /// A valid token that does not allow this request (another API, a read-only grant, a scope).
     #[error("insufficient scope: {detail}")]
-    InsufficientScope { detail: &'static str, scope: Option<String> },
+    InsufficientScope {
+        detail: &'static str,
+        scope: Option<String>,
+    },
     #[error("no route")]
     NotFound,
     #[error("upstream unavailable")]
@@ -70,7 +73,13 @@ struct Row {
 }
 
 const fn row(status: StatusCode, code: &'static str, description: &'static str) -> Row {
-    Row { oauth_status: status, errors_status: status, code, description: Some(description), errors_detail: true }
+    Row {
+        oauth_status: status,
+        errors_status: status,
+        code,
+        description: Some(description),
+        errors_detail: true,
+    }
 }
 
 impl Refusal {
@@ -78,9 +87,16 @@ impl Refusal {
     fn row(&self) -> Row {
         use StatusCode as S;
         match self {
-            Refusal::InvalidRequest(d) => Row { errors_detail: false, ..row(S::BAD_REQUEST, "invalid_request", d) },
+            Refusal::InvalidRequest(d) => Row {
+                errors_detail: false,
+                ..row(S::BAD_REQUEST, "invalid_request", d)
+            },
             Refusal::InvalidClient { basic } => Row {
-                oauth_status: if *basic { S::UNAUTHORIZED } else { S::BAD_REQUEST },
+                oauth_status: if *basic {
+                    S::UNAUTHORIZED
+                } else {
+                    S::BAD_REQUEST
+                },
                 errors_status: S::UNAUTHORIZED,
                 code: "invalid_client",
                 description: None,
@@ -89,29 +105,63 @@ impl Refusal {
             Refusal::UnauthorizedClient => Row {
                 errors_status: S::UNAUTHORIZED,
                 errors_detail: false,
-                ..row(S::BAD_REQUEST, "unauthorized_client", "this client may not use this grant type")
+                ..row(
+                    S::BAD_REQUEST,
+                    "unauthorized_client",
+                    "this client may not use this grant type",
+                )
             },
             Refusal::UnsupportedGrantType => Row {
                 errors_detail: false,
-                ..row(S::BAD_REQUEST, "unsupported_grant_type", "this grant type is not supported here")
+                ..row(
+                    S::BAD_REQUEST,
+                    "unsupported_grant_type",
+                    "this grant type is not supported here",
+                )
             },
             Refusal::InvalidScope => Row {
                 errors_detail: false,
-                ..row(S::BAD_REQUEST, "invalid_scope", "the requested scope is not allowed for this client")
+                ..row(
+                    S::BAD_REQUEST,
+                    "invalid_scope",
+                    "the requested scope is not allowed for this client",
+                )
             },
-            Refusal::MethodNotAllowed => {
-                row(S::METHOD_NOT_ALLOWED, "invalid_request", "the token endpoint accepts POST only")
-            }
-            Refusal::PayloadTooLarge => row(S::PAYLOAD_TOO_LARGE, "invalid_request", "the request body is too large"),
-            Refusal::MissingToken => row(S::UNAUTHORIZED, "invalid_request", "a Bearer access token is required"),
+            Refusal::MethodNotAllowed => row(
+                S::METHOD_NOT_ALLOWED,
+                "invalid_request",
+                "the token endpoint accepts POST only",
+            ),
+            Refusal::PayloadTooLarge => row(
+                S::PAYLOAD_TOO_LARGE,
+                "invalid_request",
+                "the request body is too large",
+            ),
+            Refusal::MissingToken => row(
+                S::UNAUTHORIZED,
+                "invalid_request",
+                "a Bearer access token is required",
+            ),
             Refusal::InvalidToken(d) => row(S::UNAUTHORIZED, "invalid_token", d),
-            Refusal::InsufficientScope { detail, .. } => row(S::FORBIDDEN, "insufficient_scope", detail),
-            Refusal::NotFound => row(S::NOT_FOUND, "not_found", "no API is served at this path"),
-            Refusal::BadGateway => row(S::BAD_GATEWAY, "bad_gateway", "the upstream service is unavailable"),
-            Refusal::GatewayTimeout => {
-                row(S::GATEWAY_TIMEOUT, "gateway_timeout", "the upstream service did not answer in time")
+            Refusal::InsufficientScope { detail, .. } => {
+                row(S::FORBIDDEN, "insufficient_scope", detail)
             }
-            Refusal::Internal => row(S::INTERNAL_SERVER_ERROR, "server_error", "there was a problem processing your request"),
+            Refusal::NotFound => row(S::NOT_FOUND, "not_found", "no API is served at this path"),
+            Refusal::BadGateway => row(
+                S::BAD_GATEWAY,
+                "bad_gateway",
+                "the upstream service is unavailable",
+            ),
+            Refusal::GatewayTimeout => row(
+                S::GATEWAY_TIMEOUT,
+                "gateway_timeout",
+                "the upstream service did not answer in time",
+            ),
+            Refusal::Internal => row(
+                S::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "there was a problem processing your request",
+            ),
         }
     }
 
@@ -134,7 +184,10 @@ impl Refusal {
                     #[serde(skip_serializing_if = "Option::is_none")]
                     error_description: Option<&'a str>,
                 }
-                serde_json::to_vec(&OAuth { error: r.code, error_description: r.description })
+                serde_json::to_vec(&OAuth {
+                    error: r.code,
+                    error_description: r.description,
+                })
             }
             ErrorShape::Errors => {
                 #[derive(Serialize)]
@@ -167,11 +220,13 @@ impl Refusal {
                 Some(format!("Basic realm=\"{realm}\""))
             }
             Refusal::MissingToken => Some(format!("Bearer realm=\"{realm}\"")),
-            Refusal::InvalidToken(d) => {
-                Some(format!("Bearer realm=\"{realm}\", error=\"invalid_token\", error_description=\"{d}\""))
-            }
+            Refusal::InvalidToken(d) => Some(format!(
+                "Bearer realm=\"{realm}\", error=\"invalid_token\", error_description=\"{d}\""
+            )),
             Refusal::InsufficientScope { detail, scope } => {
-                let mut v = format!("Bearer realm=\"{realm}\", error=\"insufficient_scope\", error_description=\"{detail}\"");
+                let mut v = format!(
+                    "Bearer realm=\"{realm}\", error=\"insufficient_scope\", error_description=\"{detail}\""
+                );
                 if let Some(s) = scope {
                     v.push_str(&format!(", scope=\"{s}\""));
                 }
@@ -187,7 +242,10 @@ impl Refusal {
         let mut resp = Response::new(Either::Left(Full::new(Bytes::from(self.body(shape)))));
         *resp.status_mut() = self.status(shape);
         let h = resp.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
         if let Some(c) = self.challenge(shape, realm) {
             // Every part of a challenge is a fixed string or a validated config value.
             if let Ok(v) = HeaderValue::from_str(&c) {
@@ -212,7 +270,10 @@ mod tests {
 
     #[test]
     fn status_table() {
-        let scope = || Refusal::InsufficientScope { detail: "x", scope: None };
+        let scope = || Refusal::InsufficientScope {
+            detail: "x",
+            scope: None,
+        };
         let table: &[(Refusal, u16, u16)] = &[
             (Refusal::InvalidRequest("x"), 400, 400),
             (Refusal::InvalidClient { basic: false }, 400, 401),
@@ -239,7 +300,10 @@ mod tests {
     #[test]
     fn seed_samples_are_rendered_exactly() {
         // seed 000-002: 400 {"error":"invalid_client"}
-        assert_eq!(json(&Refusal::InvalidClient { basic: false }, OAuth), r#"{"error":"invalid_client"}"#);
+        assert_eq!(
+            json(&Refusal::InvalidClient { basic: false }, OAuth),
+            r#"{"error":"invalid_client"}"#
+        );
         // seed 004: 400, 401 and 500 samples
         assert_eq!(
             json(&Refusal::InvalidRequest("x"), Errors),
@@ -257,12 +321,35 @@ mod tests {
 
     #[test]
     fn challenges_follow_rfc6750() {
-        assert_eq!(Refusal::MissingToken.challenge(OAuth, "r").unwrap(), r#"Bearer realm="r""#);
-        let c = Refusal::InvalidToken("token expired").challenge(Errors, "r").unwrap();
-        assert_eq!(c, r#"Bearer realm="r", error="invalid_token", error_description="token expired""#);
-        let c = Refusal::InsufficientScope { detail: "d", scope: Some("write".into()) }.challenge(OAuth, "r");
-        assert!(c.unwrap().ends_with(r#"error="insufficient_scope", error_description="d", scope="write""#));
-        assert_eq!(Refusal::InvalidClient { basic: false }.challenge(OAuth, "r"), None);
-        assert_eq!(Refusal::InvalidClient { basic: true }.challenge(OAuth, "r").unwrap(), r#"Basic realm="r""#);
+        assert_eq!(
+            Refusal::MissingToken.challenge(OAuth, "r").unwrap(),
+            r#"Bearer realm="r""#
+        );
+        let c = Refusal::InvalidToken("token expired")
+            .challenge(Errors, "r")
+            .unwrap();
+        assert_eq!(
+            c,
+            r#"Bearer realm="r", error="invalid_token", error_description="token expired""#
+        );
+        let c = Refusal::InsufficientScope {
+            detail: "d",
+            scope: Some("write".into()),
+        }
+        .challenge(OAuth, "r");
+        assert!(
+            c.unwrap()
+                .ends_with(r#"error="insufficient_scope", error_description="d", scope="write""#)
+        );
+        assert_eq!(
+            Refusal::InvalidClient { basic: false }.challenge(OAuth, "r"),
+            None
+        );
+        assert_eq!(
+            Refusal::InvalidClient { basic: true }
+                .challenge(OAuth, "r")
+                .unwrap(),
+            r#"Basic realm="r""#
+        );
     }
 }

@@ -13,10 +13,18 @@ use storegate::config::Config;
 const EXIT_CONFIG: u8 = 64;
 
 #[derive(Parser)]
-#[command(version, about = "A reverse-proxy authentication gateway for store backend APIs")]
+#[command(
+    version,
+    about = "A reverse-proxy authentication gateway for store backend APIs"
+)]
 struct Cli {
     /// The config file.
-    #[arg(long, global = true, env = "STOREGATE_CONFIG", default_value = "gateway.toml")]
+    #[arg(
+        long,
+        global = true,
+        env = "STOREGATE_CONFIG",
+        default_value = "gateway.toml"
+    )]
     config: PathBuf,
     #[command(subcommand)]
     command: Option<Command>,
@@ -50,14 +58,27 @@ enum ClientCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Run) {
-        Command::Client { command: ClientCommand::New { id, apis } } => {
+        Command::Client {
+            command: ClientCommand::New { id, apis },
+        } => {
             let secret = storegate::clients::generate_secret();
-            println!("# client secret for {id:?} (shown once; give it to the client, store it nowhere else):");
+            println!(
+                "# client secret for {id:?} (shown once; give it to the client, store it nowhere else):"
+            );
             println!("# {secret}");
             println!("[[clients]]");
             println!("id = {}", toml_string(&id));
-            println!("secret_hash = \"{}\"", storegate::clients::hash_secret(&secret));
-            println!("apis = [{}]", apis.iter().map(|a| toml_string(a)).collect::<Vec<_>>().join(", "));
+            println!(
+                "secret_hash = \"{}\"",
+                storegate::clients::hash_secret(&secret)
+            );
+            println!(
+                "apis = [{}]",
+                apis.iter()
+                    .map(|a| toml_string(a))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
             println!("grants = [\"client_credentials\"]");
             println!("scopes = [\"read\", \"write\"]");
             ExitCode::SUCCESS
@@ -81,8 +102,12 @@ fn main() -> ExitCode {
                 Err(e) => return config_failure(&cli.config, &e),
             };
             init_tracing(&config.log);
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build();
-            let result = runtime.context("starting the runtime").and_then(|rt| rt.block_on(run(config)));
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build();
+            let result = runtime
+                .context("starting the runtime")
+                .and_then(|rt| rt.block_on(run(config)));
             match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
@@ -120,12 +145,19 @@ async fn run(config: Config) -> anyhow::Result<()> {
         tokio::spawn(storegate::demo::serve(demo));
     }
     let listen = config.listen;
-    let scheme = if config.tls.is_some() { "https" } else { "http" };
+    let scheme = if config.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     let state = Arc::new(storegate::service::State::new(config)?);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;
-    tracing::info!("storegate listening on {scheme}://{}", listener.local_addr()?);
+    tracing::info!(
+        "storegate listening on {scheme}://{}",
+        listener.local_addr()?
+    );
     storegate::server::run(listener, state, shutdown_signal()).await
 }
 

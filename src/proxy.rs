@@ -63,37 +63,58 @@ impl Upstream {
 }
 
 fn is_safe(method: &http::Method) -> bool {
-    matches!(*method, http::Method::GET | http::Method::HEAD | http::Method::OPTIONS)
+    matches!(
+        *method,
+        http::Method::GET | http::Method::HEAD | http::Method::OPTIONS
+    )
 }
 
 /// Whether a request may go on with this token: right API, read-only grants only read, and
 /// the route's write scope for writes.
 pub fn authorize(req_method: &http::Method, route: &Route, who: &Verified) -> Result<(), Refusal> {
     if !who.is_for(&route.api) {
-        return Err(Refusal::InsufficientScope { detail: "the token is for another API", scope: None });
+        return Err(Refusal::InsufficientScope {
+            detail: "the token is for another API",
+            scope: None,
+        });
     }
     if is_safe(req_method) {
         return Ok(());
     }
     if who.grant == crate::clients::Grant::Implicit {
-        return Err(Refusal::InsufficientScope { detail: "an implicit token is read-only", scope: None });
+        return Err(Refusal::InsufficientScope {
+            detail: "an implicit token is read-only",
+            scope: None,
+        });
     }
     if let Some(ws) = &route.write_scope
         && !who.has_scope(ws)
     {
-        return Err(Refusal::InsufficientScope { detail: "this request needs a write scope", scope: Some(ws.clone()) });
+        return Err(Refusal::InsufficientScope {
+            detail: "this request needs a write scope",
+            scope: Some(ws.clone()),
+        });
     }
     Ok(())
 }
 
 /// Rewrites a client's request into the upstream's: URI, headers, identity.
-pub fn prepare_request<B>(req: &mut Request<B>, route: &Route, who: &Verified, conn: ConnInfo) -> Result<(), Refusal> {
-    let original_host = req
-        .headers()
-        .get(header::HOST)
-        .cloned()
-        .or_else(|| req.uri().authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()));
-    let path_and_query = req.uri().path_and_query().map(|pq| pq.as_str()).unwrap_or("/");
+pub fn prepare_request<B>(
+    req: &mut Request<B>,
+    route: &Route,
+    who: &Verified,
+    conn: ConnInfo,
+) -> Result<(), Refusal> {
+    let original_host = req.headers().get(header::HOST).cloned().or_else(|| {
+        req.uri()
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+    });
+    let path_and_query = req
+        .uri()
+        .path_and_query()
+        .map(|pq| pq.as_str())
+        .unwrap_or("/");
     let uri = Uri::builder()
         .scheme(route.upstream_scheme.clone())
         .authority(route.upstream_authority.clone())
@@ -115,12 +136,19 @@ pub fn prepare_request<B>(req: &mut Request<B>, route: &Route, who: &Verified, c
     // extending a chain the caller could have written.
     let peer = HeaderValue::from_str(&conn.peer.ip().to_string()).map_err(|_| Refusal::Internal)?;
     h.insert(headers::X_FORWARDED_FOR, peer);
-    h.insert(headers::X_FORWARDED_PROTO, HeaderValue::from_static(if conn.tls { "https" } else { "http" }));
+    h.insert(
+        headers::X_FORWARDED_PROTO,
+        HeaderValue::from_static(if conn.tls { "https" } else { "http" }),
+    );
     match original_host {
         Some(host) => h.insert(headers::X_FORWARDED_HOST, host),
         None => h.remove(headers::X_FORWARDED_HOST),
     };
-    let value = |s: &str| HeaderValue::from_str(s).map_err(|_| Refusal::InvalidToken("the token holds characters not allowed in a header"));
+    let value = |s: &str| {
+        HeaderValue::from_str(s).map_err(|_| {
+            Refusal::InvalidToken("the token holds characters not allowed in a header")
+        })
+    };
     h.insert(headers::CLIENT_ID, value(&who.client_id)?);
     h.insert(headers::SCOPE, value(&who.scope)?);
     h.insert(headers::GRANT, HeaderValue::from_static(who.grant.as_str()));
@@ -147,7 +175,13 @@ mod tests {
     }
 
     fn who(grant: Grant, scope: &str) -> Verified {
-        Verified { client_id: "c1".into(), aud: vec!["store".into()], scope: scope.into(), grant, exp: 0 }
+        Verified {
+            client_id: "c1".into(),
+            aud: vec!["store".into()],
+            scope: scope.into(),
+            grant,
+            exp: 0,
+        }
     }
 
     #[test]
@@ -161,8 +195,17 @@ mod tests {
             .header(header::CONNECTION, "close")
             .body(())
             .unwrap();
-        let conn = ConnInfo { peer: "127.0.0.9:5555".parse().unwrap(), tls: true };
-        prepare_request(&mut req, &route(), &who(Grant::ClientCredentials, "read write"), conn).unwrap();
+        let conn = ConnInfo {
+            peer: "127.0.0.9:5555".parse().unwrap(),
+            tls: true,
+        };
+        prepare_request(
+            &mut req,
+            &route(),
+            &who(Grant::ClientCredentials, "read write"),
+            conn,
+        )
+        .unwrap();
         assert_eq!(req.uri(), "http://127.0.0.1:9000/api/products?page=2");
         let h = req.headers();
         assert_eq!(h[headers::CLIENT_ID], "c1");
@@ -183,7 +226,10 @@ mod tests {
         assert!(authorize(&http::Method::POST, &r, &cc).is_ok());
         let read_only = who(Grant::ClientCredentials, "read");
         assert!(authorize(&http::Method::GET, &r, &read_only).is_ok());
-        assert!(matches!(authorize(&http::Method::POST, &r, &read_only), Err(Refusal::InsufficientScope { scope: Some(_), .. })));
+        assert!(matches!(
+            authorize(&http::Method::POST, &r, &read_only),
+            Err(Refusal::InsufficientScope { scope: Some(_), .. })
+        ));
         let implicit = who(Grant::Implicit, "read write");
         assert!(authorize(&http::Method::HEAD, &r, &implicit).is_ok());
         assert!(authorize(&http::Method::DELETE, &r, &implicit).is_err());

@@ -18,7 +18,11 @@ use crate::service::{self, ConnInfo, State};
 
 /// Serves `listener` until `shutdown` completes, then lets in-flight requests finish for up to
 /// the configured grace period.
-pub async fn run(listener: TcpListener, state: Arc<State>, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+pub async fn run(
+    listener: TcpListener,
+    state: Arc<State>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let cfg = &state.config;
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -26,7 +30,10 @@ pub async fn run(listener: TcpListener, state: Arc<State>, shutdown: impl Future
         .timer(TokioTimer::new())
         .header_read_timeout(cfg.header_read_timeout)
         .keep_alive(true);
-    builder.http2().timer(TokioTimer::new()).max_concurrent_streams(256);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(256);
     let builder = Arc::new(builder);
     let slots = Arc::new(Semaphore::new(cfg.max_connections));
     let graceful = GracefulShutdown::new();
@@ -53,13 +60,26 @@ pub async fn run(listener: TcpListener, state: Arc<State>, shutdown: impl Future
         tokio::spawn(async move {
             let _permit = permit;
             let _ = stream.set_nodelay(true);
-            serve_connection(stream, ConnInfo { peer, tls: state.tls.is_some() }, state, &builder, watcher).await;
+            serve_connection(
+                stream,
+                ConnInfo {
+                    peer,
+                    tls: state.tls.is_some(),
+                },
+                state,
+                &builder,
+                watcher,
+            )
+            .await;
         });
     }
 
     drop(listener);
     let grace = state.config.shutdown_grace;
-    tracing::info!(open = graceful.count(), "shutting down; waiting up to {grace:?} for open requests");
+    tracing::info!(
+        open = graceful.count(),
+        "shutting down; waiting up to {grace:?} for open requests"
+    );
     tokio::select! {
         () = graceful.shutdown() => tracing::info!("all connections closed"),
         () = tokio::time::sleep(grace) => tracing::warn!("grace period over; closing the remaining connections"),
@@ -90,26 +110,47 @@ async fn serve_connection(
         async move { Ok::<_, Infallible>(service::handle(req, &state, conn).await) }
     });
     let result = match &state.tls {
-        None => watcher.watch(builder.serve_connection(TokioIo::new(stream), svc).into_owned()).await,
+        None => {
+            watcher
+                .watch(
+                    builder
+                        .serve_connection(TokioIo::new(stream), svc)
+                        .into_owned(),
+                )
+                .await
+        }
         Some(acceptor) => {
-            let tls = match tokio::time::timeout(state.config.handshake_timeout, acceptor.accept(stream)).await {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => {
-                    tracing::debug!(peer = %conn.peer, error = %e, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    tracing::debug!(peer = %conn.peer, "TLS handshake timed out");
-                    return;
-                }
-            };
+            let tls =
+                match tokio::time::timeout(state.config.handshake_timeout, acceptor.accept(stream))
+                    .await
+                {
+                    Ok(Ok(tls)) => tls,
+                    Ok(Err(e)) => {
+                        tracing::debug!(peer = %conn.peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(peer = %conn.peer, "TLS handshake timed out");
+                        return;
+                    }
+                };
             let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
             let io = TokioIo::new(tls);
             if h2 {
                 // ALPN already chose: skip the auto builder's preface sniffing.
-                watcher.watch(builder.clone().http2_only().serve_connection(io, svc).into_owned()).await
+                watcher
+                    .watch(
+                        builder
+                            .clone()
+                            .http2_only()
+                            .serve_connection(io, svc)
+                            .into_owned(),
+                    )
+                    .await
             } else {
-                watcher.watch(builder.serve_connection(io, svc).into_owned()).await
+                watcher
+                    .watch(builder.serve_connection(io, svc).into_owned())
+                    .await
             }
         }
     };

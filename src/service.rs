@@ -40,7 +40,11 @@ impl State {
             None => None,
         };
         let keys = Arc::new(KeySet::load(&config.signing).context("loading the signing keys")?);
-        let issuer = TokenIssuer::new(keys.clone(), config.issuer.clone(), config.token_lifetime.as_secs());
+        let issuer = TokenIssuer::new(
+            keys.clone(),
+            config.issuer.clone(),
+            config.token_lifetime.as_secs(),
+        );
         let verifier = Verifier::new(
             keys.clone(),
             &config.issuer,
@@ -48,8 +52,18 @@ impl State {
             config.cache_capacity,
             config.cache_ttl,
         );
-        let upstream = Upstream::new(config.upstream_connect_timeout, config.upstream_idle_timeout);
-        Ok(State { config, keys, issuer, verifier, upstream, tls })
+        let upstream = Upstream::new(
+            config.upstream_connect_timeout,
+            config.upstream_idle_timeout,
+        );
+        Ok(State {
+            config,
+            keys,
+            issuer,
+            verifier,
+            upstream,
+            tls,
+        })
     }
 }
 
@@ -78,23 +92,38 @@ pub async fn handle(req: Request<Incoming>, state: &State, conn: ConnInfo) -> Re
     resp
 }
 
-async fn handle_inner(req: Request<Incoming>, state: &State, conn: ConnInfo) -> (Response<Body>, Option<String>) {
+async fn handle_inner(
+    req: Request<Incoming>,
+    state: &State,
+    conn: ConnInfo,
+) -> (Response<Body>, Option<String>) {
     let path = req.uri().path();
     let cfg = &state.config;
     if let Some(ep) = cfg.token_endpoints.iter().find(|e| e.path == path) {
         return crate::endpoint::handle(req, ep, state).await;
     }
     match path {
-        HEALTH_PATH if is_read(req.method()) => return (json(StatusCode::OK, Bytes::from_static(b"{\"status\":\"ok\"}")), None),
+        HEALTH_PATH if is_read(req.method()) => {
+            return (
+                json(StatusCode::OK, Bytes::from_static(b"{\"status\":\"ok\"}")),
+                None,
+            );
+        }
         JWKS_PATH if is_read(req.method()) => {
             let mut resp = json(StatusCode::OK, Bytes::from(state.keys.jwks.clone()));
-            resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+            resp.headers_mut().insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=300"),
+            );
             return (resp, None);
         }
         _ => {}
     }
     let Some(route) = find_route(&cfg.routes, path) else {
-        return (Refusal::NotFound.into_response(cfg.default_error_shape, &cfg.realm), None);
+        return (
+            Refusal::NotFound.into_response(cfg.default_error_shape, &cfg.realm),
+            None,
+        );
     };
     let who = match guard(&req, route, state) {
         Ok(who) => who,
@@ -103,7 +132,10 @@ async fn handle_inner(req: Request<Incoming>, state: &State, conn: ConnInfo) -> 
     let client_id = Some(who.client_id.clone());
     match state.upstream.forward(req, route, &who, conn).await {
         Ok(resp) => (resp, client_id),
-        Err(refusal) => (refusal.into_response(route.error_shape, &cfg.realm), client_id),
+        Err(refusal) => (
+            refusal.into_response(route.error_shape, &cfg.realm),
+            client_id,
+        ),
     }
 }
 
@@ -114,7 +146,10 @@ fn is_read(m: &Method) -> bool {
 fn json(status: StatusCode, body: Bytes) -> Response<Body> {
     let mut resp = Response::new(Either::Left(Full::new(body)));
     *resp.status_mut() = status;
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     resp
 }
 
@@ -128,7 +163,9 @@ pub fn bearer_token(headers: &http::HeaderMap) -> Result<&str, Refusal> {
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Err(Refusal::MissingToken);
     };
-    let value = value.to_str().map_err(|_| Refusal::InvalidToken("the token is malformed"))?;
+    let value = value
+        .to_str()
+        .map_err(|_| Refusal::InvalidToken("the token is malformed"))?;
     match value.split_once(' ') {
         Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
             let token = token.trim();
@@ -143,7 +180,11 @@ pub fn bearer_token(headers: &http::HeaderMap) -> Result<&str, Refusal> {
     }
 }
 
-fn guard(req: &Request<Incoming>, route: &Route, state: &State) -> Result<Arc<crate::token::verify::Verified>, Refusal> {
+fn guard(
+    req: &Request<Incoming>,
+    route: &Route,
+    state: &State,
+) -> Result<Arc<crate::token::verify::Verified>, Refusal> {
     let token = bearer_token(req.headers())?;
     let who = state.verifier.verify(token)?;
     proxy::authorize(req.method(), route, &who)?;

@@ -35,15 +35,27 @@ pub fn load(files: &TlsFiles) -> anyhow::Result<Arc<rustls::ServerConfig>> {
         .collect::<Result<_, _>>()
         .with_context(|| format!("TLS certificate {} is not valid PEM", files.cert.display()))?;
     if certs.is_empty() {
-        bail!("TLS certificate {} holds no certificate", files.cert.display());
+        bail!(
+            "TLS certificate {} holds no certificate",
+            files.cert.display()
+        );
     }
     let key = PrivateKeyDer::from_pem_file(&files.key)
         .with_context(|| format!("cannot read TLS key {}", files.key.display()))?;
-    server_config(certs, key).with_context(|| format!("TLS certificate {} and key {}", files.cert.display(), files.key.display()))
+    server_config(certs, key).with_context(|| {
+        format!(
+            "TLS certificate {} and key {}",
+            files.cert.display(),
+            files.key.display()
+        )
+    })
 }
 
 /// A rustls server config for a chain and key, with ALPN for HTTP/2 and HTTP/1.1.
-pub fn server_config(certs: Vec<CertificateDer<'static>>, key: PrivateKeyDer<'static>) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+pub fn server_config(
+    certs: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+) -> anyhow::Result<Arc<rustls::ServerConfig>> {
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -64,17 +76,30 @@ pub struct DevPki {
 
 impl DevPki {
     pub fn generate(names: &[&str]) -> anyhow::Result<DevPki> {
-        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose};
+        use rcgen::{
+            BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
+            KeyUsagePurpose,
+        };
         let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-        ca_params.distinguished_name.push(DnType::CommonName, "storegate development CA");
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "storegate development CA");
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
         ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate()?)?;
-        let mut params = CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())?;
-        params.distinguished_name.push(DnType::CommonName, names.first().copied().unwrap_or("localhost"));
+        let mut params =
+            CertificateParams::new(names.iter().map(|s| s.to_string()).collect::<Vec<_>>())?;
+        params.distinguished_name.push(
+            DnType::CommonName,
+            names.first().copied().unwrap_or("localhost"),
+        );
         let key = KeyPair::generate()?;
         let cert = params.signed_by(&key, &ca)?;
-        Ok(DevPki { ca_pem: ca.pem(), cert_pem: cert.pem(), key_pem: key.serialize_pem() })
+        Ok(DevPki {
+            ca_pem: ca.pem(),
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        })
     }
 }
 
@@ -87,7 +112,8 @@ fn write_file(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
         .mode(mode)
         .open(path)
         .with_context(|| format!("cannot write {}", path.display()))?;
-    f.write_all(bytes).with_context(|| format!("cannot write {}", path.display()))
+    f.write_all(bytes)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Writes key material readable by its owner only.

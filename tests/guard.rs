@@ -9,13 +9,20 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use support::*;
 
-async fn call(gw: &Gateway, path: &str, auth: Option<&str>) -> (StatusCode, Option<String>, String) {
+async fn call(
+    gw: &Gateway,
+    path: &str,
+    auth: Option<&str>,
+) -> (StatusCode, Option<String>, String) {
     let mut req = gw.client.get(gw.url(path));
     if let Some(a) = auth {
         req = req.header("authorization", a);
     }
     let resp = req.send().await.unwrap();
-    let challenge = resp.headers().get("www-authenticate").map(|v| v.to_str().unwrap().to_owned());
+    let challenge = resp
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned());
     (resp.status(), challenge, resp.text().await.unwrap())
 }
 
@@ -54,12 +61,18 @@ async fn assert_invalid(gw: &Gateway, token: &str, why: &str) {
     let (status, challenge, body) = call(gw, "/admin/echo", Some(&format!("Bearer {token}"))).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{why}: {body}");
     let challenge = challenge.unwrap();
-    assert!(challenge.starts_with(r#"Bearer realm="storegate", error="invalid_token""#), "{why}: {challenge}");
+    assert!(
+        challenge.starts_with(r#"Bearer realm="storegate", error="invalid_token""#),
+        "{why}: {challenge}"
+    );
     let v: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["error"], "invalid_token", "{why}");
     assert!(v["error_description"].is_string(), "{why}");
     if token.len() > 8 {
-        assert!(!body.contains(token) && !challenge.contains(token), "{why}: the token is echoed");
+        assert!(
+            !body.contains(token) && !challenge.contains(token),
+            "{why}: the token is echoed"
+        );
     }
 }
 
@@ -71,7 +84,12 @@ async fn expired_token_minted_with_the_gateway_key_is_refused() {
     assert_invalid(&gw, &expired, "expired").await;
     // The same key and claims with a future exp pass, so the refusal above was for expiry.
     let fresh = mint_eddsa(&gw.signing_key_pem(), &kid_of(&gw), &claims(600));
-    assert_eq!(call(&gw, "/admin/echo", Some(&format!("Bearer {fresh}"))).await.0, StatusCode::OK);
+    assert_eq!(
+        call(&gw, "/admin/echo", Some(&format!("Bearer {fresh}")))
+            .await
+            .0,
+        StatusCode::OK
+    );
     assert_eq!(log.requests.load(Ordering::SeqCst), 1);
 }
 
@@ -81,7 +99,12 @@ async fn tokens_inside_the_leeway_still_pass() {
     let gw = spawn_gateway(up, "").await;
     // leeway_secs = 5 in the test config
     let just_expired = mint_eddsa(&gw.signing_key_pem(), &kid_of(&gw), &claims(-2));
-    assert_eq!(call(&gw, "/admin/echo", Some(&format!("Bearer {just_expired}"))).await.0, StatusCode::OK);
+    assert_eq!(
+        call(&gw, "/admin/echo", Some(&format!("Bearer {just_expired}")))
+            .await
+            .0,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -90,9 +113,17 @@ async fn token_signed_by_a_foreign_key_is_refused() {
     let gw = spawn_gateway(up, "").await;
     let foreign = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
     // Same kid as the gateway's key: only the signature can tell.
-    let token = mint_eddsa(foreign.serialize_pem().as_bytes(), &kid_of(&gw), &claims(600));
+    let token = mint_eddsa(
+        foreign.serialize_pem().as_bytes(),
+        &kid_of(&gw),
+        &claims(600),
+    );
     assert_invalid(&gw, &token, "foreign key, known kid").await;
-    let token = mint_eddsa(foreign.serialize_pem().as_bytes(), "someone-else", &claims(600));
+    let token = mint_eddsa(
+        foreign.serialize_pem().as_bytes(),
+        "someone-else",
+        &claims(600),
+    );
     assert_invalid(&gw, &token, "foreign key, unknown kid").await;
     assert_eq!(log.requests.load(Ordering::SeqCst), 0);
 }
@@ -108,13 +139,26 @@ async fn alg_none_and_hmac_with_the_public_key_are_refused() {
         assert_invalid(&gw, &format!("{header}.{body}."), alg).await;
     }
     // RFC 8725 §2.1: HS256 keyed with the published public key must not verify.
-    let jwks: Value = gw.client.get(gw.url("/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap();
+    let jwks: Value = gw
+        .client
+        .get(gw.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let x = jwks["keys"][0]["x"].as_str().unwrap();
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
     header.kid = Some(kid.clone());
     header.typ = Some("at+jwt".into());
     for secret in [x.as_bytes().to_vec(), gw.state.keys.jwks.clone()] {
-        let t = jsonwebtoken::encode(&header, &claims(600), &jsonwebtoken::EncodingKey::from_secret(&secret)).unwrap();
+        let t = jsonwebtoken::encode(
+            &header,
+            &claims(600),
+            &jsonwebtoken::EncodingKey::from_secret(&secret),
+        )
+        .unwrap();
         assert_invalid(&gw, &t, "HS256 with public key").await;
     }
     assert_eq!(log.requests.load(Ordering::SeqCst), 0);
@@ -131,7 +175,13 @@ async fn tampered_payload_and_garbage_are_refused() {
     c["sub"] = json!("storefront-app");
     let tampered = format!("{}.{}.{}", parts[0], b64(&c), parts[2]);
     assert_invalid(&gw, &tampered, "tampered payload").await;
-    for garbage in ["abc", "a.b.c", "....", "eyJhbGciOiJFZERTQSJ9..", &format!("{token}x")] {
+    for garbage in [
+        "abc",
+        "a.b.c",
+        "....",
+        "eyJhbGciOiJFZERTQSJ9..",
+        &format!("{token}x"),
+    ] {
         assert_invalid(&gw, garbage, garbage).await;
     }
     assert_eq!(log.requests.load(Ordering::SeqCst), 0);
@@ -143,13 +193,23 @@ async fn wrong_issuer_and_wrong_type_are_refused() {
     let gw = spawn_gateway(up, "").await;
     let mut c = claims(600);
     c["iss"] = json!("https://evil.example");
-    assert_invalid(&gw, &mint_eddsa(&gw.signing_key_pem(), &kid_of(&gw), &c), "issuer").await;
+    assert_invalid(
+        &gw,
+        &mint_eddsa(&gw.signing_key_pem(), &kid_of(&gw), &c),
+        "issuer",
+    )
+    .await;
     // An ID token or any other JWT signed by the same key is not an access token (RFC 9068 §4).
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
     header.kid = Some(kid_of(&gw));
     header.typ = Some("JWT".into());
     let key = jsonwebtoken::EncodingKey::from_ed_pem(&gw.signing_key_pem()).unwrap();
-    assert_invalid(&gw, &jsonwebtoken::encode(&header, &claims(600), &key).unwrap(), "typ JWT").await;
+    assert_invalid(
+        &gw,
+        &jsonwebtoken::encode(&header, &claims(600), &key).unwrap(),
+        "typ JWT",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -157,7 +217,8 @@ async fn a_token_for_another_api_is_forbidden_and_never_reaches_the_upstream() {
     let (up, log) = spawn_upstream().await;
     let gw = spawn_gateway(up, "").await;
     let storefront = gw.token("storefront-app", READER_SECRET).await;
-    let (status, challenge, body) = call(&gw, "/admin/echo", Some(&format!("Bearer {storefront}"))).await;
+    let (status, challenge, body) =
+        call(&gw, "/admin/echo", Some(&format!("Bearer {storefront}"))).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(challenge.unwrap().contains(r#"error="insufficient_scope""#));
     let v: Value = serde_json::from_str(&body).unwrap();
@@ -166,7 +227,10 @@ async fn a_token_for_another_api_is_forbidden_and_never_reaches_the_upstream() {
     let backoffice = gw.token("backoffice-app", SECRET).await;
     let (status, _, body) = call(&gw, "/shop/echo", Some(&format!("Bearer {backoffice}"))).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    assert_eq!(body, r#"{"errors":[{"title":"Forbidden","status":"403","detail":"the token is for another API"}]}"#);
+    assert_eq!(
+        body,
+        r#"{"errors":[{"title":"Forbidden","status":"403","detail":"the token is for another API"}]}"#
+    );
     assert_eq!(log.requests.load(Ordering::SeqCst), 0);
 }
 
@@ -177,7 +241,10 @@ async fn a_repeated_token_is_served_from_the_cache() {
     let token = gw.token("backoffice-app", SECRET).await;
     let auth = format!("Bearer {token}");
     for _ in 0..5 {
-        assert_eq!(call(&gw, "/admin/echo", Some(&auth)).await.0, StatusCode::OK);
+        assert_eq!(
+            call(&gw, "/admin/echo", Some(&auth)).await.0,
+            StatusCode::OK
+        );
     }
     assert_eq!(gw.verifications(), 1, "verified once");
     assert_eq!(gw.cache_hits(), 4, "then served from the cache");
@@ -186,11 +253,15 @@ async fn a_repeated_token_is_served_from_the_cache() {
 #[tokio::test]
 async fn with_the_cache_off_every_request_is_verified() {
     let (up, _) = spawn_upstream().await;
-    let toml = config_toml(up, "").replace("leeway_secs = 5", "leeway_secs = 5\ncache_capacity = 0");
+    let toml =
+        config_toml(up, "").replace("leeway_secs = 5", "leeway_secs = 5\ncache_capacity = 0");
     let gw = spawn_gateway_toml(&toml).await;
     let auth = format!("Bearer {}", gw.token("backoffice-app", SECRET).await);
     for _ in 0..3 {
-        assert_eq!(call(&gw, "/admin/echo", Some(&auth)).await.0, StatusCode::OK);
+        assert_eq!(
+            call(&gw, "/admin/echo", Some(&auth)).await.0,
+            StatusCode::OK
+        );
     }
     assert_eq!((gw.verifications(), gw.cache_hits()), (3, 0));
 }
@@ -203,8 +274,14 @@ async fn a_cached_token_is_not_accepted_past_its_expiry() {
     // then refuses it once the leeway is over.
     let short = mint_eddsa(&gw.signing_key_pem(), &kid_of(&gw), &claims(2));
     let auth = format!("Bearer {short}");
-    assert_eq!(call(&gw, "/admin/echo", Some(&auth)).await.0, StatusCode::OK);
-    assert_eq!(call(&gw, "/admin/echo", Some(&auth)).await.0, StatusCode::OK);
+    assert_eq!(
+        call(&gw, "/admin/echo", Some(&auth)).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        call(&gw, "/admin/echo", Some(&auth)).await.0,
+        StatusCode::OK
+    );
     assert_eq!(gw.cache_hits(), 1);
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
     call(&gw, "/admin/echo", Some(&auth)).await;
@@ -225,22 +302,47 @@ async fn implicit_tokens_are_read_only() {
         .unwrap();
     let body: Value = resp.json().await.unwrap();
     let auth = format!("Bearer {}", body["data"]["access_token"].as_str().unwrap());
-    for method in [reqwest::Method::GET, reqwest::Method::HEAD, reqwest::Method::OPTIONS] {
-        let r = gw.client.request(method.clone(), gw.url("/shop/echo")).header("authorization", &auth).send().await.unwrap();
+    for method in [
+        reqwest::Method::GET,
+        reqwest::Method::HEAD,
+        reqwest::Method::OPTIONS,
+    ] {
+        let r = gw
+            .client
+            .request(method.clone(), gw.url("/shop/echo"))
+            .header("authorization", &auth)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::OK, "{method}");
     }
     let seen = log.requests.load(Ordering::SeqCst);
     let headers = log.last_headers.lock().unwrap().clone().unwrap();
     assert_eq!(headers["x-storegate-grant"], "implicit");
-    for method in [reqwest::Method::POST, reqwest::Method::PUT, reqwest::Method::PATCH, reqwest::Method::DELETE] {
-        let r = gw.client.request(method.clone(), gw.url("/shop/echo")).header("authorization", &auth).send().await.unwrap();
+    for method in [
+        reqwest::Method::POST,
+        reqwest::Method::PUT,
+        reqwest::Method::PATCH,
+        reqwest::Method::DELETE,
+    ] {
+        let r = gw
+            .client
+            .request(method.clone(), gw.url("/shop/echo"))
+            .header("authorization", &auth)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::FORBIDDEN, "{method}");
         assert_eq!(
             r.text().await.unwrap(),
             r#"{"errors":[{"title":"Forbidden","status":"403","detail":"an implicit token is read-only"}]}"#
         );
     }
-    assert_eq!(log.requests.load(Ordering::SeqCst), seen, "refused writes never reach the upstream");
+    assert_eq!(
+        log.requests.load(Ordering::SeqCst),
+        seen,
+        "refused writes never reach the upstream"
+    );
 }
 
 #[tokio::test]
@@ -250,7 +352,12 @@ async fn writes_need_the_routes_write_scope() {
     let read_only: Value = gw
         .client
         .post(gw.url("/connect/token"))
-        .form(&[("grant_type", "client_credentials"), ("client_id", "backoffice-app"), ("client_secret", SECRET), ("scope", "read")])
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "backoffice-app"),
+            ("client_secret", SECRET),
+            ("scope", "read"),
+        ])
         .send()
         .await
         .unwrap()
@@ -258,11 +365,30 @@ async fn writes_need_the_routes_write_scope() {
         .await
         .unwrap();
     let auth = format!("Bearer {}", read_only["access_token"].as_str().unwrap());
-    let r = gw.client.post(gw.url("/admin/echo")).header("authorization", &auth).body("{}").send().await.unwrap();
+    let r = gw
+        .client
+        .post(gw.url("/admin/echo"))
+        .header("authorization", &auth)
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    assert!(r.headers()["www-authenticate"].to_str().unwrap().ends_with(r#"scope="write""#));
+    assert!(
+        r.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .ends_with(r#"scope="write""#)
+    );
     let full = gw.token("backoffice-app", SECRET).await;
-    let r = gw.client.post(gw.url("/admin/echo")).bearer_auth(full).body("{}").send().await.unwrap();
+    let r = gw
+        .client
+        .post(gw.url("/admin/echo"))
+        .bearer_auth(full)
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
 }
 
@@ -281,7 +407,20 @@ async fn a_retired_key_keeps_verifying_its_tokens() {
     );
     let new = spawn_gateway_toml(&toml).await;
     assert_ne!(new.state.keys.kid, old.state.keys.kid);
-    assert_eq!(call(&new, "/admin/echo", Some(&format!("Bearer {token}"))).await.0, StatusCode::OK);
-    let published: Value = new.client.get(new.url("/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap();
+    assert_eq!(
+        call(&new, "/admin/echo", Some(&format!("Bearer {token}")))
+            .await
+            .0,
+        StatusCode::OK
+    );
+    let published: Value = new
+        .client
+        .get(new.url("/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(published["keys"].as_array().unwrap().len(), 2);
 }

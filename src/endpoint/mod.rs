@@ -17,7 +17,11 @@ use crate::service::State;
 use request::Params;
 
 /// Answers a token request. Also returns the client id, for the access log.
-pub async fn handle(req: Request<Incoming>, ep: &TokenEndpoint, state: &State) -> (Response<Body>, Option<String>) {
+pub async fn handle(
+    req: Request<Incoming>,
+    ep: &TokenEndpoint,
+    state: &State,
+) -> (Response<Body>, Option<String>) {
     let mut client_id = None;
     let result = token_response(req, ep, state, &mut client_id).await;
     let mut resp = match result {
@@ -26,8 +30,14 @@ pub async fn handle(req: Request<Incoming>, ep: &TokenEndpoint, state: &State) -
     };
     // RFC 6749 §5.1: token responses must not be cached.
     let h = resp.headers_mut();
-    h.insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
-    h.insert(http::header::PRAGMA, http::HeaderValue::from_static("no-cache"));
+    h.insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
+    );
+    h.insert(
+        http::header::PRAGMA,
+        http::HeaderValue::from_static("no-cache"),
+    );
     (resp, client_id)
 }
 
@@ -56,7 +66,9 @@ async fn token_response(
         return Err(Refusal::UnauthorizedClient);
     }
     let scope = granted_scope(client, params.scope.as_deref())?;
-    let issued = state.issuer.issue(client, grant, &scope, crate::token::now_unix());
+    let issued = state
+        .issuer
+        .issue(client, grant, &scope, crate::token::now_unix());
     let echo_scope = params.scope.is_some().then_some(scope.as_str());
     Ok(response::success(ep.shape, &issued, grant, echo_scope))
 }
@@ -64,9 +76,13 @@ async fn token_response(
 async fn read_body(body: Incoming, state: &State) -> Result<Bytes, Refusal> {
     let limited = Limited::new(body, state.config.max_token_body_bytes);
     match tokio::time::timeout(state.config.body_read_timeout, limited.collect()).await {
-        Err(_) => Err(Refusal::InvalidRequest("the request body was not received in time")),
+        Err(_) => Err(Refusal::InvalidRequest(
+            "the request body was not received in time",
+        )),
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(Refusal::PayloadTooLarge),
-        Ok(Err(_)) => Err(Refusal::InvalidRequest("the request body could not be read")),
+        Ok(Err(_)) => Err(Refusal::InvalidRequest(
+            "the request body could not be read",
+        )),
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
     }
 }
@@ -82,8 +98,11 @@ fn authenticate<'s>(
     let (id, secret) = match basic {
         Some((id, secret)) => {
             // RFC 6749 §2.3: one authentication method per request.
-            if params.client_secret.is_some() || params.client_id.as_ref().is_some_and(|b| *b != id) {
-                return Err(Refusal::InvalidRequest("client credentials were sent both in the Authorization header and in the body"));
+            if params.client_secret.is_some() || params.client_id.as_ref().is_some_and(|b| *b != id)
+            {
+                return Err(Refusal::InvalidRequest(
+                    "client credentials were sent both in the Authorization header and in the body",
+                ));
             }
             (Some(id), Some(secret))
         }

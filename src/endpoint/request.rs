@@ -26,7 +26,9 @@ impl Params {
             _ => return Ok(()),
         };
         if slot.is_some() {
-            return Err(Refusal::InvalidRequest("a parameter was given more than once"));
+            return Err(Refusal::InvalidRequest(
+                "a parameter was given more than once",
+            ));
         }
         if !value.is_empty() {
             *slot = Some(value);
@@ -46,16 +48,24 @@ fn encoding(headers: &HeaderMap, body: &[u8]) -> Result<Encoding, Refusal> {
         // No Content-Type: seed 000's sample object is JSON while its header table says form,
         // so tell them apart by the first byte rather than refuse either.
         let first = body.iter().find(|b| !b.is_ascii_whitespace());
-        return Ok(if first == Some(&b'{') { Encoding::Json } else { Encoding::Form });
+        return Ok(if first == Some(&b'{') {
+            Encoding::Json
+        } else {
+            Encoding::Form
+        });
     };
     let ct = ct.to_str().unwrap_or("");
     let mime = ct.split(';').next().unwrap_or("").trim();
     if mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
         Ok(Encoding::Form)
-    } else if mime.eq_ignore_ascii_case("application/json") || mime.eq_ignore_ascii_case("application/vnd.api+json") {
+    } else if mime.eq_ignore_ascii_case("application/json")
+        || mime.eq_ignore_ascii_case("application/vnd.api+json")
+    {
         Ok(Encoding::Json)
     } else {
-        Err(Refusal::InvalidRequest("the body must be application/x-www-form-urlencoded or application/json"))
+        Err(Refusal::InvalidRequest(
+            "the body must be application/x-www-form-urlencoded or application/json",
+        ))
     }
 }
 
@@ -65,7 +75,9 @@ pub fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Params, Refusal> {
     match encoding(headers, body)? {
         Encoding::Form => {
             if std::str::from_utf8(body).is_err() {
-                return Err(Refusal::InvalidRequest("the request body is not valid UTF-8"));
+                return Err(Refusal::InvalidRequest(
+                    "the request body is not valid UTF-8",
+                ));
             }
             for (k, v) in form_urlencoded::parse(body) {
                 params.set(&k, v.into_owned())?;
@@ -78,8 +90,14 @@ pub fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Params, Refusal> {
                 match v {
                     serde_json::Value::String(s) => params.set(&k, s)?,
                     serde_json::Value::Null => {}
-                    _ if matches!(k.as_str(), "grant_type" | "client_id" | "client_secret" | "scope") => {
-                        return Err(Refusal::InvalidRequest("token request parameters must be strings"));
+                    _ if matches!(
+                        k.as_str(),
+                        "grant_type" | "client_id" | "client_secret" | "scope"
+                    ) =>
+                    {
+                        return Err(Refusal::InvalidRequest(
+                            "token request parameters must be strings",
+                        ));
                     }
                     _ => {}
                 }
@@ -112,7 +130,10 @@ pub fn basic_credentials(headers: &HeaderMap) -> Option<Result<(String, String),
 
 fn form_decode(s: &str) -> String {
     // Parsing "s" as a lone form key decodes it exactly as application/x-www-form-urlencoded.
-    form_urlencoded::parse(s.as_bytes()).next().map(|(k, _)| k.into_owned()).unwrap_or_default()
+    form_urlencoded::parse(s.as_bytes())
+        .next()
+        .map(|(k, _)| k.into_owned())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -130,31 +151,58 @@ mod tests {
 
     #[test]
     fn form_and_json_read_alike() {
-        let form = parse_body(&headers(Some("application/x-www-form-urlencoded")), b"grant_type=client_credentials&client_id=a%2Bb&client_secret=s&extra=1").unwrap();
+        let form = parse_body(
+            &headers(Some("application/x-www-form-urlencoded")),
+            b"grant_type=client_credentials&client_id=a%2Bb&client_secret=s&extra=1",
+        )
+        .unwrap();
         let json = parse_body(&headers(Some("application/json; charset=utf-8")), br#"{"grant_type":"client_credentials","client_id":"a+b","client_secret":"s","extra":1}"#).unwrap();
         assert_eq!(form, json);
         assert_eq!(form.client_id.as_deref(), Some("a+b"));
-        let sniffed = parse_body(&headers(None), br#" {"grant_type":"client_credentials"}"#).unwrap();
+        let sniffed =
+            parse_body(&headers(None), br#" {"grant_type":"client_credentials"}"#).unwrap();
         assert_eq!(sniffed.grant_type.as_deref(), Some("client_credentials"));
     }
 
     #[test]
     fn bad_bodies_are_invalid_requests() {
         let form = headers(Some("application/x-www-form-urlencoded"));
-        assert!(matches!(parse_body(&form, b"client_id=a&client_id=b"), Err(Refusal::InvalidRequest(_))));
+        assert!(matches!(
+            parse_body(&form, b"client_id=a&client_id=b"),
+            Err(Refusal::InvalidRequest(_))
+        ));
         let json = headers(Some("application/json"));
-        assert!(matches!(parse_body(&json, b"[1]"), Err(Refusal::InvalidRequest(_))));
-        assert!(matches!(parse_body(&json, br#"{"client_id":5}"#), Err(Refusal::InvalidRequest(_))));
-        assert!(matches!(parse_body(&headers(Some("text/plain")), b"x"), Err(Refusal::InvalidRequest(_))));
-        assert_eq!(parse_body(&form, b"scope=&client_id=a").unwrap().scope, None, "empty means omitted");
+        assert!(matches!(
+            parse_body(&json, b"[1]"),
+            Err(Refusal::InvalidRequest(_))
+        ));
+        assert!(matches!(
+            parse_body(&json, br#"{"client_id":5}"#),
+            Err(Refusal::InvalidRequest(_))
+        ));
+        assert!(matches!(
+            parse_body(&headers(Some("text/plain")), b"x"),
+            Err(Refusal::InvalidRequest(_))
+        ));
+        assert_eq!(
+            parse_body(&form, b"scope=&client_id=a").unwrap().scope,
+            None,
+            "empty means omitted"
+        );
     }
 
     #[test]
     fn basic_credentials_are_form_decoded() {
         let mut h = HeaderMap::new();
         let v = base64::engine::general_purpose::STANDARD.encode("my%20id:p%3Ass");
-        h.insert(header::AUTHORIZATION, HeaderValue::from_str(&format!("Basic {v}")).unwrap());
-        assert_eq!(basic_credentials(&h).unwrap().unwrap(), ("my id".to_owned(), "p:ss".to_owned()));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(&format!("Basic {v}")).unwrap(),
+        );
+        assert_eq!(
+            basic_credentials(&h).unwrap().unwrap(),
+            ("my id".to_owned(), "p:ss".to_owned())
+        );
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic !!!"));
         assert!(basic_credentials(&h).unwrap().is_err());
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer x"));

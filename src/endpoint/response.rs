@@ -50,7 +50,12 @@ struct Envelope<T> {
 
 /// The 200 response. `scope` is echoed only when the client asked for one, so a request
 /// shaped like a seed's sample gets exactly the sample's fields.
-pub fn success(shape: EndpointShape, t: &Issued, grant: Grant, scope: Option<&str>) -> Response<Body> {
+pub fn success(
+    shape: EndpointShape,
+    t: &Issued,
+    grant: Grant,
+    scope: Option<&str>,
+) -> Response<Body> {
     let token = t.access_token.as_str();
     let json = match shape {
         EndpointShape::ConnectToken => serde_json::to_vec(&ConnectToken {
@@ -78,6 +83,9 @@ pub fn success(shape: EndpointShape, t: &Issued, grant: Grant, scope: Option<&st
     }
     .expect("token responses serialize");
     let mut resp = Response::new(Either::Left(Full::new(Bytes::from(json))));
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     resp
 }

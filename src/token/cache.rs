@@ -26,7 +26,12 @@ struct UntilExp {
 }
 
 impl Expiry<TokenDigest, Arc<Verified>> for UntilExp {
-    fn expire_after_create(&self, _: &TokenDigest, v: &Arc<Verified>, _: Instant) -> Option<Duration> {
+    fn expire_after_create(
+        &self,
+        _: &TokenDigest,
+        v: &Arc<Verified>,
+        _: Instant,
+    ) -> Option<Duration> {
         Some(cache_lifetime(self.ttl, v.exp, super::now_unix()))
     }
 }
@@ -72,6 +77,10 @@ mod tests {
         assert_eq!(cache_lifetime(ttl, 10_000, 1_000), ttl);
         assert_eq!(cache_lifetime(ttl, 1_100, 1_000), Duration::from_secs(100));
         assert_eq!(cache_lifetime(ttl, 1_000, 1_000), Duration::ZERO);
-        assert_eq!(cache_lifetime(ttl, 900, 1_000), Duration::ZERO, "an expired token is never cached");
+        assert_eq!(
+            cache_lifetime(ttl, 900, 1_000),
+            Duration::ZERO,
+            "an expired token is never cached"
+        );
     }
 }

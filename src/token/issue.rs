@@ -57,9 +57,15 @@ pub struct TokenIssuer {
 
 impl TokenIssuer {
     pub fn new(keys: Arc<KeySet>, issuer: String, lifetime_secs: u64) -> TokenIssuer {
-        let header = serde_json::json!({"alg": keys.algorithm.jwt_name(), "typ": "at+jwt", "kid": keys.kid});
+        let header =
+            serde_json::json!({"alg": keys.algorithm.jwt_name(), "typ": "at+jwt", "kid": keys.kid});
         let header_b64 = URL_SAFE_NO_PAD.encode(header.to_string());
-        TokenIssuer { keys, issuer, lifetime_secs, header_b64 }
+        TokenIssuer {
+            keys,
+            issuer,
+            lifetime_secs,
+            header_b64,
+        }
     }
 
     pub fn lifetime_secs(&self) -> u64 {
@@ -69,7 +75,9 @@ impl TokenIssuer {
     /// A token for `client` with `scope` (space-separated, already checked), issued at `now`.
     pub fn issue(&self, client: &Client, grant: Grant, scope: &str, now: u64) -> Issued {
         let mut jti_bytes = [0u8; 16];
-        aws_lc_rs::rand::SystemRandom::new().fill(&mut jti_bytes).expect("the system random source failed");
+        aws_lc_rs::rand::SystemRandom::new()
+            .fill(&mut jti_bytes)
+            .expect("the system random source failed");
         let jti = URL_SAFE_NO_PAD.encode(jti_bytes);
         let aud = match client.apis.as_slice() {
             [one] => Audience::One(one),
@@ -95,6 +103,10 @@ impl TokenIssuer {
         let signature = self.keys.signer.sign(token.as_bytes());
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(signature, &mut token);
-        Issued { access_token: token, expires_in: self.lifetime_secs, expires: exp }
+        Issued {
+            access_token: token,
+            expires_in: self.lifetime_secs,
+            expires: exp,
+        }
     }
 }

@@ -65,10 +65,15 @@ impl Signer {
         let rng = aws_lc_rs::rand::SystemRandom::new();
         match self {
             Signer::Ed(k) => k.sign(msg).as_ref().to_vec(),
-            Signer::Es(k) => k.sign(&rng, msg).expect("ECDSA signing with a valid key").as_ref().to_vec(),
+            Signer::Es(k) => k
+                .sign(&rng, msg)
+                .expect("ECDSA signing with a valid key")
+                .as_ref()
+                .to_vec(),
             Signer::Rs(k) => {
                 let mut sig = vec![0; k.public_modulus_len()];
-                k.sign(&signature::RSA_PKCS1_SHA256, &rng, msg, &mut sig).expect("RSA signing with a valid key");
+                k.sign(&signature::RSA_PKCS1_SHA256, &rng, msg, &mut sig)
+                    .expect("RSA signing with a valid key");
                 sig
             }
         }
@@ -77,7 +82,9 @@ impl Signer {
     fn public_jwk_params(&self) -> serde_json::Value {
         let b64 = |b: &[u8]| URL_SAFE_NO_PAD.encode(b);
         match self {
-            Signer::Ed(k) => json!({"kty": "OKP", "crv": "Ed25519", "x": b64(k.public_key().as_ref())}),
+            Signer::Ed(k) => {
+                json!({"kty": "OKP", "crv": "Ed25519", "x": b64(k.public_key().as_ref())})
+            }
             Signer::Es(k) => {
                 // Uncompressed SEC1 point: 0x04 || x (32) || y (32).
                 let p = k.public_key().as_ref();
@@ -123,25 +130,42 @@ impl KeySet {
         let der = PrivateKeyDer::from_pem_file(&cfg.key)
             .with_context(|| format!("cannot read signing key {}", cfg.key.display()))?;
         let PrivateKeyDer::Pkcs8(pkcs8) = der else {
-            bail!("signing key {} must be PKCS#8 (\"BEGIN PRIVATE KEY\")", cfg.key.display());
+            bail!(
+                "signing key {} must be PKCS#8 (\"BEGIN PRIVATE KEY\")",
+                cfg.key.display()
+            );
         };
-        Self::from_pkcs8(cfg.algorithm, pkcs8.secret_pkcs8_der(), cfg.kid.clone(), &cfg.retired)
-            .with_context(|| format!("signing key {}", cfg.key.display()))
+        Self::from_pkcs8(
+            cfg.algorithm,
+            pkcs8.secret_pkcs8_der(),
+            cfg.kid.clone(),
+            &cfg.retired,
+        )
+        .with_context(|| format!("signing key {}", cfg.key.display()))
     }
 
     /// Builds the key set from PKCS#8 DER bytes.
-    pub fn from_pkcs8(alg: SigningAlgorithm, der: &[u8], kid: Option<String>, retired: &[Jwk]) -> anyhow::Result<KeySet> {
+    pub fn from_pkcs8(
+        alg: SigningAlgorithm,
+        der: &[u8],
+        kid: Option<String>,
+        retired: &[Jwk],
+    ) -> anyhow::Result<KeySet> {
         let signer = match alg {
             SigningAlgorithm::EdDSA => Signer::Ed(
                 signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(der)
                     .map_err(|e| anyhow::anyhow!("is not an Ed25519 key: {e}"))?,
             ),
             SigningAlgorithm::ES256 => Signer::Es(
-                signature::EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, der)
-                    .map_err(|e| anyhow::anyhow!("is not a P-256 key: {e}"))?,
+                signature::EcdsaKeyPair::from_pkcs8(
+                    &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                    der,
+                )
+                .map_err(|e| anyhow::anyhow!("is not a P-256 key: {e}"))?,
             ),
             SigningAlgorithm::RS256 => {
-                let k = signature::RsaKeyPair::from_pkcs8(der).map_err(|e| anyhow::anyhow!("is not an RSA key: {e}"))?;
+                let k = signature::RsaKeyPair::from_pkcs8(der)
+                    .map_err(|e| anyhow::anyhow!("is not an RSA key: {e}"))?;
                 if k.public_modulus_len() < 256 {
                     bail!("RSA keys must have at least 2048 bits");
                 }
@@ -149,10 +173,13 @@ impl KeySet {
             }
         };
         let mut params = signer.public_jwk_params();
-        let unnamed: Jwk = serde_json::from_value(params.clone()).context("building the public JWK")?;
+        let unnamed: Jwk =
+            serde_json::from_value(params.clone()).context("building the public JWK")?;
         let kid = match kid {
             Some(k) => k,
-            None => unnamed.thumbprint(ThumbprintHash::SHA256).context("computing the key thumbprint")?,
+            None => unnamed
+                .thumbprint(ThumbprintHash::SHA256)
+                .context("computing the key thumbprint")?,
         };
         params["use"] = json!("sig");
         params["alg"] = json!(alg.jwt_name());
@@ -168,13 +195,24 @@ impl KeySet {
             }
             published.push(jwk);
         }
-        let jwks = serde_json::to_vec(&json!({ "keys": published })).context("serializing the JWKS")?;
-        Ok(KeySet { algorithm: alg, kid, signer, verify, jwks })
+        let jwks =
+            serde_json::to_vec(&json!({ "keys": published })).context("serializing the JWKS")?;
+        Ok(KeySet {
+            algorithm: alg,
+            kid,
+            signer,
+            verify,
+            jwks,
+        })
     }
 }
 
 fn verify_key(jwk: &Jwk) -> anyhow::Result<(String, VerifyKey)> {
-    let kid = jwk.common.key_id.clone().context("a verification key has no \"kid\"")?;
+    let kid = jwk
+        .common
+        .key_id
+        .clone()
+        .context("a verification key has no \"kid\"")?;
     use jsonwebtoken::jwk::KeyAlgorithm;
     let algorithm = match jwk.common.key_algorithm {
         Some(KeyAlgorithm::EdDSA) => Algorithm::EdDSA,
@@ -182,7 +220,8 @@ fn verify_key(jwk: &Jwk) -> anyhow::Result<(String, VerifyKey)> {
         Some(KeyAlgorithm::RS256) => Algorithm::RS256,
         _ => bail!("key {kid:?} needs \"alg\" of EdDSA, ES256 or RS256"),
     };
-    let key = DecodingKey::from_jwk(jwk).with_context(|| format!("key {kid:?} is not a usable public key"))?;
+    let key = DecodingKey::from_jwk(jwk)
+        .with_context(|| format!("key {kid:?} is not a usable public key"))?;
     Ok((kid, VerifyKey { algorithm, key }))
 }
 
@@ -208,7 +247,11 @@ mod tests {
 
     #[test]
     fn every_algorithm_publishes_a_jwk_with_its_thumbprint_as_kid() {
-        for alg in [SigningAlgorithm::EdDSA, SigningAlgorithm::ES256, SigningAlgorithm::RS256] {
+        for alg in [
+            SigningAlgorithm::EdDSA,
+            SigningAlgorithm::ES256,
+            SigningAlgorithm::RS256,
+        ] {
             let ks = keyset(alg);
             let jwks: serde_json::Value = serde_json::from_slice(&ks.jwks).unwrap();
             let k = &jwks["keys"][0];
@@ -226,7 +269,13 @@ mod tests {
         let old_jwk: serde_json::Value = serde_json::from_slice(&old.jwks).unwrap();
         let retired: Jwk = serde_json::from_value(old_jwk["keys"][0].clone()).unwrap();
         let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
-        let ks = KeySet::from_pkcs8(SigningAlgorithm::EdDSA, &key.serialize_der(), None, &[retired]).unwrap();
+        let ks = KeySet::from_pkcs8(
+            SigningAlgorithm::EdDSA,
+            &key.serialize_der(),
+            None,
+            &[retired],
+        )
+        .unwrap();
         assert_eq!(ks.verify.len(), 2);
         assert_eq!(ks.verify[&old.kid].algorithm, Algorithm::ES256);
         let jwks: serde_json::Value = serde_json::from_slice(&ks.jwks).unwrap();

@@ -71,7 +71,13 @@ pub struct Verifier {
 
 impl Verifier {
     /// `cache_capacity` 0 turns the cache off.
-    pub fn new(keys: Arc<KeySet>, issuer: &str, leeway_secs: u64, cache_capacity: u64, cache_ttl: std::time::Duration) -> Verifier {
+    pub fn new(
+        keys: Arc<KeySet>,
+        issuer: &str,
+        leeway_secs: u64,
+        cache_capacity: u64,
+        cache_ttl: std::time::Duration,
+    ) -> Verifier {
         let validation = keys
             .verify
             .iter()
@@ -86,7 +92,12 @@ impl Verifier {
             })
             .collect();
         let cache = (cache_capacity > 0).then(|| TokenCache::new(cache_capacity, cache_ttl));
-        Verifier { keys, validation, cache, stats: VerifyStats::default() }
+        Verifier {
+            keys,
+            validation,
+            cache,
+            stats: VerifyStats::default(),
+        }
     }
 
     /// Verifies a token, from the cache when it was verified before.
@@ -111,21 +122,24 @@ impl Verifier {
     /// Full verification: header, key, signature, claims.
     pub fn verify_uncached(&self, token: &str) -> Result<Verified, Refusal> {
         self.stats.verifications.fetch_add(1, Ordering::Relaxed);
-        let header = decode_header(token).map_err(|_| Refusal::InvalidToken("the token is malformed"))?;
-        let typ_ok = header
-            .typ
-            .as_deref()
-            .is_some_and(|t| t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt"));
+        let header =
+            decode_header(token).map_err(|_| Refusal::InvalidToken("the token is malformed"))?;
+        let typ_ok = header.typ.as_deref().is_some_and(|t| {
+            t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")
+        });
         if !typ_ok {
             return Err(Refusal::InvalidToken("the token is not an access token"));
         }
         let unknown = Refusal::InvalidToken("the token was not signed by a known key");
         let kid = header.kid.as_deref().ok_or(unknown.clone())?;
-        let (Some(key), Some(validation)) = (self.keys.verify.get(kid), self.validation.get(kid)) else {
+        let (Some(key), Some(validation)) = (self.keys.verify.get(kid), self.validation.get(kid))
+        else {
             return Err(unknown);
         };
         if header.alg != key.algorithm {
-            return Err(Refusal::InvalidToken("the token's algorithm does not match its key"));
+            return Err(Refusal::InvalidToken(
+                "the token's algorithm does not match its key",
+            ));
         }
         let data = decode::<Claims>(token, &key.key, validation).map_err(|e| {
             Refusal::InvalidToken(match e.kind() {
@@ -147,6 +161,12 @@ impl Verifier {
             OneOrMany::One(a) => vec![a],
             OneOrMany::Many(a) => a,
         };
-        Ok(Verified { client_id: c.client_id.unwrap_or(c.sub), aud, scope: c.scope, grant, exp: c.exp })
+        Ok(Verified {
+            client_id: c.client_id.unwrap_or(c.sub),
+            aud,
+            scope: c.scope,
+            grant,
+            exp: c.exp,
+        })
     }
 }

@@ -31,6 +31,7 @@ pub struct Gateway {
     pub state: Arc<State>,
     pub client: reqwest::Client,
     pub dir: tempfile::TempDir,
+    pub ca_pem: String,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -38,6 +39,11 @@ pub struct Gateway {
 impl Gateway {
     pub fn url(&self, path: &str) -> String {
         format!("https://127.0.0.1:{}{path}", self.addr.port())
+    }
+
+    /// A client on the same CA that speaks HTTP/2 only.
+    pub fn http2_client(&self) -> reqwest::Client {
+        client_for(&self.ca_pem, true)
     }
 
     pub fn signing_key_pem(&self) -> Vec<u8> {
@@ -49,7 +55,11 @@ impl Gateway {
         let resp = self
             .client
             .post(self.url("/connect/token"))
-            .form(&[("grant_type", "client_credentials"), ("client_id", client_id), ("client_secret", secret)])
+            .form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", client_id),
+                ("client_secret", secret),
+            ])
             .send()
             .await
             .unwrap();
@@ -59,7 +69,11 @@ impl Gateway {
     }
 
     pub fn verifications(&self) -> u64 {
-        self.state.verifier.stats.verifications.load(Ordering::Relaxed)
+        self.state
+            .verifier
+            .stats
+            .verifications
+            .load(Ordering::Relaxed)
     }
 
     pub fn cache_hits(&self) -> u64 {
@@ -168,14 +182,19 @@ pub async fn spawn_gateway_toml(toml: &str) -> Gateway {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(storegate::server::run(listener, state.clone(), async move {
-        let _ = rx.await;
-    }));
+    let task = tokio::spawn(storegate::server::run(
+        listener,
+        state.clone(),
+        async move {
+            let _ = rx.await;
+        },
+    ));
     Gateway {
         addr,
         state,
         client: client_for(&pki.ca_pem, false),
         dir,
+        ca_pem: pki.ca_pem,
         shutdown: Some(tx),
         task: Some(task),
     }
@@ -184,8 +203,14 @@ pub async fn spawn_gateway_toml(toml: &str) -> Gateway {
 /// A reqwest client that trusts `ca_pem` only.
 pub fn client_for(ca_pem: &str, http2: bool) -> reqwest::Client {
     let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes()).unwrap();
-    let b = reqwest::Client::builder().tls_certs_only([ca]).timeout(Duration::from_secs(30));
-    let b = if http2 { b.http2_prior_knowledge() } else { b.http1_only() };
+    let b = reqwest::Client::builder()
+        .tls_certs_only([ca])
+        .timeout(Duration::from_secs(30));
+    let b = if http2 {
+        b.http2_prior_knowledge()
+    } else {
+        b.http1_only()
+    };
     b.build().unwrap()
 }
 
@@ -202,7 +227,7 @@ pub struct UpstreamLog {
 
 /// A real HTTP/1.1 upstream on loopback:
 /// * `/…/echo`: 200 with the request headers as JSON;
-/// * `/…/slow`: answers after 5 s;
+/// * `/…/slow`: answers after 5 s; `/…/wait`: after 1 s;
 /// * `/…/upload`: reads the body as it streams, answers with the byte count;
 /// * `/…/download?bytes=N`: streams N bytes in 64 KiB chunks.
 pub async fn spawn_upstream() -> (SocketAddr, Arc<UpstreamLog>) {
@@ -216,7 +241,9 @@ pub async fn spawn_upstream() -> (SocketAddr, Arc<UpstreamLog>) {
             let log = log2.clone();
             tokio::spawn(async move {
                 let svc = service_fn(move |req| upstream_answer(req, log.clone()));
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), svc).await;
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
             });
         }
     });
@@ -225,7 +252,10 @@ pub async fn spawn_upstream() -> (SocketAddr, Arc<UpstreamLog>) {
 
 type UpBody = http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>;
 
-async fn upstream_answer(req: Request<Incoming>, log: Arc<UpstreamLog>) -> Result<Response<UpBody>, hyper::Error> {
+async fn upstream_answer(
+    req: Request<Incoming>,
+    log: Arc<UpstreamLog>,
+) -> Result<Response<UpBody>, hyper::Error> {
     log.requests.fetch_add(1, Ordering::SeqCst);
     *log.last_headers.lock().unwrap() = Some(req.headers().clone());
     let path = req.uri().path().to_owned();
@@ -234,12 +264,17 @@ async fn upstream_answer(req: Request<Incoming>, log: Arc<UpstreamLog>) -> Resul
         tokio::time::sleep(Duration::from_secs(5)).await;
         return Ok(Response::new(full("late".into())));
     }
+    if path.ends_with("/wait") {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        return Ok(Response::new(full("waited".into())));
+    }
     if path.ends_with("/upload") {
         log.upload_bytes.store(0, Ordering::SeqCst);
         let mut body = req.into_body();
         while let Some(frame) = body.frame().await {
             if let Some(data) = frame?.data_ref() {
-                log.upload_bytes.fetch_add(data.len() as u64, Ordering::SeqCst);
+                log.upload_bytes
+                    .fetch_add(data.len() as u64, Ordering::SeqCst);
                 log.upload_progress.notify_waiters();
             }
         }
@@ -247,21 +282,36 @@ async fn upstream_answer(req: Request<Incoming>, log: Arc<UpstreamLog>) -> Resul
         return Ok(Response::new(full(json!({ "received": n }).to_string())));
     }
     if path.ends_with("/download") {
-        let n: usize = req.uri().query().and_then(|q| q.strip_prefix("bytes=")).and_then(|n| n.parse().ok()).unwrap_or(0);
+        let n: usize = req
+            .uri()
+            .query()
+            .and_then(|q| q.strip_prefix("bytes="))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
         let chunk = Bytes::from(vec![b'x'; 64 * 1024]);
         let frames = (0..n.div_ceil(chunk.len())).map(move |i| {
             let len = chunk.len().min(n - i * chunk.len());
             Ok::<_, std::convert::Infallible>(Frame::data(chunk.slice(..len)))
         });
-        return Ok(Response::new(StreamBody::new(futures_util::stream::iter(frames)).boxed()));
+        return Ok(Response::new(
+            StreamBody::new(futures_util::stream::iter(frames)).boxed(),
+        ));
     }
     let headers: serde_json::Map<String, Value> = req
         .headers()
         .iter()
-        .map(|(k, v)| (k.as_str().to_owned(), Value::String(v.to_str().unwrap_or("").to_owned())))
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                Value::String(v.to_str().unwrap_or("").to_owned()),
+            )
+        })
         .collect();
-    let mut resp = Response::new(full(json!({ "method": req.method().as_str(), "path": path, "headers": headers }).to_string()));
-    resp.headers_mut().insert("content-type", "application/json".parse().unwrap());
+    let mut resp = Response::new(full(
+        json!({ "method": req.method().as_str(), "path": path, "headers": headers }).to_string(),
+    ));
+    resp.headers_mut()
+        .insert("content-type", "application/json".parse().unwrap());
     Ok(resp)
 }
 
@@ -285,7 +335,12 @@ pub fn mint_eddsa(pem: &[u8], kid: &str, claims: &Value) -> String {
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
     header.kid = Some(kid.to_owned());
     header.typ = Some("at+jwt".to_owned());
-    jsonwebtoken::encode(&header, claims, &jsonwebtoken::EncodingKey::from_ed_pem(pem).unwrap()).unwrap()
+    jsonwebtoken::encode(
+        &header,
+        claims,
+        &jsonwebtoken::EncodingKey::from_ed_pem(pem).unwrap(),
+    )
+    .unwrap()
 }
 
 /// Base64url of a JSON value, for hand-made tokens.

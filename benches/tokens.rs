@@ -42,7 +42,12 @@ fn setup(alg: SigningAlgorithm, rc: &'static rcgen::SignatureAlgorithm) -> Setup
         scopes: vec!["read".into(), "write".into()],
     }])
     .unwrap();
-    Setup { keys, issuer, clients, der }
+    Setup {
+        keys,
+        issuer,
+        clients,
+        der,
+    }
 }
 
 fn benches(c: &mut Criterion) {
@@ -51,16 +56,32 @@ fn benches(c: &mut Criterion) {
         let client = s.clients.get("bench-client").unwrap();
         let name = alg.jwt_name();
         let now = storegate::token::now_unix();
-        let token = s.issuer.issue(client, Grant::ClientCredentials, "read write", now).access_token;
+        let token = s
+            .issuer
+            .issue(client, Grant::ClientCredentials, "read write", now)
+            .access_token;
         let signing_input = token.rsplit_once('.').unwrap().0.to_owned();
 
         c.bench_function(&format!("issue/{name}"), |b| {
-            b.iter(|| s.issuer.issue(client, Grant::ClientCredentials, "read write", now))
+            b.iter(|| {
+                s.issuer
+                    .issue(client, Grant::ClientCredentials, "read write", now)
+            })
         });
-        c.bench_function(&format!("raw_sign/{name}"), |b| b.iter(|| s.keys.signer.sign(signing_input.as_bytes())));
+        c.bench_function(&format!("raw_sign/{name}"), |b| {
+            b.iter(|| s.keys.signer.sign(signing_input.as_bytes()))
+        });
 
-        let verifier = Verifier::new(s.keys.clone(), "https://bench", 30, 0, Duration::from_secs(300));
-        c.bench_function(&format!("verify_uncached/{name}"), |b| b.iter(|| verifier.verify_uncached(&token).unwrap()));
+        let verifier = Verifier::new(
+            s.keys.clone(),
+            "https://bench",
+            30,
+            0,
+            Duration::from_secs(300),
+        );
+        c.bench_function(&format!("verify_uncached/{name}"), |b| {
+            b.iter(|| verifier.verify_uncached(&token).unwrap())
+        });
         let sig = s.keys.signer.sign(signing_input.as_bytes());
         let (public, algo): (Vec<u8>, &dyn signature::VerificationAlgorithm) = match alg {
             SigningAlgorithm::EdDSA => {
@@ -68,22 +89,44 @@ fn benches(c: &mut Criterion) {
                 (k.public_key().as_ref().to_vec(), &signature::ED25519)
             }
             SigningAlgorithm::ES256 => {
-                let k = signature::EcdsaKeyPair::from_pkcs8(&signature::ECDSA_P256_SHA256_FIXED_SIGNING, &s.der).unwrap();
-                (k.public_key().as_ref().to_vec(), &signature::ECDSA_P256_SHA256_FIXED)
+                let k = signature::EcdsaKeyPair::from_pkcs8(
+                    &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+                    &s.der,
+                )
+                .unwrap();
+                (
+                    k.public_key().as_ref().to_vec(),
+                    &signature::ECDSA_P256_SHA256_FIXED,
+                )
             }
             SigningAlgorithm::RS256 => {
                 let k = signature::RsaKeyPair::from_pkcs8(&s.der).unwrap();
-                (k.public_key().as_ref().to_vec(), &signature::RSA_PKCS1_2048_8192_SHA256)
+                (
+                    k.public_key().as_ref().to_vec(),
+                    &signature::RSA_PKCS1_2048_8192_SHA256,
+                )
             }
         };
         let pk = signature::UnparsedPublicKey::new(algo, public);
-        c.bench_function(&format!("raw_verify/{name}"), |b| b.iter(|| pk.verify(signing_input.as_bytes(), &sig).unwrap()));
+        c.bench_function(&format!("raw_verify/{name}"), |b| {
+            b.iter(|| pk.verify(signing_input.as_bytes(), &sig).unwrap())
+        });
 
         if alg == SigningAlgorithm::EdDSA {
-            let cached = Verifier::new(s.keys.clone(), "https://bench", 30, 100_000, Duration::from_secs(300));
+            let cached = Verifier::new(
+                s.keys.clone(),
+                "https://bench",
+                30,
+                100_000,
+                Duration::from_secs(300),
+            );
             cached.verify(&token).unwrap();
-            c.bench_function("verify_cached", |b| b.iter(|| cached.verify(&token).unwrap()));
-            c.bench_function("sha256_token", |b| b.iter(|| storegate::token::cache::digest(&token)));
+            c.bench_function("verify_cached", |b| {
+                b.iter(|| cached.verify(&token).unwrap())
+            });
+            c.bench_function("sha256_token", |b| {
+                b.iter(|| storegate::token::cache::digest(&token))
+            });
         }
     }
 }

@@ -40,6 +40,7 @@ fn setup(alg: SigningAlgorithm, rc: &'static rcgen::SignatureAlgorithm) -> Setup
         apis: vec!["store".into()],
         grants: None,
         scopes: vec!["read".into(), "write".into()],
+        rate_limit_per_sec: None,
     }])
     .unwrap();
     Setup {
@@ -59,6 +60,7 @@ fn benches(c: &mut Criterion) {
         let token = s
             .issuer
             .issue(client, Grant::ClientCredentials, "read write", now)
+            .unwrap()
             .access_token;
         let signing_input = token.rsplit_once('.').unwrap().0.to_owned();
 
@@ -82,7 +84,7 @@ fn benches(c: &mut Criterion) {
         c.bench_function(&format!("verify_uncached/{name}"), |b| {
             b.iter(|| verifier.verify_uncached(&token).unwrap())
         });
-        let sig = s.keys.signer.sign(signing_input.as_bytes());
+        let sig = s.keys.signer.sign(signing_input.as_bytes()).unwrap();
         let (public, algo): (Vec<u8>, &dyn signature::VerificationAlgorithm) = match alg {
             SigningAlgorithm::EdDSA => {
                 let k = signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(&s.der).unwrap();

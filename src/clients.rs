@@ -46,6 +46,9 @@ pub struct ClientEntry {
     /// Scopes it may be granted; a request without `scope` gets all of them.
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// Requests per second this client may make through the gateway (bursts of up to one
+    /// second's worth); more get 429. Default: no limit.
+    pub rate_limit_per_sec: Option<u32>,
 }
 
 /// A validated client.
@@ -55,6 +58,38 @@ pub struct Client {
     pub apis: Vec<String>,
     pub grants: Vec<Grant>,
     pub scopes: Vec<String>,
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// A token bucket: `per_sec` tokens a second, holding at most `per_sec`.
+pub struct RateLimit {
+    per_sec: f64,
+    bucket: std::sync::Mutex<(f64, std::time::Instant)>,
+}
+
+impl RateLimit {
+    pub fn new(per_sec: u32) -> RateLimit {
+        let per_sec = f64::from(per_sec);
+        RateLimit {
+            per_sec,
+            bucket: std::sync::Mutex::new((per_sec, std::time::Instant::now())),
+        }
+    }
+
+    /// Takes one token if there is one.
+    pub fn try_take(&self, now: std::time::Instant) -> bool {
+        let mut b = self.bucket.lock().unwrap_or_else(|p| p.into_inner());
+        let (tokens, last) = *b;
+        let refilled = (tokens + now.saturating_duration_since(last).as_secs_f64() * self.per_sec)
+            .min(self.per_sec);
+        if refilled >= 1.0 {
+            *b = (refilled - 1.0, now);
+            true
+        } else {
+            *b = (refilled, now);
+            false
+        }
+    }
 }
 
 impl fmt::Debug for Client {
@@ -137,6 +172,12 @@ impl Clients {
                     format!("{:?} must name at least one API", e.apis),
                 ));
             }
+            if e.rate_limit_per_sec == Some(0) {
+                return Err(client_error(
+                    &k("rate_limit_per_sec"),
+                    "must be at least 1, got 0",
+                ));
+            }
             if let Some(s) = e.scopes.iter().find(|s| !is_scope_token(s)) {
                 return Err(client_error(
                     &k("scopes"),
@@ -149,6 +190,7 @@ impl Clients {
                 apis: e.apis,
                 grants,
                 scopes: e.scopes,
+                rate_limit: e.rate_limit_per_sec.map(RateLimit::new),
             };
             if by_id
                 .insert(e.id.clone(), std::sync::Arc::new(client))
@@ -226,7 +268,19 @@ mod tests {
             apis: vec!["store".into()],
             grants: None,
             scopes: vec!["read".into()],
+            rate_limit_per_sec: None,
         }
+    }
+
+    #[test]
+    fn the_rate_limit_allows_a_second_of_burst_then_refills() {
+        let limit = RateLimit::new(3);
+        let t0 = std::time::Instant::now();
+        assert!((0..3).all(|_| limit.try_take(t0)));
+        assert!(!limit.try_take(t0));
+        assert!(!limit.try_take(t0 + std::time::Duration::from_millis(200)));
+        assert!(limit.try_take(t0 + std::time::Duration::from_millis(400)));
+        assert!(!limit.try_take(t0 + std::time::Duration::from_millis(400)));
     }
 
     #[test]

@@ -162,6 +162,8 @@ pub struct RawRoute {
     pub forward_authorization: bool,
     /// A scope every non-read request (not GET/HEAD/OPTIONS) must carry.
     pub write_scope: Option<String>,
+    /// Largest request body passed on, in bytes; larger ones get 413. Default: no limit.
+    pub max_body_bytes: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -235,6 +237,7 @@ pub struct Route {
     pub timeout: Duration,
     pub forward_authorization: bool,
     pub write_scope: Option<String>,
+    pub max_body_bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -555,6 +558,7 @@ fn validate_routes(raw: &[RawRoute], clients: &Clients) -> Result<Vec<Route>, Co
             )?),
             forward_authorization: r.forward_authorization,
             write_scope: r.write_scope.clone(),
+            max_body_bytes: r.max_body_bytes,
         });
     }
     // Longest prefix first, so the first match is the most specific one.

@@ -52,6 +52,9 @@ pub enum Refusal {
     },
     #[error("no route")]
     NotFound,
+    /// The client's `rate_limit_per_sec` is used up.
+    #[error("rate limit reached")]
+    TooManyRequests,
     #[error("upstream unavailable")]
     BadGateway,
     #[error("upstream timed out")]
@@ -147,6 +150,11 @@ impl Refusal {
                 row(S::FORBIDDEN, "insufficient_scope", detail)
             }
             Refusal::NotFound => row(S::NOT_FOUND, "not_found", "no API is served at this path"),
+            Refusal::TooManyRequests => row(
+                S::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                "this client has made too many requests; retry later",
+            ),
             Refusal::BadGateway => row(
                 S::BAD_GATEWAY,
                 "bad_gateway",
@@ -252,9 +260,13 @@ impl Refusal {
                 h.insert(header::WWW_AUTHENTICATE, v);
             }
         }
-        if self == Refusal::MethodNotAllowed {
-            h.insert(header::ALLOW, HeaderValue::from_static("POST"));
-        }
+        match self {
+            Refusal::MethodNotAllowed => h.insert(header::ALLOW, HeaderValue::from_static("POST")),
+            Refusal::TooManyRequests => {
+                h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"))
+            }
+            _ => None,
+        };
         resp
     }
 }
@@ -287,6 +299,7 @@ mod tests {
             (Refusal::InvalidToken("x"), 401, 401),
             (scope(), 403, 403),
             (Refusal::NotFound, 404, 404),
+            (Refusal::TooManyRequests, 429, 429),
             (Refusal::BadGateway, 502, 502),
             (Refusal::GatewayTimeout, 504, 504),
             (Refusal::Internal, 500, 500),

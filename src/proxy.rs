@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use http::{HeaderValue, Request, Response, Uri, Version, header};
-use http_body_util::Either;
+use http_body_util::{Either, LengthLimitError, Limited};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -20,7 +20,7 @@ use crate::token::verify::Verified;
 
 /// The shared, pooled upstream client.
 pub struct Upstream {
-    client: Client<HttpConnector, Incoming>,
+    client: Client<HttpConnector, Limited<Incoming>>,
 }
 
 impl Upstream {
@@ -45,11 +45,23 @@ impl Upstream {
         conn: ConnInfo,
     ) -> Result<Response<Body>, Refusal> {
         prepare_request(&mut req, route, who, conn)?;
+        let limit = route.max_body_bytes.unwrap_or(u64::MAX);
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > limit) {
+            return Err(Refusal::PayloadTooLarge);
+        }
+        // A body without a length is cut off at the limit as it streams.
+        let req = req.map(|b| Limited::new(b, usize::try_from(limit).unwrap_or(usize::MAX)));
         let resp = match tokio::time::timeout(route.timeout, self.client.request(req)).await {
             Err(_) => {
                 tracing::warn!(route = %route.prefix, "upstream did not answer within {:?}", route.timeout);
                 return Err(Refusal::GatewayTimeout);
             }
+            Ok(Err(e)) if caused_by_length_limit(&e) => return Err(Refusal::PayloadTooLarge),
             Ok(Err(e)) => {
                 tracing::warn!(route = %route.prefix, error = %e, source = ?std::error::Error::source(&e), "upstream request failed");
                 return Err(Refusal::BadGateway);
@@ -60,6 +72,17 @@ impl Upstream {
         headers::strip_hop_by_hop(&mut parts.headers);
         Ok(Response::from_parts(parts, Either::Right(body)))
     }
+}
+
+fn caused_by_length_limit(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if c.is::<LengthLimitError>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 fn is_safe(method: &http::Method) -> bool {
@@ -171,6 +194,7 @@ mod tests {
             timeout: Duration::from_secs(1),
             forward_authorization: false,
             write_scope: Some("write".into()),
+            max_body_bytes: None,
         }
     }
 

@@ -187,6 +187,17 @@ fn guard(
 ) -> Result<Arc<crate::token::verify::Verified>, Refusal> {
     let token = bearer_token(req.headers())?;
     let who = state.verifier.verify(token)?;
+    // Removing a client from the config revokes its tokens at the next restart.
+    let Some(client) = state.config.clients.get(&who.client_id) else {
+        return Err(Refusal::InvalidToken(
+            "the token's client is no longer registered",
+        ));
+    };
     proxy::authorize(req.method(), route, &who)?;
+    if let Some(limit) = &client.rate_limit
+        && !limit.try_take(Instant::now())
+    {
+        return Err(Refusal::TooManyRequests);
+    }
     Ok(who)
 }

@@ -68,7 +68,11 @@ async fn token_response(
     let scope = granted_scope(client, params.scope.as_deref())?;
     let issued = state
         .issuer
-        .issue(client, grant, &scope, crate::token::now_unix());
+        .issue(client, grant, &scope, crate::token::now_unix())
+        .map_err(|_| {
+            tracing::error!("signing a token failed");
+            Refusal::Internal
+        })?;
     let echo_scope = params.scope.is_some().then_some(scope.as_str());
     Ok(response::success(ep.shape, &issued, grant, echo_scope))
 }

@@ -73,11 +73,16 @@ impl TokenIssuer {
     }
 
     /// A token for `client` with `scope` (space-separated, already checked), issued at `now`.
-    pub fn issue(&self, client: &Client, grant: Grant, scope: &str, now: u64) -> Issued {
+    /// Fails only when the crypto library does (the caller answers 500).
+    pub fn issue(
+        &self,
+        client: &Client,
+        grant: Grant,
+        scope: &str,
+        now: u64,
+    ) -> Result<Issued, aws_lc_rs::error::Unspecified> {
         let mut jti_bytes = [0u8; 16];
-        aws_lc_rs::rand::SystemRandom::new()
-            .fill(&mut jti_bytes)
-            .expect("the system random source failed");
+        aws_lc_rs::rand::SystemRandom::new().fill(&mut jti_bytes)?;
         let jti = URL_SAFE_NO_PAD.encode(jti_bytes);
         let aud = match client.apis.as_slice() {
             [one] => Audience::One(one),
@@ -100,13 +105,13 @@ impl TokenIssuer {
         token.push_str(&self.header_b64);
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
-        let signature = self.keys.signer.sign(token.as_bytes());
+        let signature = self.keys.signer.sign(token.as_bytes())?;
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(signature, &mut token);
-        Issued {
+        Ok(Issued {
             access_token: token,
             expires_in: self.lifetime_secs,
             expires: exp,
-        }
+        })
     }
 }

@@ -61,20 +61,16 @@ pub enum Signer {
 
 impl Signer {
     /// Signs a JWS signing input; the signature bytes in the algorithm's JWS encoding.
-    pub fn sign(&self, msg: &[u8]) -> Vec<u8> {
+    /// ECDSA and RSA signing can fail only if the crypto library does (its random source, say).
+    pub fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, aws_lc_rs::error::Unspecified> {
         let rng = aws_lc_rs::rand::SystemRandom::new();
         match self {
-            Signer::Ed(k) => k.sign(msg).as_ref().to_vec(),
-            Signer::Es(k) => k
-                .sign(&rng, msg)
-                .expect("ECDSA signing with a valid key")
-                .as_ref()
-                .to_vec(),
+            Signer::Ed(k) => Ok(k.sign(msg).as_ref().to_vec()),
+            Signer::Es(k) => Ok(k.sign(&rng, msg)?.as_ref().to_vec()),
             Signer::Rs(k) => {
                 let mut sig = vec![0; k.public_modulus_len()];
-                k.sign(&signature::RSA_PKCS1_SHA256, &rng, msg, &mut sig)
-                    .expect("RSA signing with a valid key");
-                sig
+                k.sign(&signature::RSA_PKCS1_SHA256, &rng, msg, &mut sig)?;
+                Ok(sig)
             }
         }
     }

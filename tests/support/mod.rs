@@ -95,7 +95,8 @@ impl Drop for Gateway {
     }
 }
 
-/// The default test config: TLS, EdDSA signing, two clients, a route per API to `upstream`.
+/// The default test config: TLS, EdDSA signing, three clients, a route per API to `upstream`.
+/// `extra` is appended after the `/shop/` route: bare keys land in that route.
 pub fn config_toml(upstream: SocketAddr, extra: &str) -> String {
     format!(
         r#"

@@ -1,0 +1,320 @@
+#!/usr/bin/env bash
+# The load comparison: storegate against nginx (plain TLS reverse proxy, no auth) and
+# HAProxy 2.6 (TLS + jwt_verify), all in front of the same keep-alive upstream, in one run on
+# this machine, on loopback only. Prints a markdown table; see BENCHMARKS.md.
+#
+#   benches/load/compare.sh            # 5 interleaved rounds of 10 s per target (~12 min)
+#   benches/load/compare.sh --quick    # 2 rounds of 3 s, 20k tokens for memory (~2 min)
+#
+# Layout, the same for every target: the proxy under test on core 0; the load generator (wrk)
+# and the upstream (nginx returning a small JSON body) on core 1.
+set -euo pipefail
+
+ROUNDS=5 DURATION=10 CONNS=50 FILL=100000
+if [[ "${1:-}" == "--quick" ]]; then ROUNDS=2 DURATION=3 FILL=20000; fi
+PROXY_CPU=0 LOAD_CPU=1
+
+cd "$(dirname "$0")/../.."
+ROOT=$(pwd)
+WORK="$ROOT/target/loadbench"
+rm -rf "$WORK"; mkdir -p "$WORK"
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say() { echo "$*" >&2; }
+
+# --- what it needs -----------------------------------------------------------------------
+need=()
+command -v wrk >/dev/null || need+=(wrk)
+command -v nginx >/dev/null || need+=(nginx-light)
+command -v haproxy >/dev/null || need+=(haproxy)
+command -v openssl >/dev/null || need+=(openssl)
+command -v taskset >/dev/null || need+=(util-linux)
+if ((${#need[@]})); then
+  say "installing ${need[*]} from Debian's packages"
+  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+say "building storegate (release)"
+cargo build --release --quiet --bin storegate --example sign_rate --example fill_cache
+BIN="$ROOT/target/release"
+
+# --- keys and certificates ---------------------------------------------------------------
+cd "$WORK"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
+  -addext subjectAltName=DNS:localhost,IP:127.0.0.1 -keyout tls-key.pem -out tls-cert.pem 2>/dev/null
+cat tls-cert.pem tls-key.pem > tls-haproxy.pem
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out es256.pem 2>/dev/null
+openssl pkey -in es256.pem -pubout -out es256.pub.pem
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out rs256.pem 2>/dev/null
+openssl pkey -in rs256.pem -pubout -out rs256.pub.pem
+SECRET=load-test-secret
+SECRET_HASH="sha256:$(printf %s "$SECRET" | sha256sum | cut -d' ' -f1)"
+ISSUER=https://bench.local
+
+# --- the upstream: nginx, one worker, a small JSON body ------------------------------------
+mkdir -p up/logs
+cat > up/nginx.conf <<EOF
+worker_processes 1;
+pid $WORK/up/nginx.pid;
+error_log $WORK/up/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:19000;
+    location / { default_type application/json; return 200 '{"data":[{"id":1,"sku":"TEE-BLK-M","price":1900}]}'; }
+  }
+}
+EOF
+taskset -c $LOAD_CPU nginx -p "$WORK/up" -c "$WORK/up/nginx.conf" -g 'daemon off;' &
+PIDS+=($!)
+
+# --- nginx as a plain reverse proxy (no auth) -----------------------------------------------
+mkdir -p px/logs
+cat > px/nginx.conf <<EOF
+worker_processes 1;
+pid $WORK/px/nginx.pid;
+error_log $WORK/px/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  upstream up { server 127.0.0.1:19000; keepalive 64; }
+  server {
+    listen 127.0.0.1:19443 ssl;
+    ssl_certificate $WORK/tls-cert.pem;
+    ssl_certificate_key $WORK/tls-key.pem;
+    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+  server {
+    listen 127.0.0.1:19080;
+    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+}
+EOF
+taskset -c $PROXY_CPU nginx -p "$WORK/px" -c "$WORK/px/nginx.conf" -g 'daemon off;' &
+PIDS+=($!)
+
+# --- HAProxy 2.6 with jwt_verify -------------------------------------------------------------
+jwt_rules() { # $1 alg, $2 public key
+  cat <<EOF
+  http-request set-var(txn.bearer) http_auth_bearer
+  http-request deny deny_status 401 unless { var(txn.bearer) -m found }
+  http-request set-var(txn.alg) var(txn.bearer),jwt_header_query('\$.alg')
+  http-request deny deny_status 401 unless { var(txn.alg) -m str $1 }
+  http-request deny deny_status 401 unless { var(txn.bearer),jwt_verify(txn.alg,"$2") -m int 1 }
+  http-request set-var(txn.exp) var(txn.bearer),jwt_payload_query('\$.exp','int')
+  http-request set-var(txn.now) date()
+  http-request deny deny_status 401 if { var(txn.exp),sub(txn.now) -m int le 0 }
+  http-request deny deny_status 401 unless { var(txn.bearer),jwt_payload_query('\$.iss') -m str $ISSUER }
+  http-request deny deny_status 403 unless { var(txn.bearer),jwt_payload_query('\$.aud') -m str store }
+  default_backend up
+EOF
+}
+cat > haproxy.cfg <<EOF
+global
+  nbthread 1
+  maxconn 4000
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+  http-reuse always
+frontend tls_es256
+  bind 127.0.0.1:19444 ssl crt $WORK/tls-haproxy.pem
+$(jwt_rules ES256 "$WORK/es256.pub.pem")
+frontend tls_rs256
+  bind 127.0.0.1:19445 ssl crt $WORK/tls-haproxy.pem
+$(jwt_rules RS256 "$WORK/rs256.pub.pem")
+frontend plain_es256
+  bind 127.0.0.1:19081
+$(jwt_rules ES256 "$WORK/es256.pub.pem")
+backend up
+  server up 127.0.0.1:19000
+EOF
+taskset -c $PROXY_CPU haproxy -f haproxy.cfg -db &
+PIDS+=($!)
+
+# --- storegate instances ---------------------------------------------------------------------
+storegate_conf() { # $1 name, $2 listen, $3 alg, $4 key, $5 cache capacity, $6 tls|plain
+  local tls="[tls]
+cert = \"$WORK/tls-cert.pem\"
+key = \"$WORK/tls-key.pem\""
+  [[ $6 == plain ]] && tls="" && local plain="plaintext = true"
+  cat > "$1.toml" <<EOF
+[server]
+listen = "$2"
+log = "warn"
+${plain:-}
+$tls
+[tokens]
+issuer = "$ISSUER"
+cache_capacity = $5
+[signing]
+algorithm = "$3"
+key = "$WORK/$4"
+[[token_endpoints]]
+path = "/connect/token"
+shape = "connect-token"
+[[clients]]
+id = "bench"
+secret_hash = "$SECRET_HASH"
+apis = ["store"]
+scopes = ["read"]
+[[routes]]
+prefix = "/"
+upstream = "http://127.0.0.1:19000"
+api = "store"
+EOF
+  RUST_LOG=warn taskset -c $PROXY_CPU "$BIN/storegate" --config "$1.toml" > "$1.log" 2>&1 &
+  PIDS+=($!)
+  eval "PID_$1=$!"
+}
+storegate_conf sg_tls 127.0.0.1:19446 ES256 es256.pem 100000 tls
+storegate_conf sg_nocache 127.0.0.1:19447 ES256 es256.pem 0 tls
+storegate_conf sg_plain 127.0.0.1:19082 ES256 es256.pem 100000 plain
+storegate_conf sg_rs_nocache 127.0.0.1:19448 RS256 rs256.pem 0 tls
+storegate_conf sg_mem 127.0.0.1:19449 ES256 es256.pem 100000 tls
+
+for port in 19000 19443 19080 19444 19445 19081 19446 19447 19082 19448 19449; do
+  for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+done
+rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+IDLE_RSS=$(rss_kib "$PID_sg_mem")
+
+token_from() { # $1 url
+  curl -sk "$1/connect/token" -d grant_type=client_credentials -d client_id=bench -d client_secret=$SECRET |
+    sed -E 's/.*"access_token":"([^"]+)".*/\1/'
+}
+ES_TOKEN=$(token_from https://127.0.0.1:19446)
+RS_TOKEN=$(token_from https://127.0.0.1:19448)
+[[ $ES_TOKEN == ey* && $RS_TOKEN == ey* ]] || { say "could not get tokens"; exit 1; }
+
+# name | url | token | scheme
+TARGETS=(
+  "direct|http://127.0.0.1:19000/api/products|-|plain"
+  "nginx TLS proxy (no auth)|https://127.0.0.1:19443/api/products|-|tls"
+  "HAProxy TLS jwt_verify ES256|https://127.0.0.1:19444/api/products|$ES_TOKEN|tls"
+  "HAProxy TLS jwt_verify RS256|https://127.0.0.1:19445/api/products|$RS_TOKEN|tls"
+  "storegate TLS, cached|https://127.0.0.1:19446/api/products|$ES_TOKEN|tls"
+  "storegate TLS, cache off, ES256|https://127.0.0.1:19447/api/products|$ES_TOKEN|tls"
+  "storegate TLS, cache off, RS256|https://127.0.0.1:19448/api/products|$RS_TOKEN|tls"
+  "nginx plain proxy (no auth)|http://127.0.0.1:19080/api/products|-|plain"
+  "HAProxy plain jwt_verify ES256|http://127.0.0.1:19081/api/products|$ES_TOKEN|plain"
+  "storegate plain, cached|http://127.0.0.1:19082/api/products|$ES_TOKEN|plain"
+)
+
+# Every target must answer 200 before anything is measured.
+for t in "${TARGETS[@]}"; do
+  IFS='|' read -r name url token _ <<<"$t"
+  auth=(); [[ $token != - ]] && auth=(-H "Authorization: Bearer $token")
+  code=$(curl -sk -o /dev/null -w '%{http_code}' "${auth[@]}" "$url")
+  [[ $code == 200 ]] || { say "$name answered $code"; exit 1; }
+done
+
+to_ms() { # wrk latency such as 812.00us, 1.23ms, 1.01s
+  awk -v v="$1" 'BEGIN { n=v+0; if (v ~ /us$/) n/=1000; else if (v ~ /ms$/) n=n; else if (v ~ /s$/) n*=1000; printf "%.3f", n }'
+}
+run_wrk() { # $1 url, $2 token, [$3 lua script] -> "rps p50 p99 errors"
+  local auth=() script=()
+  [[ $2 != - ]] && auth=(-H "Authorization: Bearer $2")
+  [[ -n ${3:-} ]] && script=(-s "$3")
+  local out
+  out=$(taskset -c $LOAD_CPU wrk -t1 -c$CONNS -d${DURATION}s --latency "${auth[@]}" "${script[@]}" "$1")
+  local rps p50 p99 non2xx sock
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(to_ms "$(awk '$1=="50%" {print $2}' <<<"$out")")
+  p99=$(to_ms "$(awk '$1=="99%" {print $2}' <<<"$out")")
+  non2xx=$(awk '/Non-2xx/ {print $NF}' <<<"$out"); non2xx=${non2xx:-0}
+  sock=$(awk -F'[ ,]+' '/Socket errors/ {print $4+$6+$8+$10}' <<<"$out"); sock=${sock:-0}
+  echo "$rps $p50 $p99 $((non2xx + sock))"
+}
+
+say "measuring: ${#TARGETS[@]} targets x $ROUNDS rounds x ${DURATION}s, $CONNS connections, interleaved"
+declare -A RPS P50 P99 ERR
+for ((r = 1; r <= ROUNDS; r++)); do
+  for t in "${TARGETS[@]}"; do
+    IFS='|' read -r name url token _ <<<"$t"
+    read -r rps p50 p99 err < <(run_wrk "$url" "$token")
+    RPS[$name]+="$rps "; P50[$name]+="$p50 "; P99[$name]+="$p99 "; ERR[$name]+="$err "
+    say "  round $r: $name: $rps req/s, p50 ${p50} ms, p99 ${p99} ms, errors $err"
+  done
+done
+
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
+sum() { tr ' ' '\n' | awk '{s+=$1} END {print s+0}'; }
+
+# --- token endpoint -----------------------------------------------------------------------------
+cat > token.lua <<EOF
+wrk.method = "POST"
+wrk.body = "grant_type=client_credentials&client_id=bench&client_secret=$SECRET"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+EOF
+TOKEN_RPS=() TOKEN_P99=() SIGN=()
+for ((r = 1; r <= ROUNDS; r++)); do
+  read -r rps _ p99 err < <(run_wrk https://127.0.0.1:19446/connect/token - token.lua)
+  TOKEN_RPS+=("$rps"); TOKEN_P99+=("$p99")
+  sign=$(taskset -c $PROXY_CPU "$BIN/examples/sign_rate" es256.pem ES256 "$DURATION" | awk '{print $2}' | tr -d '/s')
+  SIGN+=("$sign")
+  say "  round $r: token endpoint $rps tokens/s (p99 $p99 ms, errors $err); raw ES256 signing $sign/s"
+done
+
+# --- memory ----------------------------------------------------------------------------------------
+PEAK=0
+( run_wrk https://127.0.0.1:19449/api/products "$ES_TOKEN" >/dev/null ) &
+LOADPID=$!
+while kill -0 $LOADPID 2>/dev/null; do
+  v=$(rss_kib "$PID_sg_mem"); ((v > PEAK)) && PEAK=$v; sleep 0.2
+done
+BEFORE_FILL=$(rss_kib "$PID_sg_mem")
+say "  filling the cache with $FILL distinct tokens"
+FILLED=$(taskset -c $LOAD_CPU "$BIN/examples/fill_cache" https://127.0.0.1:19449/api/products es256.pem ES256 "$ISSUER" store "$FILL")
+AFTER_FILL=$(rss_kib "$PID_sg_mem")
+
+# --- the table -------------------------------------------------------------------------------------
+m() { median <<<"$1"; }
+DIRECT=$(m "${RPS[direct]}")
+NGINX_TLS=$(m "${RPS[nginx TLS proxy (no auth)]}")
+NGINX_PLAIN=$(m "${RPS[nginx plain proxy (no auth)]}")
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
+echo
+echo "Load comparison, $(date -u +%Y-%m-%d), $(nproc) cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo))."
+echo "Proxy under test pinned to core $PROXY_CPU; wrk (1 thread, $CONNS keep-alive connections) and the upstream"
+echo "(nginx, 1 worker) on core $LOAD_CPU. $ROUNDS interleaved rounds of ${DURATION}s; medians. Command: benches/load/compare.sh ${1:-}"
+echo
+echo "| target | req/s | p50 ms | p99 ms | errors | × direct | × nginx (same scheme) |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+for t in "${TARGETS[@]}"; do
+  IFS='|' read -r name _ _ scheme <<<"$t"
+  rps=$(m "${RPS[$name]}")
+  peer=$NGINX_TLS; [[ $scheme == plain ]] && peer=$NGINX_PLAIN
+  vs_nginx=$(ratio "$rps" "$peer"); [[ $name == direct ]] && vs_nginx="-"
+  printf '| %s | %.0f | %s | %s | %s | %s | %s |\n' "$name" "$rps" "$(m "${P50[$name]}")" "$(m "${P99[$name]}")" \
+    "$(sum <<<"${ERR[$name]}")" "$(ratio "$rps" "$DIRECT")" "$vs_nginx"
+done
+SG=$(m "${RPS[storegate TLS, cached]}")
+HA_ES=$(m "${RPS[HAProxy TLS jwt_verify ES256]}")
+HA_RS=$(m "${RPS[HAProxy TLS jwt_verify RS256]}")
+echo
+echo "| budget | goal | measured |"
+echo "| --- | --- | --- |"
+echo "| storegate cached vs nginx TLS, throughput | ≥ 1.0× | $(ratio "$SG" "$NGINX_TLS")× |"
+echo "| storegate cached vs HAProxy jwt_verify ES256 | ≥ 4× | $(ratio "$SG" "$HA_ES")× |"
+echo "| storegate cached vs nginx TLS, p99 | ≤ 1.2× | $(ratio "$(m "${P99[storegate TLS, cached]}")" "$(m "${P99[nginx TLS proxy (no auth)]}")")× |"
+echo "| storegate cache off vs HAProxy, ES256 | ≥ 1.5× | $(ratio "$(m "${RPS[storegate TLS, cache off, ES256]}")" "$HA_ES")× |"
+echo "| storegate cache off vs HAProxy, RS256 | ≥ 1.5× | $(ratio "$(m "${RPS[storegate TLS, cache off, RS256]}")" "$HA_RS")× |"
+TOK=$(printf '%s ' "${TOKEN_RPS[@]}" | median)
+SGN=$(printf '%s ' "${SIGN[@]}" | median)
+echo "| token endpoint (ES256, TLS keep-alive), tokens/s | ≥ 10,000 | $(printf %.0f "$TOK") (p99 $(printf '%s ' "${TOKEN_P99[@]}" | median) ms) |"
+echo "| token endpoint vs raw ES256 signing on one core ($(printf %.0f "$SGN")/s) | ≥ 0.5× | $(ratio "$TOK" "$SGN")× |"
+echo "| RSS idle | ≤ 20 MiB | $(awk -v k="$IDLE_RSS" 'BEGIN {printf "%.1f MiB", k/1024}') |"
+echo "| RSS under load (peak) | – | $(awk -v k="$PEAK" 'BEGIN {printf "%.1f MiB", k/1024}') |"
+echo "| RSS after $FILL distinct tokens verified ($FILLED) | – | $(awk -v k="$AFTER_FILL" 'BEGIN {printf "%.1f MiB", k/1024}') |"
+echo "| bytes per cached token | ≤ 1 KiB | $(awk -v a="$AFTER_FILL" -v b="$BEFORE_FILL" -v n="$FILL" 'BEGIN {printf "%.0f", (a-b)*1024/n}') |"

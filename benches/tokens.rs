@@ -76,6 +76,7 @@ fn benches(c: &mut Criterion) {
 
         let verifier = Verifier::new(
             s.keys.clone(),
+            s.clients.clone(),
             "https://bench",
             30,
             0,
@@ -117,6 +118,7 @@ fn benches(c: &mut Criterion) {
         if alg == SigningAlgorithm::EdDSA {
             let cached = Verifier::new(
                 s.keys.clone(),
+                s.clients.clone(),
                 "https://bench",
                 30,
                 100_000,

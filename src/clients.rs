@@ -54,6 +54,8 @@ pub struct ClientEntry {
 /// A validated client.
 pub struct Client {
     pub id: String,
+    /// The id as the `x-storegate-client-id` value sent upstream, made once.
+    pub id_header: http::HeaderValue,
     secret_digest: Option<[u8; 32]>,
     pub apis: Vec<String>,
     pub grants: Vec<Grant>,
@@ -184,8 +186,24 @@ impl Clients {
                     format!("{s:?} is not a valid scope token (RFC 6749 §3.3)"),
                 ));
             }
+            let id_header = http::HeaderValue::from_str(&e.id).map_err(|_| {
+                client_error(
+                    &k("id"),
+                    format!(
+                        "{:?} must be printable ASCII (it is sent in a header)",
+                        e.id
+                    ),
+                )
+            })?;
+            if e.apis.len() > 64 {
+                return Err(client_error(
+                    &k("apis"),
+                    format!("names {} APIs; 64 at most", e.apis.len()),
+                ));
+            }
             let client = Client {
                 id: e.id.clone(),
+                id_header,
                 secret_digest,
                 apis: e.apis,
                 grants,
@@ -207,6 +225,11 @@ impl Clients {
 
     pub fn get(&self, id: &str) -> Option<&Client> {
         self.by_id.get(id).map(|c| &**c)
+    }
+
+    /// The client, to be held beyond a borrow of the registry.
+    pub fn get_shared(&self, id: &str) -> Option<std::sync::Arc<Client>> {
+        self.by_id.get(id).cloned()
     }
 
     pub fn any_for_api(&self, api: &str) -> bool {

@@ -102,9 +102,7 @@ fn main() -> ExitCode {
                 Err(e) => return config_failure(&cli.config, &e),
             };
             init_tracing(&config.log);
-            let runtime = tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build();
+            let runtime = runtime();
             let result = runtime
                 .context("starting the runtime")
                 .and_then(|rt| rt.block_on(run(config)));
@@ -117,6 +115,22 @@ fn main() -> ExitCode {
                 }
             }
         }
+    }
+}
+
+/// One worker per core the process may run on. On a single core (a sidecar pinned to one
+/// CPU) the current-thread scheduler does the same work without work-stealing's atomics.
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cores == 1 {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(cores)
+            .enable_all()
+            .build()
     }
 }
 

@@ -42,7 +42,7 @@ impl Upstream {
         mut req: Request<Incoming>,
         route: &Route,
         who: &Verified,
-        conn: ConnInfo,
+        conn: &ConnInfo,
     ) -> Result<Response<Body>, Refusal> {
         prepare_request(&mut req, route, who, conn)?;
         let limit = route.max_body_bytes.unwrap_or(u64::MAX);
@@ -126,7 +126,7 @@ pub fn prepare_request<B>(
     req: &mut Request<B>,
     route: &Route,
     who: &Verified,
-    conn: ConnInfo,
+    conn: &ConnInfo,
 ) -> Result<(), Refusal> {
     let original_host = req.headers().get(header::HOST).cloned().or_else(|| {
         req.uri()
@@ -157,8 +157,7 @@ pub fn prepare_request<B>(
     }
     // storegate is where the caller's connection ends, so it states the peer rather than
     // extending a chain the caller could have written.
-    let peer = HeaderValue::from_str(&conn.peer.ip().to_string()).map_err(|_| Refusal::Internal)?;
-    h.insert(headers::X_FORWARDED_FOR, peer);
+    h.insert(headers::X_FORWARDED_FOR, conn.forwarded_for.clone());
     h.insert(
         headers::X_FORWARDED_PROTO,
         HeaderValue::from_static(if conn.tls { "https" } else { "http" }),
@@ -167,13 +166,8 @@ pub fn prepare_request<B>(
         Some(host) => h.insert(headers::X_FORWARDED_HOST, host),
         None => h.remove(headers::X_FORWARDED_HOST),
     };
-    let value = |s: &str| {
-        HeaderValue::from_str(s).map_err(|_| {
-            Refusal::InvalidToken("the token holds characters not allowed in a header")
-        })
-    };
-    h.insert(headers::CLIENT_ID, value(&who.client_id)?);
-    h.insert(headers::SCOPE, value(&who.scope)?);
+    h.insert(headers::CLIENT_ID, who.client.id_header.clone());
+    h.insert(headers::SCOPE, who.scope.clone());
     h.insert(headers::GRANT, HeaderValue::from_static(who.grant.as_str()));
     Ok(())
 }
@@ -198,14 +192,27 @@ mod tests {
         }
     }
 
-    fn who(grant: Grant, scope: &str) -> Verified {
-        Verified {
-            client_id: "c1".into(),
-            aud: vec!["store".into()],
-            scope: scope.into(),
+    fn who_for(api: &str, grant: Grant, scope: &str) -> Verified {
+        let clients = crate::clients::Clients::new(vec![crate::clients::ClientEntry {
+            id: "c1".into(),
+            secret_hash: None,
+            apis: vec!["store".into(), "backoffice".into()],
+            grants: Some(vec!["implicit".into()]),
+            scopes: vec!["read".into(), "write".into()],
+            rate_limit_per_sec: None,
+        }])
+        .unwrap();
+        Verified::new(
+            clients.get_shared("c1").unwrap(),
+            &[api.into()],
+            scope,
             grant,
-            exp: 0,
-        }
+            0,
+        )
+    }
+
+    fn who(grant: Grant, scope: &str) -> Verified {
+        who_for("store", grant, scope)
     }
 
     #[test]
@@ -219,15 +226,12 @@ mod tests {
             .header(header::CONNECTION, "close")
             .body(())
             .unwrap();
-        let conn = ConnInfo {
-            peer: "127.0.0.9:5555".parse().unwrap(),
-            tls: true,
-        };
+        let conn = ConnInfo::new("127.0.0.9:5555".parse().unwrap(), true);
         prepare_request(
             &mut req,
             &route(),
             &who(Grant::ClientCredentials, "read write"),
-            conn,
+            &conn,
         )
         .unwrap();
         assert_eq!(req.uri(), "http://127.0.0.1:9000/api/products?page=2");
@@ -257,8 +261,12 @@ mod tests {
         let implicit = who(Grant::Implicit, "read write");
         assert!(authorize(&http::Method::HEAD, &r, &implicit).is_ok());
         assert!(authorize(&http::Method::DELETE, &r, &implicit).is_err());
-        let mut other = cc.clone();
-        other.aud = vec!["backoffice".into()];
+        let other = who_for("backoffice", Grant::ClientCredentials, "read");
         assert!(authorize(&http::Method::GET, &r, &other).is_err());
+        // A scope the client no longer has is dropped from its tokens.
+        assert_eq!(
+            who(Grant::ClientCredentials, "read admin write").scope,
+            "read write"
+        );
     }
 }

@@ -60,17 +60,8 @@ pub async fn run(
         tokio::spawn(async move {
             let _permit = permit;
             let _ = stream.set_nodelay(true);
-            serve_connection(
-                stream,
-                ConnInfo {
-                    peer,
-                    tls: state.tls.is_some(),
-                },
-                state,
-                &builder,
-                watcher,
-            )
-            .await;
+            let conn = Arc::new(ConnInfo::new(peer, state.tls.is_some()));
+            serve_connection(stream, conn, state, &builder, watcher).await;
         });
     }
 
@@ -99,15 +90,17 @@ async fn accept_error(e: std::io::Error) {
 
 async fn serve_connection(
     stream: TcpStream,
-    conn: ConnInfo,
+    conn: Arc<ConnInfo>,
     state: Arc<State>,
     builder: &auto::Builder<TokioExecutor>,
     watcher: hyper_util::server::graceful::Watcher,
 ) {
     let svc_state = state.clone();
+    let svc_conn = conn.clone();
     let svc = service_fn(move |req| {
         let state = svc_state.clone();
-        async move { Ok::<_, Infallible>(service::handle(req, &state, conn).await) }
+        let conn = svc_conn.clone();
+        async move { Ok::<_, Infallible>(service::handle(req, &state, &conn).await) }
     });
     let result = match &state.tls {
         None => {

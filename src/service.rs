@@ -12,6 +12,7 @@ use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 
 use crate::Body;
+use crate::clients::Client;
 use crate::config::{Config, Route};
 use crate::errors::Refusal;
 use crate::proxy::{self, Upstream};
@@ -47,6 +48,7 @@ impl State {
         );
         let verifier = Verifier::new(
             keys.clone(),
+            config.clients.clone(),
             &config.issuer,
             config.leeway.as_secs(),
             config.cache_capacity,
@@ -68,25 +70,42 @@ impl State {
 }
 
 /// What the server knows about the connection a request came on.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct ConnInfo {
     pub peer: SocketAddr,
     pub tls: bool,
+    /// The peer's address as the `X-Forwarded-For` value, made once per connection.
+    pub forwarded_for: HeaderValue,
+}
+
+impl ConnInfo {
+    pub fn new(peer: SocketAddr, tls: bool) -> ConnInfo {
+        let forwarded_for = HeaderValue::from_str(&peer.ip().to_string())
+            .expect("an IP address is a valid header value");
+        ConnInfo {
+            peer,
+            tls,
+            forwarded_for,
+        }
+    }
 }
 
 /// Answers one request and logs it (path without query: queries can carry secrets).
-pub async fn handle(req: Request<Incoming>, state: &State, conn: ConnInfo) -> Response<Body> {
+pub async fn handle(req: Request<Incoming>, state: &State, conn: &ConnInfo) -> Response<Body> {
+    if !tracing::enabled!(target: "storegate::access", tracing::Level::INFO) {
+        return handle_inner(req, state, conn).await.0;
+    }
     let start = Instant::now();
     let method = req.method().clone();
     let uri = req.uri().clone();
-    let (resp, client_id) = handle_inner(req, state, conn).await;
+    let (resp, client) = handle_inner(req, state, conn).await;
     tracing::info!(
         target: "storegate::access",
         method = %method,
         path = uri.path(),
         status = resp.status().as_u16(),
         latency_us = start.elapsed().as_micros() as u64,
-        client_id = client_id.as_deref().unwrap_or("-"),
+        client_id = client.as_ref().map_or("-", |c| c.id.as_str()),
         peer = %conn.peer.ip(),
     );
     resp
@@ -95,8 +114,8 @@ pub async fn handle(req: Request<Incoming>, state: &State, conn: ConnInfo) -> Re
 async fn handle_inner(
     req: Request<Incoming>,
     state: &State,
-    conn: ConnInfo,
-) -> (Response<Body>, Option<String>) {
+    conn: &ConnInfo,
+) -> (Response<Body>, Option<Arc<Client>>) {
     let path = req.uri().path();
     let cfg = &state.config;
     if let Some(ep) = cfg.token_endpoints.iter().find(|e| e.path == path) {
@@ -129,13 +148,10 @@ async fn handle_inner(
         Ok(who) => who,
         Err(refusal) => return (refusal.into_response(route.error_shape, &cfg.realm), None),
     };
-    let client_id = Some(who.client_id.clone());
+    let client = Some(who.client.clone());
     match state.upstream.forward(req, route, &who, conn).await {
-        Ok(resp) => (resp, client_id),
-        Err(refusal) => (
-            refusal.into_response(route.error_shape, &cfg.realm),
-            client_id,
-        ),
+        Ok(resp) => (resp, client),
+        Err(refusal) => (refusal.into_response(route.error_shape, &cfg.realm), client),
     }
 }
 
@@ -186,15 +202,10 @@ fn guard(
     state: &State,
 ) -> Result<Arc<crate::token::verify::Verified>, Refusal> {
     let token = bearer_token(req.headers())?;
+    // The verifier also refuses tokens of clients removed from the config.
     let who = state.verifier.verify(token)?;
-    // Removing a client from the config revokes its tokens at the next restart.
-    let Some(client) = state.config.clients.get(&who.client_id) else {
-        return Err(Refusal::InvalidToken(
-            "the token's client is no longer registered",
-        ));
-    };
     proxy::authorize(req.method(), route, &who)?;
-    if let Some(limit) = &client.rate_limit
+    if let Some(limit) = &who.client.rate_limit
         && !limit.try_take(Instant::now())
     {
         return Err(Refusal::TooManyRequests);

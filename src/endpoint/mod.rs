@@ -16,12 +16,12 @@ use crate::errors::Refusal;
 use crate::service::State;
 use request::Params;
 
-/// Answers a token request. Also returns the client id, for the access log.
+/// Answers a token request. Also returns the client, for the access log.
 pub async fn handle(
     req: Request<Incoming>,
     ep: &TokenEndpoint,
     state: &State,
-) -> (Response<Body>, Option<String>) {
+) -> (Response<Body>, Option<std::sync::Arc<Client>>) {
     let mut client_id = None;
     let result = token_response(req, ep, state, &mut client_id).await;
     let mut resp = match result {
@@ -45,7 +45,7 @@ async fn token_response(
     req: Request<Incoming>,
     ep: &TokenEndpoint,
     state: &State,
-    client_id: &mut Option<String>,
+    client_id: &mut Option<std::sync::Arc<Client>>,
 ) -> Result<Response<Body>, Refusal> {
     if req.method() != Method::POST {
         return Err(Refusal::MethodNotAllowed);
@@ -61,7 +61,7 @@ async fn token_response(
         Some(_) => return Err(Refusal::UnsupportedGrantType),
     };
     let client = authenticate(state, grant, &params, basic)?;
-    *client_id = Some(client.id.clone());
+    *client_id = state.config.clients.get_shared(&client.id);
     if !client.may_use(grant) {
         return Err(Refusal::UnauthorizedClient);
     }

@@ -13,26 +13,72 @@ use serde::Deserialize;
 
 use super::cache::{TokenCache, digest};
 use super::keys::KeySet;
-use crate::clients::Grant;
+use crate::clients::{Client, Clients, Grant};
 use crate::errors::Refusal;
+use http::HeaderValue;
 
-/// What a verified token says, as the guard and the upstream need it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What a verified token says, as the guard and the upstream need it. Kept small, since the
+/// cache holds one per token: the client is shared with the registry, the audience is a bit
+/// set over the client's APIs, and the scope is already the header value sent upstream.
+#[derive(Debug, Clone)]
 pub struct Verified {
-    pub client_id: String,
-    pub aud: Vec<String>,
-    pub scope: String,
+    pub client: Arc<Client>,
+    /// Bit i: the token is for `client.apis[i]`.
+    aud_mask: u64,
+    /// The granted scope (space-separated), as sent to the upstream.
+    pub scope: HeaderValue,
     pub grant: Grant,
     pub exp: u64,
 }
 
 impl Verified {
+    /// The token's audience and scope, narrowed to what the client is registered for now: taking
+    /// an API or a scope away from a client takes it away from the tokens it already holds.
+    pub fn new(
+        client: Arc<Client>,
+        aud: &[String],
+        scope: &str,
+        grant: Grant,
+        exp: u64,
+    ) -> Verified {
+        let aud_mask = client
+            .apis
+            .iter()
+            .enumerate()
+            .filter(|(_, api)| aud.contains(api))
+            .fold(0u64, |m, (i, _)| m | (1 << i));
+        let granted: Vec<&str> = scope
+            .split(' ')
+            .filter(|s| client.scopes.iter().any(|c| c == s))
+            .collect();
+        // Scope tokens are checked printable ASCII at start-up, so this cannot fail.
+        let scope = HeaderValue::from_str(&granted.join(" "))
+            .unwrap_or_else(|_| HeaderValue::from_static(""));
+        Verified {
+            client,
+            aud_mask,
+            scope,
+            grant,
+            exp,
+        }
+    }
+
+    pub fn client_id(&self) -> &str {
+        &self.client.id
+    }
+
     pub fn is_for(&self, api: &str) -> bool {
-        self.aud.iter().any(|a| a == api)
+        self.client
+            .apis
+            .iter()
+            .position(|a| a == api)
+            .is_some_and(|i| self.aud_mask & (1 << i) != 0)
     }
 
     pub fn has_scope(&self, scope: &str) -> bool {
-        self.scope.split(' ').any(|s| s == scope)
+        self.scope
+            .to_str()
+            .is_ok_and(|v| v.split(' ').any(|s| s == scope))
     }
 }
 
@@ -63,6 +109,7 @@ pub struct VerifyStats {
 
 pub struct Verifier {
     keys: Arc<KeySet>,
+    clients: Clients,
     /// By kid: the rules for that key's tokens, its algorithm pinned. Built once.
     validation: HashMap<String, Validation>,
     cache: Option<TokenCache>,
@@ -73,6 +120,7 @@ impl Verifier {
     /// `cache_capacity` 0 turns the cache off.
     pub fn new(
         keys: Arc<KeySet>,
+        clients: Clients,
         issuer: &str,
         leeway_secs: u64,
         cache_capacity: u64,
@@ -94,6 +142,7 @@ impl Verifier {
         let cache = (cache_capacity > 0).then(|| TokenCache::new(cache_capacity, cache_ttl));
         Verifier {
             keys,
+            clients,
             validation,
             cache,
             stats: VerifyStats::default(),
@@ -161,12 +210,14 @@ impl Verifier {
             OneOrMany::One(a) => vec![a],
             OneOrMany::Many(a) => a,
         };
-        Ok(Verified {
-            client_id: c.client_id.unwrap_or(c.sub),
-            aud,
-            scope: c.scope,
-            grant,
-            exp: c.exp,
-        })
+        // A client removed from the config loses its tokens with it.
+        let client_id = c.client_id.unwrap_or(c.sub);
+        let client = self
+            .clients
+            .get_shared(&client_id)
+            .ok_or(Refusal::InvalidToken(
+                "the token's client is no longer registered",
+            ))?;
+        Ok(Verified::new(client, &aud, &c.scope, grant, c.exp))
     }
 }

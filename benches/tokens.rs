@@ -110,6 +110,10 @@ fn benches(c: &mut Criterion) {
                 )
             }
         };
+        let parsed = signature::ParsedPublicKey::new(algo, &public).unwrap();
+        c.bench_function(&format!("raw_verify_parsed/{name}"), |b| {
+            b.iter(|| parsed.verify_sig(signing_input.as_bytes(), &sig).unwrap())
+        });
         let pk = signature::UnparsedPublicKey::new(algo, public);
         c.bench_function(&format!("raw_verify/{name}"), |b| {
             b.iter(|| pk.verify(signing_input.as_bytes(), &sig).unwrap())

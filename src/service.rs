@@ -144,6 +144,12 @@ async fn handle_inner(
             None,
         );
     };
+    if has_dot_segment(path) {
+        // "/admin/../shop/x" matches the /admin/ route here but may be /shop/x to an upstream
+        // that normalizes paths: refuse rather than guess which API it is for.
+        let refusal = Refusal::InvalidRequest("the path may not contain . or .. segments");
+        return (refusal.into_response(route.error_shape, &cfg.realm), None);
+    }
     let who = match guard(&req, route, state) {
         Ok(who) => who,
         Err(refusal) => return (refusal.into_response(route.error_shape, &cfg.realm), None),
@@ -167,6 +173,22 @@ fn json(status: StatusCode, body: Bytes) -> Response<Body> {
         HeaderValue::from_static("application/json"),
     );
     resp
+}
+
+/// Whether a path has a `.` or `..` segment, also percent-encoded (RFC 3986 §5.2.4).
+pub fn has_dot_segment(path: &str) -> bool {
+    // Most paths have neither "/." nor "%2e": decide those without splitting.
+    let lower_has_encoded_dot = path
+        .as_bytes()
+        .windows(3)
+        .any(|w| w[0] == b'%' && w[1] == b'2' && (w[2] | 0x20) == b'e');
+    if !path.contains("/.") && !lower_has_encoded_dot {
+        return false;
+    }
+    path.split('/').any(|seg| {
+        let decoded = seg.replace("%2e", ".").replace("%2E", ".");
+        decoded == "." || decoded == ".."
+    })
 }
 
 /// Routes are sorted longest prefix first, so the first match is the most specific.
@@ -211,4 +233,33 @@ fn guard(
         return Err(Refusal::TooManyRequests);
     }
     Ok(who)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_dot_segment;
+
+    #[test]
+    fn dot_segments_are_found_however_written() {
+        for p in [
+            "/admin/../shop",
+            "/a/./b",
+            "/a/..",
+            "/a/%2e%2E/b",
+            "/a/.%2e/b",
+            "/a/%2E",
+        ] {
+            assert!(has_dot_segment(p), "{p}");
+        }
+        for p in [
+            "/api/products",
+            "/a/.well-known",
+            "/a/..b",
+            "/a/b.json",
+            "/a/%2ex",
+            "/",
+        ] {
+            assert!(!has_dot_segment(p), "{p}");
+        }
+    }
 }

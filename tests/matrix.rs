@@ -263,3 +263,27 @@ async fn tokens_of_a_client_removed_from_the_config_are_refused() {
             .contains("invalid_token")
     );
 }
+
+#[tokio::test]
+async fn dot_segments_cannot_cross_from_one_api_to_another() {
+    let (up, log) = spawn_upstream().await;
+    let gw = spawn_gateway(up, "").await;
+    let shop = gw.token("storefront-app", READER_SECRET).await;
+    // HTTP clients normalize such paths themselves, so send the request as written.
+    for path in [
+        "/shop/../admin/echo",
+        "/shop/%2e%2e/admin/echo",
+        "/shop/.%2E/admin/echo",
+    ] {
+        let req = format!(
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {shop}\r\nConnection: close\r\n\r\n"
+        );
+        let resp = raw_https(&gw, req.as_bytes()).await;
+        assert!(resp.starts_with("HTTP/1.1 400"), "{path}: {resp}");
+        assert!(
+            resp.ends_with(r#"{"errors":[{"title":"Bad Request","status":"400"}]}"#),
+            "{path}: {resp}"
+        );
+    }
+    assert_eq!(log.requests.load(Ordering::SeqCst), 0);
+}

@@ -17,43 +17,56 @@ pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for
 pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
-const HOP_BY_HOP: [HeaderName; 8] = [
-    header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    header::PROXY_AUTHENTICATE,
-    header::PROXY_AUTHORIZATION,
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-];
-
-/// Removes hop-by-hop headers, including every header the `Connection` header names.
-pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in named.iter().chain(HOP_BY_HOP.iter()) {
-        headers.remove(name);
-    }
-    // "proxy-connection" is not standard but old clients still send it.
-    headers.remove("proxy-connection");
+/// Hop-by-hop headers (RFC 9110 §7.6.1), and "proxy-connection", which is not standard but
+/// old clients still send.
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+            | "proxy-connection"
+            | "te"
+            | "trailer"
+            | "transfer-encoding"
+            | "upgrade"
+    )
 }
 
-/// Removes every `x-storegate-*` header a caller sent.
-pub fn strip_identity(headers: &mut HeaderMap) {
-    let spoofed: Vec<HeaderName> = headers
+/// Removes what must not cross the proxy: hop-by-hop headers, every header the `Connection`
+/// header names, and, when `identity` is set, any `x-storegate-*` header (a caller's copy of
+/// the identity headers the gateway sets).
+///
+/// One pass over the headers present, with no hashing and no allocation when there is
+/// nothing to remove: this runs twice on every proxied request.
+pub fn strip(headers: &mut HeaderMap, identity: bool) {
+    let named = |name: &HeaderName| {
+        headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|n| n.trim().eq_ignore_ascii_case(name.as_str()))
+    };
+    let has_connection = headers.contains_key(header::CONNECTION);
+    let doomed: Vec<HeaderName> = headers
         .keys()
-        .filter(|k| k.as_str().starts_with(IDENTITY_PREFIX))
+        .filter(|k| {
+            is_hop_by_hop(k)
+                || (identity && k.as_str().starts_with(IDENTITY_PREFIX))
+                || (has_connection && named(k))
+        })
         .cloned()
         .collect();
-    for name in spoofed {
+    for name in doomed {
         headers.remove(name);
     }
+}
+
+/// `strip` for a response: hop-by-hop only.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    strip(headers, false)
 }
 
 #[cfg(test)]
@@ -84,7 +97,7 @@ mod tests {
         h.append(SCOPE, HeaderValue::from_static("write"));
         h.insert("x-storegate-anything", HeaderValue::from_static("1"));
         h.insert("x-other", HeaderValue::from_static("1"));
-        strip_identity(&mut h);
+        strip(&mut h, true);
         assert_eq!(
             h.keys().map(|k| k.as_str()).collect::<Vec<_>>(),
             ["x-other"]

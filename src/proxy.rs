@@ -148,8 +148,7 @@ pub fn prepare_request<B>(
     *req.version_mut() = Version::HTTP_11;
 
     let h = req.headers_mut();
-    headers::strip_hop_by_hop(h);
-    headers::strip_identity(h);
+    headers::strip(h, true);
     // The client sets Host from the upstream URI.
     h.remove(header::HOST);
     if !route.forward_authorization {

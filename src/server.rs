@@ -34,7 +34,17 @@ pub async fn run(
         .http2()
         .timer(TokioTimer::new())
         .max_concurrent_streams(256);
-    let builder = Arc::new(builder);
+    // TLS connections whose ALPN chose HTTP/1.1 (or nothing) skip the auto builder's
+    // version sniffing and its rewind buffer.
+    let mut http1 = hyper::server::conn::http1::Builder::new();
+    http1
+        .timer(TokioTimer::new())
+        .header_read_timeout(cfg.header_read_timeout)
+        .keep_alive(true);
+    let builder = Arc::new(Builders {
+        auto: builder,
+        http1,
+    });
     let slots = Arc::new(Semaphore::new(cfg.max_connections));
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -78,6 +88,11 @@ pub async fn run(
     Ok(())
 }
 
+struct Builders {
+    auto: auto::Builder<TokioExecutor>,
+    http1: hyper::server::conn::http1::Builder,
+}
+
 async fn accept_error(e: std::io::Error) {
     use std::io::ErrorKind::*;
     // A peer that gave up before we accepted is no problem of ours; anything else (such as
@@ -92,7 +107,7 @@ async fn serve_connection(
     stream: TcpStream,
     conn: Arc<ConnInfo>,
     state: Arc<State>,
-    builder: &auto::Builder<TokioExecutor>,
+    builder: &Builders,
     watcher: hyper_util::server::graceful::Watcher,
 ) {
     let svc_state = state.clone();
@@ -102,11 +117,12 @@ async fn serve_connection(
         let conn = svc_conn.clone();
         async move { Ok::<_, Infallible>(service::handle(req, &state, &conn).await) }
     });
-    let result = match &state.tls {
+    let result: Result<(), Box<dyn std::error::Error + Send + Sync>> = match &state.tls {
         None => {
             watcher
                 .watch(
                     builder
+                        .auto
                         .serve_connection(TokioIo::new(stream), svc)
                         .into_owned(),
                 )
@@ -134,6 +150,7 @@ async fn serve_connection(
                 watcher
                     .watch(
                         builder
+                            .auto
                             .clone()
                             .http2_only()
                             .serve_connection(io, svc)
@@ -142,8 +159,9 @@ async fn serve_connection(
                     .await
             } else {
                 watcher
-                    .watch(builder.serve_connection(io, svc).into_owned())
+                    .watch(builder.http1.serve_connection(io, svc))
                     .await
+                    .map_err(Into::into)
             }
         }
     };

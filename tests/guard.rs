@@ -139,15 +139,7 @@ async fn alg_none_and_hmac_with_the_public_key_are_refused() {
         assert_invalid(&gw, &format!("{header}.{body}."), alg).await;
     }
     // RFC 8725 §2.1: HS256 keyed with the published public key must not verify.
-    let jwks: Value = gw
-        .client
-        .get(gw.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = gw.get_json("/.well-known/jwks.json").await;
     let x = jwks["keys"][0]["x"].as_str().unwrap();
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
     header.kid = Some(kid.clone());
@@ -294,12 +286,11 @@ async fn implicit_tokens_are_read_only() {
     let (up, log) = spawn_upstream().await;
     let gw = spawn_gateway(up, "").await;
     let resp = gw
-        .client
-        .post(gw.url("/oauth/access_token"))
-        .form(&[("grant_type", "implicit"), ("client_id", "public-key")])
-        .send()
-        .await
-        .unwrap();
+        .post_form(
+            "/oauth/access_token",
+            &[("grant_type", "implicit"), ("client_id", "public-key")],
+        )
+        .await;
     let body: Value = resp.json().await.unwrap();
     let auth = format!("Bearer {}", body["data"]["access_token"].as_str().unwrap());
     for method in [
@@ -350,20 +341,16 @@ async fn writes_need_the_routes_write_scope() {
     let (up, _) = spawn_upstream().await;
     let gw = spawn_gateway(up, "").await;
     let read_only: Value = gw
-        .client
-        .post(gw.url("/connect/token"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", "backoffice-app"),
-            ("client_secret", SECRET),
-            ("scope", "read"),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .post_form_json(
+            "/connect/token",
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", "backoffice-app"),
+                ("client_secret", SECRET),
+                ("scope", "read"),
+            ],
+        )
+        .await;
     let auth = format!("Bearer {}", read_only["access_token"].as_str().unwrap());
     let r = gw
         .client
@@ -413,14 +400,6 @@ async fn a_retired_key_keeps_verifying_its_tokens() {
             .0,
         StatusCode::OK
     );
-    let published: Value = new
-        .client
-        .get(new.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let published: Value = new.get_json("/.well-known/jwks.json").await;
     assert_eq!(published["keys"].as_array().unwrap().len(), 2);
 }

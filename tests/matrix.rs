@@ -16,20 +16,6 @@ struct Token {
     value: String,
 }
 
-async fn implicit_token(gw: &Gateway, client_id: &str) -> String {
-    let body: Value = gw
-        .client
-        .post(gw.url("/oauth/access_token"))
-        .form(&[("grant_type", "implicit"), ("client_id", client_id)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    body["data"]["access_token"].as_str().unwrap().to_owned()
-}
-
 #[tokio::test]
 async fn grant_by_api_by_method_by_route_shape() {
     let (up, log) = spawn_upstream().await;
@@ -51,13 +37,13 @@ async fn grant_by_api_by_method_by_route_shape() {
             name: "storefront implicit",
             api: "storefront",
             implicit: true,
-            value: implicit_token(&gw, "storefront-app").await,
+            value: gw.implicit_token("storefront-app").await,
         },
         Token {
             name: "public-key implicit",
             api: "storefront",
             implicit: true,
-            value: implicit_token(&gw, "public-key").await,
+            value: gw.implicit_token("public-key").await,
         },
     ];
     // (route prefix, its API, its error shape is `errors`)
@@ -205,13 +191,7 @@ async fn a_client_over_its_rate_limit_gets_429_with_retry_after() {
     let token = gw.token("limited", "s").await;
     let mut statuses = Vec::new();
     for _ in 0..5 {
-        let r = gw
-            .client
-            .get(gw.url("/admin/echo"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
+        let r = gw.get_bearer("/admin/echo", &token).await;
         let status = r.status().as_u16();
         if status == 429 {
             assert_eq!(r.headers()["retry-after"], "1");
@@ -230,13 +210,7 @@ async fn a_client_over_its_rate_limit_gets_429_with_retry_after() {
     );
     // Other clients are not affected.
     let other = gw.token("backoffice-app", SECRET).await;
-    let r = gw
-        .client
-        .get(gw.url("/admin/echo"))
-        .bearer_auth(&other)
-        .send()
-        .await
-        .unwrap();
+    let r = gw.get_bearer("/admin/echo", &other).await;
     assert_eq!(r.status(), StatusCode::OK);
 }
 
@@ -248,13 +222,7 @@ async fn tokens_of_a_client_removed_from_the_config_are_refused() {
     c["sub"] = "gone-app".into();
     c["client_id"] = "gone-app".into();
     let token = mint_eddsa(&gw.signing_key_pem(), &gw.state.keys.kid, &c);
-    let r = gw
-        .client
-        .get(gw.url("/admin/echo"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let r = gw.get_bearer("/admin/echo", &token).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert!(
         r.headers()["www-authenticate"]

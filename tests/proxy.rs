@@ -81,13 +81,7 @@ async fn upstream_down_is_502_with_no_internals() {
     let dead = dead_address().await;
     let gw = spawn_gateway(dead, "").await;
     let token = gw.token("backoffice-app", SECRET).await;
-    let resp = gw
-        .client
-        .get(gw.url("/admin/echo"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let resp = gw.get_bearer("/admin/echo", &token).await;
     assert_eq!(resp.status(), StatusCode::BAD_GATEWAY);
     let body = resp.text().await.unwrap();
     assert_eq!(
@@ -95,12 +89,11 @@ async fn upstream_down_is_502_with_no_internals() {
         r#"{"error":"bad_gateway","error_description":"the upstream service is unavailable"}"#
     );
     let resp = gw
-        .client
-        .get(gw.url("/shop/echo"))
-        .bearer_auth(gw.token("storefront-app", READER_SECRET).await)
-        .send()
-        .await
-        .unwrap();
+        .get_bearer(
+            "/shop/echo",
+            &gw.token("storefront-app", READER_SECRET).await,
+        )
+        .await;
     assert_eq!(resp.status(), StatusCode::BAD_GATEWAY);
     assert_eq!(
         resp.text().await.unwrap(),
@@ -113,13 +106,7 @@ async fn a_slow_upstream_is_504() {
     let (up, _) = spawn_upstream().await;
     let gw = spawn_gateway(up, "").await; // route timeout 1000 ms, upstream answers after 5 s
     let token = gw.token("backoffice-app", SECRET).await;
-    let resp = gw
-        .client
-        .get(gw.url("/admin/slow"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
+    let resp = gw.get_bearer("/admin/slow", &token).await;
     assert_eq!(resp.status(), StatusCode::GATEWAY_TIMEOUT);
     let v: Value = resp.json().await.unwrap();
     assert_eq!(v["error"], "gateway_timeout");
@@ -177,13 +164,7 @@ async fn authorization_is_forwarded_when_the_route_says_so() {
     );
     let gw = spawn_gateway(up, &extra).await;
     let token = gw.token("backoffice-app", SECRET).await;
-    let resp = gw
-        .client
-        .get(gw.url("/admin/keep/echo"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let resp = gw.get_bearer("/admin/keep/echo", &token).await;
     assert_eq!(resp.status(), StatusCode::OK);
     let seen = log.last_headers.lock().unwrap().clone().unwrap();
     assert_eq!(seen["authorization"], format!("Bearer {token}"));
@@ -195,13 +176,7 @@ async fn http2_and_http1_clients_both_work() {
     let gw = spawn_gateway(up, "").await;
     let token = gw.token("backoffice-app", SECRET).await;
     // spawn_gateway's client speaks HTTP/1.1 only; the second one HTTP/2 only.
-    let r1 = gw
-        .client
-        .get(gw.url("/admin/echo"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap();
+    let r1 = gw.get_bearer("/admin/echo", &token).await;
     assert_eq!(r1.version(), reqwest::Version::HTTP_11);
     assert_eq!(r1.status(), StatusCode::OK);
     let h2 = gw.http2_client();

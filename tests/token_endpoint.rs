@@ -63,16 +63,15 @@ async fn seed_000_failed_authentication_is_400_invalid_client_exactly() {
     let gw = spawn_gateway(up, "").await;
     for (id, secret) in [("backoffice-app", "wrong"), ("nobody", SECRET)] {
         let resp = gw
-            .client
-            .post(gw.url("/connect/token"))
-            .form(&[
-                ("grant_type", "client_credentials"),
-                ("client_id", id),
-                ("client_secret", secret),
-            ])
-            .send()
-            .await
-            .unwrap();
+            .post_form(
+                "/connect/token",
+                &[
+                    ("grant_type", "client_credentials"),
+                    ("client_id", id),
+                    ("client_secret", secret),
+                ],
+            )
+            .await;
         assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
         assert!(resp.headers().get("www-authenticate").is_none());
         assert_no_store(&resp);
@@ -120,15 +119,7 @@ async fn seed_003_oauth2_token_json_request_gets_the_documented_response() {
     assert_eq!(body["expires_in"], 3600);
     // "a JSON web token signed with the authorization server's private key"
     let token = body["access_token"].as_str().unwrap();
-    let jwks: Value = gw
-        .client
-        .get(gw.url("/.well-known/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = gw.get_json("/.well-known/jwks.json").await;
     let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_value(jwks["keys"][0].clone()).unwrap();
     let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
     v.set_audience(&["backoffice"]);
@@ -409,26 +400,21 @@ async fn requested_scope_is_granted_and_echoed() {
     let (up, _) = spawn_upstream().await;
     let gw = spawn_gateway(up, "").await;
     let resp = gw
-        .client
-        .post(gw.url("/connect/token"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", "backoffice-app"),
-            ("client_secret", SECRET),
-            ("scope", "read"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        .post_form(
+            "/connect/token",
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", "backoffice-app"),
+                ("client_secret", SECRET),
+                ("scope", "read"),
+            ],
+        )
+        .await;
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["scope"], "read");
     let who: Value = gw
-        .client
-        .get(gw.url("/admin/echo"))
-        .bearer_auth(body["access_token"].as_str().unwrap())
-        .send()
+        .get_bearer("/admin/echo", body["access_token"].as_str().unwrap())
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();

@@ -87,6 +87,56 @@ impl Gateway {
     }
 }
 
+impl Gateway {
+    /// GET `path` with a Bearer token.
+    pub async fn get_bearer(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// GET `path` without a token and read the JSON answer.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// POST a form to `path`.
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// POST a form to `path` and read the JSON answer.
+    pub async fn post_form_json(&self, path: &str, form: &[(&str, &str)]) -> Value {
+        self.post_form(path, form).await.json().await.unwrap()
+    }
+
+    /// An implicit-grant token from /oauth/access_token.
+    pub async fn implicit_token(&self, client_id: &str) -> String {
+        let body = self
+            .post_form_json(
+                "/oauth/access_token",
+                &[("grant_type", "implicit"), ("client_id", client_id)],
+            )
+            .await;
+        body["data"]["access_token"].as_str().unwrap().to_owned()
+    }
+}
+
 impl Drop for Gateway {
     fn drop(&mut self) {
         if let Some(tx) = self.shutdown.take() {

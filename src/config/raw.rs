@@ -1,0 +1,143 @@
+//! `RawConfig`: the serde mirror of gateway.toml, field for field, unknown keys rejected.
+//! Each field's doc names its default; `super::Config` is what validation makes of it.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use crate::clients::ClientEntry;
+
+/// The serde mirror of gateway.toml.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub server: RawServer,
+    pub tls: Option<RawTls>,
+    #[serde(default)]
+    pub tokens: RawTokens,
+    pub signing: RawSigning,
+    #[serde(default)]
+    pub token_endpoints: Vec<RawTokenEndpoint>,
+    #[serde(default)]
+    pub clients: Vec<ClientEntry>,
+    /// A TOML file holding more `[[clients]]` entries (relative to this file).
+    pub clients_file: Option<PathBuf>,
+    #[serde(default)]
+    pub routes: Vec<RawRoute>,
+    pub demo: Option<RawDemo>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    /// Address to listen on, e.g. "127.0.0.1:8443".
+    pub listen: String,
+    /// Serve plain HTTP instead of TLS. Must be said explicitly; default false.
+    #[serde(default)]
+    pub plaintext: bool,
+    /// Open connections at most; default DEFAULT_MAX_CONNECTIONS.
+    pub max_connections: Option<usize>,
+    /// TLS handshake deadline; default DEFAULT_HANDSHAKE_TIMEOUT_MS.
+    pub handshake_timeout_ms: Option<u64>,
+    /// HTTP/1 request-head deadline; default DEFAULT_HEADER_READ_TIMEOUT_MS.
+    pub header_read_timeout_ms: Option<u64>,
+    /// Deadline for reading a token request body; default DEFAULT_BODY_READ_TIMEOUT_MS.
+    pub body_read_timeout_ms: Option<u64>,
+    /// In-flight requests get this long after SIGTERM; default DEFAULT_SHUTDOWN_GRACE_MS.
+    pub shutdown_grace_ms: Option<u64>,
+    /// Largest token request body; default DEFAULT_MAX_TOKEN_BODY_BYTES.
+    pub max_token_body_bytes: Option<usize>,
+    /// Realm in WWW-Authenticate; default DEFAULT_REALM.
+    pub realm: Option<String>,
+    /// Error shape for requests that match no route: "oauth" (default) or "errors".
+    pub error_shape: Option<String>,
+    /// Log filter when RUST_LOG is unset; default "info".
+    pub log: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    /// PEM certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM private key (PKCS#8, SEC1 or PKCS#1).
+    pub key: PathBuf,
+    /// These are development files: generate a localhost certificate when they are missing.
+    #[serde(default)]
+    pub generate_dev_files: bool,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTokens {
+    /// `iss` of issued tokens, checked on every token; default "storegate".
+    pub issuer: Option<String>,
+    /// Access-token lifetime; default DEFAULT_TOKEN_LIFETIME_SECS.
+    pub lifetime_secs: Option<u64>,
+    /// Clock leeway for exp/nbf; default DEFAULT_LEEWAY_SECS.
+    pub leeway_secs: Option<u64>,
+    /// Verified tokens held at most; 0 turns the cache off. Default DEFAULT_CACHE_CAPACITY.
+    pub cache_capacity: Option<u64>,
+    /// Longest a verification is reused (never past the token's exp); default DEFAULT_CACHE_TTL_SECS.
+    pub cache_ttl_secs: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSigning {
+    /// "EdDSA" (default), "ES256" or "RS256".
+    pub algorithm: Option<String>,
+    /// PKCS#8 PEM private key.
+    pub key: PathBuf,
+    /// Key id in the token header; default: the RFC 7638 thumbprint of the public key.
+    pub kid: Option<String>,
+    /// A development key: generate one when the file is missing.
+    #[serde(default)]
+    pub generate_dev_files: bool,
+    /// Retired public keys (JWK JSON with "kid" and "alg") that still verify until their tokens expire.
+    #[serde(default)]
+    pub retired: Vec<RawRetiredKey>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetiredKey {
+    pub jwk: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTokenEndpoint {
+    pub path: String,
+    /// "connect-token", "oauth2-token" or "oauth-access-token".
+    pub shape: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    /// Path prefix, e.g. "/api/". The longest matching prefix wins.
+    pub prefix: String,
+    /// Upstream origin, "http://host:port" (no path).
+    pub upstream: String,
+    /// The API a token must be for (its `aud`).
+    pub api: String,
+    /// "oauth" (default) or "errors".
+    pub error_shape: Option<String>,
+    /// Deadline for the upstream's response head; default DEFAULT_UPSTREAM_TIMEOUT_MS.
+    pub timeout_ms: Option<u64>,
+    /// Pass the caller's Authorization header on to the upstream; default false.
+    #[serde(default)]
+    pub forward_authorization: bool,
+    /// A scope every non-read request (not GET/HEAD/OPTIONS) must carry.
+    pub write_scope: Option<String>,
+    /// Largest request body passed on, in bytes; larger ones get 413. Default: no limit.
+    pub max_body_bytes: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDemo {
+    /// Where the in-process demo store API listens (loopback only).
+    pub upstream_listen: String,
+}

@@ -129,7 +129,7 @@ async fn handle_inner(
             );
         }
         JWKS_PATH if is_read(req.method()) => {
-            let mut resp = json(StatusCode::OK, Bytes::from(state.keys.jwks.clone()));
+            let mut resp = json(StatusCode::OK, state.keys.jwks.clone());
             resp.headers_mut().insert(
                 header::CACHE_CONTROL,
                 HeaderValue::from_static("public, max-age=300"),

@@ -144,7 +144,7 @@ async fn alg_none_and_hmac_with_the_public_key_are_refused() {
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
     header.kid = Some(kid.clone());
     header.typ = Some("at+jwt".into());
-    for secret in [x.as_bytes().to_vec(), gw.state.keys.jwks.clone()] {
+    for secret in [x.as_bytes().to_vec(), gw.state.keys.jwks.to_vec()] {
         let t = jsonwebtoken::encode(
             &header,
             &claims(600),

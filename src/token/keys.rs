@@ -112,7 +112,7 @@ pub struct KeySet {
     /// By kid: the signing key's public half and every retired key.
     pub verify: HashMap<String, VerifyKey>,
     /// `{"keys":[...]}`, serialized once.
-    pub jwks: Vec<u8>,
+    pub jwks: bytes::Bytes,
 }
 
 impl KeySet {
@@ -191,8 +191,9 @@ impl KeySet {
             }
             published.push(jwk);
         }
-        let jwks =
-            serde_json::to_vec(&json!({ "keys": published })).context("serializing the JWKS")?;
+        let jwks = serde_json::to_vec(&json!({ "keys": published }))
+            .context("serializing the JWKS")?
+            .into();
         Ok(KeySet {
             algorithm: alg,
             kid,

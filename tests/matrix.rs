@@ -255,3 +255,35 @@ async fn dot_segments_cannot_cross_from_one_api_to_another() {
     }
     assert_eq!(log.requests.load(Ordering::SeqCst), 0);
 }
+
+#[tokio::test]
+async fn malformed_requests_get_a_clear_4xx_and_the_gateway_keeps_serving() {
+    let (up, log) = spawn_upstream().await;
+    let gw = spawn_gateway(up, "").await;
+    // A header value that is not text: refused as a bad token, in the route's shape.
+    let mut req = b"GET /admin/echo HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nAuthorization: Bearer \xff\xfe\r\n\r\n".to_vec();
+    let resp = raw_https(&gw, &req).await;
+    assert!(resp.starts_with("HTTP/1.1 401"), "{resp}");
+    assert!(resp.contains("invalid_token"), "{resp}");
+    // Not HTTP at all: hyper answers 400 and closes; nothing reaches the upstream.
+    req = b"\x16\x03garbage that is not a request\r\n\r\n".to_vec();
+    let resp = raw_https(&gw, &req).await;
+    assert!(resp.starts_with("HTTP/1.1 400"), "{resp:?}");
+    // A token endpoint body that is not UTF-8.
+    let resp = gw
+        .client
+        .post(gw.url("/connect/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(vec![0xff, 0xfe, b'=', 0x80])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(log.requests.load(Ordering::SeqCst), 0);
+    // And the gateway still serves.
+    let token = gw.token("backoffice-app", SECRET).await;
+    assert_eq!(
+        gw.get_bearer("/admin/echo", &token).await.status(),
+        StatusCode::OK
+    );
+}

@@ -56,15 +56,6 @@ impl TokenCache {
     pub fn insert(&self, key: TokenDigest, v: Arc<Verified>) {
         self.inner.insert(key, v);
     }
-
-    /// Entries held now (moka counts lazily; call `run_pending_tasks` first for an exact figure).
-    pub fn entry_count(&self) -> u64 {
-        self.inner.entry_count()
-    }
-
-    pub fn run_pending_tasks(&self) {
-        self.inner.run_pending_tasks();
-    }
 }
 
 #[cfg(test)]

@@ -68,10 +68,6 @@ impl TokenIssuer {
         }
     }
 
-    pub fn lifetime_secs(&self) -> u64 {
-        self.lifetime_secs
-    }
-
     /// A token for `client` with `scope` (space-separated, already checked), issued at `now`.
     /// Fails only when the crypto library does (the caller answers 500).
     pub fn issue(

@@ -63,10 +63,6 @@ impl Verified {
         }
     }
 
-    pub fn client_id(&self) -> &str {
-        &self.client.id
-    }
-
     pub fn is_for(&self, api: &str) -> bool {
         self.client
             .apis
@@ -162,10 +158,6 @@ impl Verifier {
         let v = Arc::new(self.verify_uncached(token)?);
         cache.insert(key, v.clone());
         Ok(v)
-    }
-
-    pub fn cache(&self) -> Option<&TokenCache> {
-        self.cache.as_ref()
     }
 
     /// Full verification: header, key, signature, claims.

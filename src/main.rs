@@ -84,16 +84,23 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::CheckConfig => match Config::load(&cli.config) {
-            Ok(cfg) => {
-                println!(
-                    "{}: ok ({} token endpoints, {} clients, {} routes)",
-                    cli.config.display(),
-                    cfg.token_endpoints.len(),
-                    cfg.clients.len(),
-                    cfg.routes.len()
-                );
-                ExitCode::SUCCESS
-            }
+            Ok(cfg) => match check_files(&cfg) {
+                Ok(notes) => {
+                    println!(
+                        "{}: ok ({} token endpoints, {} clients, {} routes)",
+                        cli.config.display(),
+                        cfg.token_endpoints.len(),
+                        cfg.clients.len(),
+                        cfg.routes.len()
+                    );
+                    notes.iter().for_each(|n| println!("note: {n}"));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("storegate: {}: {e:#}", cli.config.display());
+                    ExitCode::FAILURE
+                }
+            },
             Err(e) => config_failure(&cli.config, &e),
         },
         Command::Run => {
@@ -132,6 +139,32 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
             .enable_all()
             .build()
     }
+}
+
+/// Loads the certificate and keys the config names, as start-up would, without generating
+/// anything: development files that are missing are reported as notes.
+fn check_files(cfg: &Config) -> anyhow::Result<Vec<String>> {
+    let mut notes = Vec::new();
+    if let Some(tls) = &cfg.tls {
+        if tls.generate_dev_files && (!tls.cert.exists() || !tls.key.exists()) {
+            notes.push(format!(
+                "{} will be generated (development certificate)",
+                tls.cert.display()
+            ));
+        } else {
+            storegate::tls::load(tls)?;
+        }
+    }
+    let signing = &cfg.signing;
+    if signing.generate_dev_files && !signing.key.exists() {
+        notes.push(format!(
+            "{} will be generated (development signing key)",
+            signing.key.display()
+        ));
+    } else {
+        storegate::token::keys::KeySet::load(signing).context("loading the signing keys")?;
+    }
+    Ok(notes)
 }
 
 fn toml_string(s: &str) -> String {

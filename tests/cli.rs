@@ -103,6 +103,36 @@ fn the_shipped_config_checks_out() {
 }
 
 #[test]
+fn check_config_loads_the_files_start_up_would() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gateway.toml");
+    // Development files not there yet: fine, and said.
+    std::fs::write(&path, shipped()).unwrap();
+    let out = storegate(&["--config", path.to_str().unwrap(), "check-config"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("dev-cert.pem will be generated"),
+        "{stdout}"
+    );
+    assert!(
+        !dir.path().join("certs").exists(),
+        "check-config generates nothing"
+    );
+    // A signing key that is not a key: named, exit 1.
+    std::fs::create_dir(dir.path().join("certs")).unwrap();
+    std::fs::write(dir.path().join("certs/dev-signing-key.pem"), "not a key").unwrap();
+    let out = storegate(&["--config", path.to_str().unwrap(), "check-config"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("dev-signing-key.pem"), "{stderr}");
+}
+
+#[test]
 fn a_missing_production_certificate_fails_start_up_naming_the_file() {
     let dir = tempfile::tempdir().unwrap();
     let text = shipped()

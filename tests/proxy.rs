@@ -253,3 +253,38 @@ async fn graceful_shutdown_lets_an_in_flight_request_finish() {
         "shutdown waited for the request: {took:?}"
     );
 }
+
+#[tokio::test]
+async fn upstream_connections_are_kept_alive_and_closed_ones_replaced() {
+    let (up, log) = spawn_upstream().await;
+    let gw = spawn_gateway(up, "").await;
+    let token = gw.token("backoffice-app", SECRET).await;
+    for _ in 0..20 {
+        assert_eq!(
+            gw.get_bearer("/admin/echo", &token).await.status(),
+            StatusCode::OK
+        );
+    }
+    assert_eq!(
+        log.connections.load(Ordering::SeqCst),
+        1,
+        "one keep-alive connection served all 20"
+    );
+    // The upstream closes after each of these; every next request still gets through.
+    for _ in 0..5 {
+        assert_eq!(
+            gw.get_bearer("/admin/close", &token).await.status(),
+            StatusCode::OK
+        );
+        assert_eq!(
+            gw.get_bearer("/admin/echo", &token).await.status(),
+            StatusCode::OK
+        );
+    }
+    assert_eq!(log.requests.load(Ordering::SeqCst), 30);
+    assert_eq!(
+        log.connections.load(Ordering::SeqCst),
+        6,
+        "a new connection after each close"
+    );
+}

@@ -268,6 +268,8 @@ pub fn client_for(ca_pem: &str, http2: bool) -> reqwest::Client {
 #[derive(Default)]
 pub struct UpstreamLog {
     pub requests: AtomicUsize,
+    /// Connections accepted.
+    pub connections: AtomicUsize,
     pub last_headers: std::sync::Mutex<Option<hyper::HeaderMap>>,
     /// Bytes of the upload in progress received so far.
     pub upload_bytes: AtomicU64,
@@ -277,7 +279,7 @@ pub struct UpstreamLog {
 
 /// A real HTTP/1.1 upstream on loopback:
 /// * `/…/echo`: 200 with the request headers as JSON;
-/// * `/…/slow`: answers after 5 s; `/…/wait`: after 1 s;
+/// * `/…/slow`: answers after 5 s; `/…/wait`: after 1 s; `/…/close`: closes the connection;
 /// * `/…/upload`: reads the body as it streams, answers with the byte count;
 /// * `/…/download?bytes=N`: streams N bytes in 64 KiB chunks.
 pub async fn spawn_upstream() -> (SocketAddr, Arc<UpstreamLog>) {
@@ -289,6 +291,7 @@ pub async fn spawn_upstream() -> (SocketAddr, Arc<UpstreamLog>) {
         loop {
             let (stream, _) = listener.accept().await.unwrap();
             let log = log2.clone();
+            log.connections.fetch_add(1, Ordering::SeqCst);
             tokio::spawn(async move {
                 let svc = service_fn(move |req| upstream_answer(req, log.clone()));
                 let _ = hyper::server::conn::http1::Builder::new()
@@ -313,6 +316,12 @@ async fn upstream_answer(
     if path.ends_with("/slow") {
         tokio::time::sleep(Duration::from_secs(5)).await;
         return Ok(Response::new(full("late".into())));
+    }
+    if path.ends_with("/close") {
+        let mut resp = Response::new(full("closing".into()));
+        resp.headers_mut()
+            .insert("connection", "close".parse().unwrap());
+        return Ok(resp);
     }
     if path.ends_with("/wait") {
         tokio::time::sleep(Duration::from_secs(1)).await;

@@ -133,18 +133,15 @@ pub fn prepare_request<B>(
             .authority()
             .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
     });
-    let path_and_query = req
-        .uri()
-        .path_and_query()
-        .map(|pq| pq.as_str())
-        .unwrap_or("/");
-    let uri = Uri::builder()
-        .scheme(route.upstream_scheme.clone())
-        .authority(route.upstream_authority.clone())
-        .path_and_query(path_and_query)
-        .build()
+    // Keep the parsed path and query as they are; only the origin changes.
+    let mut parts = std::mem::take(req.uri_mut()).into_parts();
+    parts.scheme = Some(route.upstream_scheme.clone());
+    parts.authority = Some(route.upstream_authority.clone());
+    parts
+        .path_and_query
+        .get_or_insert_with(|| http::uri::PathAndQuery::from_static("/"));
+    *req.uri_mut() = Uri::from_parts(parts)
         .map_err(|_| Refusal::InvalidRequest("the request target is malformed"))?;
-    *req.uri_mut() = uri;
     *req.version_mut() = Version::HTTP_11;
 
     let h = req.headers_mut();

@@ -4,6 +4,8 @@
 pub mod request;
 pub mod response;
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use http::{Method, Request, Response};
 use http_body_util::{BodyExt, Limited};
@@ -21,9 +23,9 @@ pub async fn handle(
     req: Request<Incoming>,
     ep: &TokenEndpoint,
     state: &State,
-) -> (Response<Body>, Option<std::sync::Arc<Client>>) {
-    let mut client_id = None;
-    let result = token_response(req, ep, state, &mut client_id).await;
+) -> (Response<Body>, Option<Arc<Client>>) {
+    let mut client = None;
+    let result = token_response(req, ep, state, &mut client).await;
     let mut resp = match result {
         Ok(resp) => resp,
         Err(refusal) => refusal.into_response(ep.shape.error_shape(), &state.config.realm),
@@ -38,14 +40,15 @@ pub async fn handle(
         http::header::PRAGMA,
         http::HeaderValue::from_static("no-cache"),
     );
-    (resp, client_id)
+    (resp, client)
 }
 
 async fn token_response(
     req: Request<Incoming>,
     ep: &TokenEndpoint,
     state: &State,
-    client_id: &mut Option<std::sync::Arc<Client>>,
+    // Set once the client is known, for the access log.
+    logged_client: &mut Option<Arc<Client>>,
 ) -> Result<Response<Body>, Refusal> {
     if req.method() != Method::POST {
         return Err(Refusal::MethodNotAllowed);
@@ -61,14 +64,14 @@ async fn token_response(
         Some(_) => return Err(Refusal::UnsupportedGrantType),
     };
     let client = authenticate(state, grant, &params, basic)?;
-    *client_id = state.config.clients.get_shared(&client.id);
+    *logged_client = Some(client.clone());
     if !client.may_use(grant) {
         return Err(Refusal::UnauthorizedClient);
     }
-    let scope = granted_scope(client, params.scope.as_deref())?;
+    let scope = granted_scope(&client, params.scope.as_deref())?;
     let issued = state
         .issuer
-        .issue(client, grant, &scope, crate::token::now_unix())
+        .issue(&client, grant, &scope, crate::token::now_unix())
         .map_err(|_| {
             tracing::error!("signing a token failed");
             Refusal::Internal
@@ -92,12 +95,12 @@ async fn read_body(body: Incoming, state: &State) -> Result<Bytes, Refusal> {
 }
 
 /// Finds the client and, for client_credentials, checks its secret.
-fn authenticate<'s>(
-    state: &'s State,
+fn authenticate(
+    state: &State,
     grant: Grant,
     params: &Params,
     basic: Option<(String, String)>,
-) -> Result<&'s Client, Refusal> {
+) -> Result<Arc<Client>, Refusal> {
     let via_basic = basic.is_some();
     let (id, secret) = match basic {
         Some((id, secret)) => {
@@ -114,7 +117,7 @@ fn authenticate<'s>(
     };
     let id = id.ok_or(Refusal::InvalidRequest("client_id is missing"))?;
     let invalid = Refusal::InvalidClient { basic: via_basic };
-    let client = state.config.clients.get(&id);
+    let client = state.config.clients.get_shared(&id);
     match grant {
         // The implicit grant identifies a public client by its id alone (seed 004).
         Grant::Implicit => client.ok_or(invalid),

@@ -1,6 +1,8 @@
 //! The command line and the shipped gateway.toml: bad configs exit 64 naming the key,
 //! `check-config`, `client new`, and the README's demo flow from the shipped file.
 
+mod support;
+
 use std::process::Command;
 
 use reqwest::StatusCode;
@@ -207,19 +209,12 @@ async fn the_shipped_config_runs_the_readme_flow_with_its_demo_upstream() {
         .build()
         .unwrap();
 
-    let token: Value = client
-        .post(format!("{base}/connect/token"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", "demo-client"),
-            ("client_secret", DEMO_SECRET),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let token = support::send_json(client.post(format!("{base}/connect/token")).form(&[
+        ("grant_type", "client_credentials"),
+        ("client_id", "demo-client"),
+        ("client_secret", DEMO_SECRET),
+    ]))
+    .await;
     let access = token["access_token"]
         .as_str()
         .expect("a token for the demo client");

@@ -285,53 +285,44 @@ async fn a_cached_token_is_not_accepted_past_its_expiry() {
 async fn implicit_tokens_are_read_only() {
     let (up, log) = spawn_upstream().await;
     let gw = spawn_gateway(up, "").await;
-    let resp = gw
-        .post_form(
-            "/oauth/access_token",
-            &[("grant_type", "implicit"), ("client_id", "public-key")],
-        )
-        .await;
-    let body: Value = resp.json().await.unwrap();
-    let auth = format!("Bearer {}", body["data"]["access_token"].as_str().unwrap());
+    let token = gw.implicit_token("public-key").await;
+    use reqwest::Method as M;
+    // Reads first, then writes: the writes must not add to what the upstream has seen.
+    let mut seen_after_reads = 0;
     for method in [
-        reqwest::Method::GET,
-        reqwest::Method::HEAD,
-        reqwest::Method::OPTIONS,
+        M::GET,
+        M::HEAD,
+        M::OPTIONS,
+        M::POST,
+        M::PUT,
+        M::PATCH,
+        M::DELETE,
     ] {
+        let read = matches!(method, M::GET | M::HEAD | M::OPTIONS);
         let r = gw
             .client
             .request(method.clone(), gw.url("/shop/echo"))
-            .header("authorization", &auth)
+            .bearer_auth(&token)
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), StatusCode::OK, "{method}");
+        if read {
+            assert_eq!(r.status(), StatusCode::OK, "{method}");
+            seen_after_reads = log.requests.load(Ordering::SeqCst);
+            let headers = log.last_headers.lock().unwrap().clone().unwrap();
+            assert_eq!(headers["x-storegate-grant"], "implicit");
+        } else {
+            assert_eq!(r.status(), StatusCode::FORBIDDEN, "{method}");
+            assert_eq!(
+                r.text().await.unwrap(),
+                r#"{"errors":[{"title":"Forbidden","status":"403","detail":"an implicit token is read-only"}]}"#
+            );
+        }
     }
-    let seen = log.requests.load(Ordering::SeqCst);
-    let headers = log.last_headers.lock().unwrap().clone().unwrap();
-    assert_eq!(headers["x-storegate-grant"], "implicit");
-    for method in [
-        reqwest::Method::POST,
-        reqwest::Method::PUT,
-        reqwest::Method::PATCH,
-        reqwest::Method::DELETE,
-    ] {
-        let r = gw
-            .client
-            .request(method.clone(), gw.url("/shop/echo"))
-            .header("authorization", &auth)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), StatusCode::FORBIDDEN, "{method}");
-        assert_eq!(
-            r.text().await.unwrap(),
-            r#"{"errors":[{"title":"Forbidden","status":"403","detail":"an implicit token is read-only"}]}"#
-        );
-    }
+    assert_eq!(seen_after_reads, 3);
     assert_eq!(
         log.requests.load(Ordering::SeqCst),
-        seen,
+        seen_after_reads,
         "refused writes never reach the upstream"
     );
 }
@@ -340,17 +331,7 @@ async fn implicit_tokens_are_read_only() {
 async fn writes_need_the_routes_write_scope() {
     let (up, _) = spawn_upstream().await;
     let gw = spawn_gateway(up, "").await;
-    let read_only: Value = gw
-        .post_form_json(
-            "/connect/token",
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_id", "backoffice-app"),
-                ("client_secret", SECRET),
-                ("scope", "read"),
-            ],
-        )
-        .await;
+    let read_only = gw.scoped_token("backoffice-app", SECRET, "read").await;
     let auth = format!("Bearer {}", read_only["access_token"].as_str().unwrap());
     let r = gw
         .client

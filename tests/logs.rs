@@ -73,19 +73,12 @@ api = "store"
     let ca = std::fs::read_to_string(dir.path().join("certs/dev-ca.pem")).unwrap();
     let client = support::client_for(&ca, false);
     let url = |p: &str| format!("https://127.0.0.1:{port}{p}");
-    let body: serde_json::Value = client
-        .post(url("/connect/token"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", "logged-client"),
-            ("client_secret", SECRET),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = support::send_json(client.post(url("/connect/token")).form(&[
+        ("grant_type", "client_credentials"),
+        ("client_id", "logged-client"),
+        ("client_secret", SECRET),
+    ]))
+    .await;
     let token = body["access_token"].as_str().unwrap().to_owned();
     client
         .post(url("/connect/token"))

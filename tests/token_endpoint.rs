@@ -399,18 +399,7 @@ async fn rfc6749_error_codes_are_each_reached_by_a_real_request() {
 async fn requested_scope_is_granted_and_echoed() {
     let (up, _) = spawn_upstream().await;
     let gw = spawn_gateway(up, "").await;
-    let resp = gw
-        .post_form(
-            "/connect/token",
-            &[
-                ("grant_type", "client_credentials"),
-                ("client_id", "backoffice-app"),
-                ("client_secret", SECRET),
-                ("scope", "read"),
-            ],
-        )
-        .await;
-    let body: Value = resp.json().await.unwrap();
+    let body = gw.scoped_token("backoffice-app", SECRET, "read").await;
     assert_eq!(body["scope"], "read");
     let who: Value = gw
         .get_bearer("/admin/echo", body["access_token"].as_str().unwrap())
@@ -508,16 +497,7 @@ async fn token_lifetime_comes_from_config() {
         config_toml(up, "").replace("leeway_secs = 5", "leeway_secs = 5\nlifetime_secs = 600");
     let gw = spawn_gateway_toml(&toml).await;
     for path in ["/connect/token", "/oauth2-token"] {
-        let body: Value = gw
-            .client
-            .post(gw.url(path))
-            .json(&json!({"grant_type": "client_credentials", "client_id": "backoffice-app", "client_secret": SECRET}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let body = send_json(gw.client.post(gw.url(path)).json(&json!({"grant_type": "client_credentials", "client_id": "backoffice-app", "client_secret": SECRET}))).await;
         assert_eq!(body["expires_in"], 600, "{path}");
     }
 }

@@ -49,6 +49,17 @@ impl Gateway {
         std::fs::read(self.dir.path().join("signing.pem")).unwrap()
     }
 
+    /// The /connect/token answer for `client_id` with `secret`, asking for `scope`.
+    pub async fn scoped_token(&self, client_id: &str, secret: &str, scope: &str) -> Value {
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", client_id),
+            ("client_secret", secret),
+            ("scope", scope),
+        ];
+        self.post_form_json("/connect/token", &form).await
+    }
+
     /// Gets a token from /connect/token for `client_id` with `secret`.
     pub async fn token(&self, client_id: &str, secret: &str) -> String {
         let resp = self
@@ -248,6 +259,11 @@ pub async fn spawn_gateway_toml(toml: &str) -> Gateway {
         shutdown: Some(tx),
         task: Some(task),
     }
+}
+
+/// Sends a request and reads its JSON answer.
+pub async fn send_json(req: reqwest::RequestBuilder) -> Value {
+    req.send().await.unwrap().json().await.unwrap()
 }
 
 /// A reqwest client that trusts `ca_pem` only.

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Instructions per cached request of a storegate build, counted by callgrind: repeatable
+# where wall-clock runs on a shared machine are not. `benches/load/instructions.sh BIN`.
+# Runs the build under valgrind twice (idle, then under a 30 s wrk load with 4 connections)
+# and divides the difference by the requests served. Needs valgrind and what
+# benches/load/compare.sh left in target/loadbench. Loopback only. Note: under valgrind aws-lc
+# runs without SHA-NI, so crypto costs are overstated; compare builds, not absolute counts.
+set -euo pipefail
+BIN=$(realpath "$1")
+cd "$(dirname "$0")/../../target/loadbench" || { echo "run benches/load/compare.sh --quick first" >&2; exit 1; }
+command -v valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind >/dev/null; }
+taskset -c 1 nginx -p "$PWD/up" -c "$PWD/up/nginx.conf" -g 'daemon off;' & UP=$!
+trap 'kill $UP 2>/dev/null || true' EXIT
+run() { # $1: 0 idle, 1 loaded -> total instructions
+  RUST_LOG=warn valgrind --tool=callgrind --callgrind-out-file="cg.out.$1" "$BIN" --config sg_tls.toml >/dev/null 2>&1 & local p=$!
+  for _ in $(seq 100); do curl -sk -o /dev/null https://127.0.0.1:19446/healthz && break; sleep 0.2; done
+  if [[ $1 == 1 ]]; then
+    local tok; tok=$(curl -sk https://127.0.0.1:19446/connect/token -d grant_type=client_credentials \
+      -d client_id=bench -d client_secret=load-test-secret | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
+    wrk -t1 -c4 -d30s -H "Authorization: Bearer $tok" https://127.0.0.1:19446/api/products > cg.wrk
+  fi
+  kill -INT $p; wait $p || true
+  callgrind_annotate "cg.out.$1" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}'
+}
+idle=$(run 0)
+loaded=$(run 1)
+n=$(awk '/requests in/ {print $1}' cg.wrk)
+# The loaded run also made one token request; at tens of thousands of requests it is noise.
+echo "$BIN: $(( (loaded - idle) / n )) instructions per request over $n requests"

@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use aws_lc_rs::signature::{self, KeyPair};
 use criterion::{Criterion, criterion_group, criterion_main};
-use storegate::clients::{ClientEntry, Clients, Grant, hash_secret};
+use storegate::clients::{Client, Clients, Grant};
+use storegate::token::cache::TokenCache;
 use storegate::token::issue::TokenIssuer;
 use storegate::token::keys::{KeySet, SigningAlgorithm};
 use storegate::token::verify::Verifier;
@@ -34,15 +35,9 @@ fn setup(alg: SigningAlgorithm, rc: &'static rcgen::SignatureAlgorithm) -> Setup
     let der = key.serialize_der();
     let keys = Arc::new(KeySet::from_pkcs8(alg, &der, None, &[]).unwrap());
     let issuer = TokenIssuer::new(keys.clone(), "https://bench".into(), 3600);
-    let clients = Clients::new(vec![ClientEntry {
-        id: "bench-client".into(),
-        secret_hash: Some(hash_secret("s")),
-        apis: vec!["store".into()],
-        grants: None,
-        scopes: vec!["read".into(), "write".into()],
-        rate_limit_per_sec: None,
-    }])
-    .unwrap();
+    let mut clients = Clients::default();
+    clients
+        .insert(Client::with_secret("bench-client", "s", &["store"], &["read", "write"]).unwrap());
     Setup {
         keys,
         issuer,
@@ -74,16 +69,10 @@ fn benches(c: &mut Criterion) {
             b.iter(|| s.keys.signer.sign(signing_input.as_bytes()))
         });
 
-        let verifier = Verifier::new(
-            s.keys.clone(),
-            s.clients.clone(),
-            "https://bench",
-            30,
-            0,
-            Duration::from_secs(300),
-        );
+        let verifier = Verifier::new(s.keys.clone(), "https://bench", 30, 1);
+        let no_cache = TokenCache::new(0, Duration::from_secs(300));
         c.bench_function(&format!("verify_uncached/{name}"), |b| {
-            b.iter(|| verifier.verify_uncached(&token).unwrap())
+            b.iter(|| verifier.verify_uncached(&token, &no_cache).unwrap())
         });
         let sig = s.keys.signer.sign(signing_input.as_bytes()).unwrap();
         let (public, algo): (Vec<u8>, &dyn signature::VerificationAlgorithm) = match alg {
@@ -120,17 +109,10 @@ fn benches(c: &mut Criterion) {
         });
 
         if alg == SigningAlgorithm::EdDSA {
-            let cached = Verifier::new(
-                s.keys.clone(),
-                s.clients.clone(),
-                "https://bench",
-                30,
-                100_000,
-                Duration::from_secs(300),
-            );
-            cached.verify(&token).unwrap();
+            let cache = TokenCache::new(100_000, Duration::from_secs(300));
+            verifier.verify(&token, &s.clients, &cache).unwrap();
             c.bench_function("verify_cached", |b| {
-                b.iter(|| cached.verify(&token).unwrap())
+                b.iter(|| verifier.verify(&token, &s.clients, &cache).unwrap())
             });
             c.bench_function("sha256_token", |b| {
                 b.iter(|| storegate::token::cache::digest(&token))

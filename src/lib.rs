@@ -1,22 +1,35 @@
 //! storegate: a TLS reverse-proxy that issues OAuth2 client-credentials tokens and guards a
 //! store's backend APIs with them.
 //!
-//! One request's path through the code: `server` (accept, TLS, HTTP) -> `service` (dispatch)
-//! -> either `endpoint` (the token endpoint, in the shape of a documented API) or
-//! `token::verify` + `proxy` (the guard and the forwarding). `config` validates gateway.toml,
-//! `clients` holds the client registry, `errors` is the one table of refusals and their bodies,
-//! `tls` loads or generates certificates, `demo` is the built-in demo store API.
+//! One request's path through the code: `server` (accept, TLS, HTTP) -> `service` (loads the
+//! current `state::Generation`, dispatches by `routes`, renders the `outcome`) -> either
+//! `endpoint` (the token endpoint, in the shape of a documented API) or `guard` (token,
+//! `token::verify`, rate limit) + `proxy` (the forwarding).
+//!
+//! `state` splits what lives per configuration (`Generation`) from what lives per process
+//! (`Shared`: upstream pool, `ratelimit` buckets, the token cache). `config` validates
+//! gateway.toml into domain types (`clients`, `routes`, `tls`, `token::keys`) and is imported by
+//! none of them. `errors` is the one table of refusals and their bodies, `conn` what is known of
+//! a connection, `devfiles` the rule for generated development files, `demo` the built-in demo
+//! store API.
 #![forbid(unsafe_code)]
 
 pub mod clients;
 pub mod config;
+pub mod conn;
 pub mod demo;
+pub mod devfiles;
 pub mod endpoint;
 pub mod errors;
+pub mod guard;
 pub mod headers;
+pub mod outcome;
 pub mod proxy;
+pub mod ratelimit;
+pub mod routes;
 pub mod server;
 pub mod service;
+pub mod state;
 pub mod tls;
 pub mod token;
 

@@ -146,7 +146,7 @@ fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
 fn check_files(cfg: &Config) -> anyhow::Result<Vec<String>> {
     let mut notes = Vec::new();
     if let Some(tls) = &cfg.tls {
-        if tls.generate_dev_files && (!tls.cert.exists() || !tls.key.exists()) {
+        if storegate::devfiles::to_generate(tls.generate_dev_files, &[&tls.cert, &tls.key]) {
             notes.push(format!(
                 "{} will be generated (development certificate)",
                 tls.cert.display()
@@ -156,7 +156,7 @@ fn check_files(cfg: &Config) -> anyhow::Result<Vec<String>> {
         }
     }
     let signing = &cfg.signing;
-    if signing.generate_dev_files && !signing.key.exists() {
+    if storegate::devfiles::to_generate(signing.generate_dev_files, &[&signing.key]) {
         notes.push(format!(
             "{} will be generated (development signing key)",
             signing.key.display()
@@ -202,7 +202,7 @@ async fn run(config: Config) -> anyhow::Result<()> {
     } else {
         "http"
     };
-    let state = Arc::new(storegate::service::State::new(config)?);
+    let state = Arc::new(storegate::state::State::new(config)?);
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;

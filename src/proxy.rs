@@ -12,11 +12,11 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::Body;
-use crate::config::Route;
+use crate::conn::ConnInfo;
 use crate::errors::Refusal;
 use crate::headers;
-use crate::service::ConnInfo;
-use crate::token::verify::Verified;
+use crate::routes::Route;
+use crate::token::verified::Verified;
 
 /// The shared, pooled upstream client.
 pub struct Upstream {
@@ -85,42 +85,6 @@ fn caused_by_length_limit(e: &(dyn std::error::Error + 'static)) -> bool {
     false
 }
 
-fn is_safe(method: &http::Method) -> bool {
-    matches!(
-        *method,
-        http::Method::GET | http::Method::HEAD | http::Method::OPTIONS
-    )
-}
-
-/// Whether a request may go on with this token: right API, read-only grants only read, and
-/// the route's write scope for writes.
-pub fn authorize(req_method: &http::Method, route: &Route, who: &Verified) -> Result<(), Refusal> {
-    if !who.is_for(&route.api) {
-        return Err(Refusal::InsufficientScope {
-            detail: "the token is for another API",
-            scope: None,
-        });
-    }
-    if is_safe(req_method) {
-        return Ok(());
-    }
-    if who.grant == crate::clients::Grant::Implicit {
-        return Err(Refusal::InsufficientScope {
-            detail: "an implicit token is read-only",
-            scope: None,
-        });
-    }
-    if let Some(ws) = &route.write_scope
-        && !who.has_scope(ws)
-    {
-        return Err(Refusal::InsufficientScope {
-            detail: "this request needs a write scope",
-            scope: Some(ws.clone()),
-        });
-    }
-    Ok(())
-}
-
 /// Rewrites a client's request into the upstream's: URI, headers, identity.
 pub fn prepare_request<B>(
     req: &mut Request<B>,
@@ -164,7 +128,10 @@ pub fn prepare_request<B>(
     };
     h.insert(headers::CLIENT_ID, who.client.id_header.clone());
     h.insert(headers::SCOPE, who.scope.clone());
-    h.insert(headers::GRANT, HeaderValue::from_static(who.grant.as_str()));
+    h.insert(
+        headers::GRANT,
+        HeaderValue::from_static(who.grant().as_str()),
+    );
     Ok(())
 }
 
@@ -172,44 +139,7 @@ pub fn prepare_request<B>(
 mod tests {
     use super::*;
     use crate::clients::Grant;
-    use crate::errors::ErrorShape;
-
-    fn route() -> Route {
-        Route {
-            prefix: "/api/".into(),
-            upstream_scheme: http::uri::Scheme::HTTP,
-            upstream_authority: "127.0.0.1:9000".parse().unwrap(),
-            api: "store".into(),
-            error_shape: ErrorShape::OAuth,
-            timeout: Duration::from_secs(1),
-            forward_authorization: false,
-            write_scope: Some("write".into()),
-            max_body_bytes: None,
-        }
-    }
-
-    fn who_for(api: &str, grant: Grant, scope: &str) -> Verified {
-        let clients = crate::clients::Clients::new(vec![crate::clients::ClientEntry {
-            id: "c1".into(),
-            secret_hash: None,
-            apis: vec!["store".into(), "backoffice".into()],
-            grants: Some(vec!["implicit".into()]),
-            scopes: vec!["read".into(), "write".into()],
-            rate_limit_per_sec: None,
-        }])
-        .unwrap();
-        Verified::new(
-            clients.get_shared("c1").unwrap(),
-            &[api.into()],
-            scope,
-            grant,
-            0,
-        )
-    }
-
-    fn who(grant: Grant, scope: &str) -> Verified {
-        who_for("store", grant, scope)
-    }
+    use crate::routes::for_tests as route;
 
     #[test]
     fn request_is_rewritten_for_the_upstream() {
@@ -226,7 +156,7 @@ mod tests {
         prepare_request(
             &mut req,
             &route(),
-            &who(Grant::ClientCredentials, "read write"),
+            &crate::token::verified::for_tests("store", Grant::ClientCredentials, "read write"),
             &conn,
         )
         .unwrap();
@@ -241,28 +171,5 @@ mod tests {
         assert!(!h.contains_key(header::AUTHORIZATION));
         assert!(!h.contains_key(header::CONNECTION));
         assert!(!h.contains_key(header::HOST));
-    }
-
-    #[test]
-    fn authorization_rules() {
-        let r = route();
-        let cc = who(Grant::ClientCredentials, "read write");
-        assert!(authorize(&http::Method::POST, &r, &cc).is_ok());
-        let read_only = who(Grant::ClientCredentials, "read");
-        assert!(authorize(&http::Method::GET, &r, &read_only).is_ok());
-        assert!(matches!(
-            authorize(&http::Method::POST, &r, &read_only),
-            Err(Refusal::InsufficientScope { scope: Some(_), .. })
-        ));
-        let implicit = who(Grant::Implicit, "read write");
-        assert!(authorize(&http::Method::HEAD, &r, &implicit).is_ok());
-        assert!(authorize(&http::Method::DELETE, &r, &implicit).is_err());
-        let other = who_for("backoffice", Grant::ClientCredentials, "read");
-        assert!(authorize(&http::Method::GET, &r, &other).is_err());
-        // A scope the client no longer has is dropped from its tokens.
-        assert_eq!(
-            who(Grant::ClientCredentials, "read admin write").scope,
-            "read write"
-        );
     }
 }

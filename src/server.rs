@@ -14,7 +14,9 @@ use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
-use crate::service::{self, ConnInfo, State};
+use crate::conn::ConnInfo;
+use crate::service;
+use crate::state::State;
 
 /// Serves `listener` until `shutdown` completes, then lets in-flight requests finish for up to
 /// the configured grace period.
@@ -23,7 +25,8 @@ pub async fn run(
     state: Arc<State>,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
-    let cfg = &state.config;
+    // Listener settings are restart-only: a reload never changes them under open connections.
+    let cfg = &state.shared.fixed;
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -67,16 +70,17 @@ pub async fn run(
         let state = state.clone();
         let builder = builder.clone();
         let watcher = graceful.watcher();
+        // The certificate of the generation current at accept time serves this connection.
+        let acceptor = state.load().tls.clone();
         tokio::spawn(async move {
             let _permit = permit;
             let _ = stream.set_nodelay(true);
-            let conn = Arc::new(ConnInfo::new(peer, state.tls.is_some()));
-            serve_connection(stream, conn, state, &builder, watcher).await;
+            serve_connection(stream, peer, acceptor, state, &builder, watcher).await;
         });
     }
 
     drop(listener);
-    let grace = state.config.shutdown_grace;
+    let grace = state.shared.fixed.shutdown_grace;
     tracing::info!(
         open = graceful.count(),
         "shutting down; waiting up to {grace:?} for open requests"
@@ -105,20 +109,24 @@ async fn accept_error(e: std::io::Error) {
 
 async fn serve_connection(
     stream: TcpStream,
-    conn: Arc<ConnInfo>,
+    peer: std::net::SocketAddr,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
     state: Arc<State>,
     builder: &Builders,
     watcher: hyper_util::server::graceful::Watcher,
 ) {
-    let svc_state = state.clone();
-    let svc_conn = conn.clone();
-    let svc = service_fn(move |req| {
-        let state = svc_state.clone();
-        let conn = svc_conn.clone();
-        async move { Ok::<_, Infallible>(service::handle(req, &state, &conn).await) }
-    });
-    let result: Result<(), Box<dyn std::error::Error + Send + Sync>> = match &state.tls {
+    // Each request loads the generation current when it starts; the connection holds none.
+    let service = |conn: Arc<ConnInfo>| {
+        let state = state.clone();
+        service_fn(move |req| {
+            let state = state.clone();
+            let conn = conn.clone();
+            async move { Ok::<_, Infallible>(service::handle(req, &state, &conn).await) }
+        })
+    };
+    let result: Result<(), Box<dyn std::error::Error + Send + Sync>> = match acceptor {
         None => {
+            let svc = service(Arc::new(ConnInfo::new(peer, false)));
             watcher
                 .watch(
                     builder
@@ -129,21 +137,21 @@ async fn serve_connection(
                 .await
         }
         Some(acceptor) => {
+            let handshake = acceptor.accept(stream);
             let tls =
-                match tokio::time::timeout(state.config.handshake_timeout, acceptor.accept(stream))
-                    .await
-                {
+                match tokio::time::timeout(state.shared.fixed.handshake_timeout, handshake).await {
                     Ok(Ok(tls)) => tls,
                     Ok(Err(e)) => {
-                        tracing::debug!(peer = %conn.peer, error = %e, "TLS handshake failed");
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
                         return;
                     }
                     Err(_) => {
-                        tracing::debug!(peer = %conn.peer, "TLS handshake timed out");
+                        tracing::debug!(%peer, "TLS handshake timed out");
                         return;
                     }
                 };
             let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+            let svc = service(Arc::new(ConnInfo::new(peer, true)));
             let io = TokioIo::new(tls);
             if h2 {
                 // ALPN already chose: skip the auto builder's preface sniffing.
@@ -166,6 +174,6 @@ async fn serve_connection(
         }
     };
     if let Err(e) = result {
-        tracing::debug!(peer = %conn.peer, error = %e, "connection ended with an error");
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
 }

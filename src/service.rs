@@ -1,104 +1,39 @@
-//! Per-request dispatch: health, JWKS, token endpoints, or guard + proxy. `handle` wraps
-//! `handle_inner` to write the one access-log line per request.
+//! Per-request dispatch: health, JWKS, token endpoints, or guard + proxy. `handle` loads the
+//! current generation once, turns the request's `Outcome` into a response (the one place a
+//! refusal is rendered) and writes the one access-log line per request.
 
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::Context;
 use bytes::Bytes;
-use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 
 use crate::Body;
-use crate::clients::Client;
-use crate::config::{Config, Route};
+use crate::conn::ConnInfo;
 use crate::errors::Refusal;
-use crate::proxy::{self, Upstream};
-use crate::token::issue::TokenIssuer;
-use crate::token::keys::KeySet;
-use crate::token::verify::Verifier;
+use crate::outcome::Outcome;
+use crate::routes::{self, Target};
+use crate::state::{Generation, Shared, State};
 
-pub const HEALTH_PATH: &str = "/healthz";
-pub const JWKS_PATH: &str = "/.well-known/jwks.json";
-
-/// Everything a request needs, built once at start-up.
-pub struct State {
-    pub config: Config,
-    pub keys: Arc<KeySet>,
-    pub issuer: TokenIssuer,
-    pub verifier: Verifier,
-    pub upstream: Upstream,
-    pub tls: Option<tokio_rustls::TlsAcceptor>,
-}
-
-impl State {
-    /// Loads keys and certificates (generating development files where the config allows).
-    pub fn new(config: Config) -> anyhow::Result<State> {
-        let tls = match &config.tls {
-            Some(files) => Some(tokio_rustls::TlsAcceptor::from(crate::tls::load(files)?)),
-            None => None,
-        };
-        let keys = Arc::new(KeySet::load(&config.signing).context("loading the signing keys")?);
-        let issuer = TokenIssuer::new(
-            keys.clone(),
-            config.issuer.clone(),
-            config.token_lifetime.as_secs(),
-        );
-        let verifier = Verifier::new(
-            keys.clone(),
-            config.clients.clone(),
-            &config.issuer,
-            config.leeway.as_secs(),
-            config.cache_capacity,
-            config.cache_ttl,
-        );
-        let upstream = Upstream::new(
-            config.upstream_connect_timeout,
-            config.upstream_idle_timeout,
-        );
-        Ok(State {
-            config,
-            keys,
-            issuer,
-            verifier,
-            upstream,
-            tls,
-        })
-    }
-}
-
-/// What the server knows about the connection a request came on.
-#[derive(Debug, Clone)]
-pub struct ConnInfo {
-    pub peer: SocketAddr,
-    pub tls: bool,
-    /// The peer's address as the `X-Forwarded-For` value, made once per connection.
-    pub forwarded_for: HeaderValue,
-}
-
-impl ConnInfo {
-    pub fn new(peer: SocketAddr, tls: bool) -> ConnInfo {
-        let forwarded_for = HeaderValue::from_str(&peer.ip().to_string())
-            .expect("an IP address is a valid header value");
-        ConnInfo {
-            peer,
-            tls,
-            forwarded_for,
-        }
-    }
-}
+/// `Cache-Control` of the JWKS: how long upstreams may keep it. A key published as
+/// `signing.next_key` should stay published at least this long before it signs.
+pub const JWKS_CACHE_CONTROL: &str = "public, max-age=300";
 
 /// Answers one request and logs it (path without query: queries can carry secrets).
 pub async fn handle(req: Request<Incoming>, state: &State, conn: &ConnInfo) -> Response<Body> {
+    let g = state.load();
     if !tracing::enabled!(target: "storegate::access", tracing::Level::INFO) {
-        return handle_inner(req, state, conn).await.0;
+        return handle_inner(req, &g, &state.shared, conn)
+            .await
+            .into_response(&g.config.realm);
     }
     let start = Instant::now();
     let method = req.method().clone();
     let uri = req.uri().clone();
-    let (resp, client) = handle_inner(req, state, conn).await;
+    let outcome = handle_inner(req, &g, &state.shared, conn).await;
+    let client = outcome.client.clone();
+    let resp = outcome.into_response(&g.config.realm);
     tracing::info!(
         target: "storegate::access",
         method = %method,
@@ -113,56 +48,46 @@ pub async fn handle(req: Request<Incoming>, state: &State, conn: &ConnInfo) -> R
 
 async fn handle_inner(
     req: Request<Incoming>,
-    state: &State,
+    g: &Generation,
+    shared: &Shared,
     conn: &ConnInfo,
-) -> (Response<Body>, Option<Arc<Client>>) {
+) -> Outcome {
+    let cfg = &g.config;
     let path = req.uri().path();
-    let cfg = &state.config;
-    if let Some(ep) = cfg.token_endpoints.iter().find(|e| e.path == path) {
-        return crate::endpoint::handle(req, ep, state).await;
-    }
-    match path {
-        HEALTH_PATH if is_read(req.method()) => {
-            return (
-                json(StatusCode::OK, Bytes::from_static(b"{\"status\":\"ok\"}")),
-                None,
-            );
+    let route = match routes::resolve(&cfg.token_endpoints, &cfg.routes, req.method(), path) {
+        Target::Token(ep) => return crate::endpoint::handle(req, ep, g).await,
+        Target::Health => {
+            let body = Bytes::from_static(b"{\"status\":\"ok\"}");
+            return Outcome::new(Ok(json(StatusCode::OK, body)), cfg.default_error_shape);
         }
-        JWKS_PATH if is_read(req.method()) => {
-            let mut resp = json(StatusCode::OK, state.keys.jwks.clone());
-            resp.headers_mut().insert(
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("public, max-age=300"),
-            );
-            return (resp, None);
-        }
-        _ => {}
-    }
-    let Some(route) = find_route(&cfg.routes, path) else {
-        return (
-            Refusal::NotFound.into_response(cfg.default_error_shape, &cfg.realm),
-            None,
-        );
+        Target::Jwks => return Outcome::new(Ok(jwks(g)), cfg.default_error_shape),
+        Target::NotFound => return Outcome::refused(Refusal::NotFound, cfg.default_error_shape),
+        Target::Route(route) => route,
     };
-    if has_dot_segment(path) {
+    if routes::has_dot_segment(path) {
         // "/admin/../shop/x" matches the /admin/ route here but may be /shop/x to an upstream
         // that normalizes paths: refuse rather than guess which API it is for.
         let refusal = Refusal::InvalidRequest("the path may not contain . or .. segments");
-        return (refusal.into_response(route.error_shape, &cfg.realm), None);
+        return Outcome::refused(refusal, route.error_shape);
     }
-    let who = match guard(&req, route, state) {
+    let who = match crate::guard::check(req.method(), req.headers(), route, g, shared) {
         Ok(who) => who,
-        Err(refusal) => return (refusal.into_response(route.error_shape, &cfg.realm), None),
+        Err(refusal) => return Outcome::refused(refusal, route.error_shape),
     };
-    let client = Some(who.client.clone());
-    match state.upstream.forward(req, route, &who, conn).await {
-        Ok(resp) => (resp, client),
-        Err(refusal) => (refusal.into_response(route.error_shape, &cfg.realm), client),
+    let result = shared.upstream.forward(req, route, &who, conn).await;
+    Outcome {
+        client: Some(who.client.clone()),
+        ..Outcome::new(result, route.error_shape)
     }
 }
 
-fn is_read(m: &Method) -> bool {
-    *m == Method::GET || *m == Method::HEAD
+fn jwks(g: &Generation) -> Response<Body> {
+    let mut resp = json(StatusCode::OK, g.keys.jwks.clone());
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(JWKS_CACHE_CONTROL),
+    );
+    resp
 }
 
 fn json(status: StatusCode, body: Bytes) -> Response<Body> {
@@ -173,93 +98,4 @@ fn json(status: StatusCode, body: Bytes) -> Response<Body> {
         HeaderValue::from_static("application/json"),
     );
     resp
-}
-
-/// Whether a path has a `.` or `..` segment, also percent-encoded (RFC 3986 §5.2.4).
-pub fn has_dot_segment(path: &str) -> bool {
-    // Most paths have neither "/." nor "%2e": decide those without splitting.
-    let lower_has_encoded_dot = path
-        .as_bytes()
-        .windows(3)
-        .any(|w| w[0] == b'%' && w[1] == b'2' && (w[2] | 0x20) == b'e');
-    if !path.contains("/.") && !lower_has_encoded_dot {
-        return false;
-    }
-    path.split('/').any(|seg| {
-        let decoded = seg.replace("%2e", ".").replace("%2E", ".");
-        decoded == "." || decoded == ".."
-    })
-}
-
-/// Routes are sorted longest prefix first, so the first match is the most specific.
-pub fn find_route<'r>(routes: &'r [Route], path: &str) -> Option<&'r Route> {
-    routes.iter().find(|r| path.starts_with(r.prefix.as_str()))
-}
-
-/// The Bearer token of a request (RFC 6750 §2.1).
-pub fn bearer_token(headers: &http::HeaderMap) -> Result<&str, Refusal> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Err(Refusal::MissingToken);
-    };
-    let value = value
-        .to_str()
-        .map_err(|_| Refusal::InvalidToken("the token is malformed"))?;
-    match value.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
-            let token = token.trim();
-            if token.is_empty() {
-                Err(Refusal::InvalidToken("the token is malformed"))
-            } else {
-                Ok(token)
-            }
-        }
-        // Another scheme is no Bearer token at all: answer with the challenge (RFC 6750 §3).
-        _ => Err(Refusal::MissingToken),
-    }
-}
-
-fn guard(
-    req: &Request<Incoming>,
-    route: &Route,
-    state: &State,
-) -> Result<Arc<crate::token::verify::Verified>, Refusal> {
-    let token = bearer_token(req.headers())?;
-    // The verifier also refuses tokens of clients removed from the config.
-    let who = state.verifier.verify(token)?;
-    proxy::authorize(req.method(), route, &who)?;
-    if let Some(limit) = &who.client.rate_limit
-        && !limit.try_take(Instant::now())
-    {
-        return Err(Refusal::TooManyRequests);
-    }
-    Ok(who)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::has_dot_segment;
-
-    #[test]
-    fn dot_segments_are_found_however_written() {
-        for p in [
-            "/admin/../shop",
-            "/a/./b",
-            "/a/..",
-            "/a/%2e%2E/b",
-            "/a/.%2e/b",
-            "/a/%2E",
-        ] {
-            assert!(has_dot_segment(p), "{p}");
-        }
-        for p in [
-            "/api/products",
-            "/a/.well-known",
-            "/a/..b",
-            "/a/b.json",
-            "/a/%2ex",
-            "/",
-        ] {
-            assert!(!has_dot_segment(p), "{p}");
-        }
-    }
 }

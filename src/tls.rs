@@ -1,26 +1,34 @@
 //! TLS: PEM files -> `rustls::ServerConfig` on the aws-lc-rs provider, ALPN h2 and http/1.1.
 //! For development, a throwaway CA and a localhost certificate it signed can be generated.
 
-use std::io::Write;
-use std::path::Path;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::config::TlsFiles;
+use crate::devfiles::{self, write_file, write_private_file};
+
+/// The certificate chain and key files of the TLS listener.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    /// PEM chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+    /// Development files: generate a localhost certificate when they are missing.
+    pub generate_dev_files: bool,
+}
 
 /// The names the development certificate is valid for.
 pub const DEV_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
 
 /// Loads the configured certificate and key, generating development files when allowed.
 pub fn load(files: &TlsFiles) -> anyhow::Result<Arc<rustls::ServerConfig>> {
-    if files.generate_dev_files && (!files.cert.exists() || !files.key.exists()) {
+    if devfiles::to_generate(files.generate_dev_files, &[&files.cert, &files.key]) {
         let pki = DevPki::generate(&DEV_NAMES)?;
         let ca_path = files.cert.with_file_name("dev-ca.pem");
-        std::fs::create_dir_all(files.cert.parent().unwrap_or(Path::new(".")))
-            .with_context(|| format!("creating the folder of {}", files.cert.display()))?;
         write_file(&ca_path, pki.ca_pem.as_bytes(), 0o644)?;
         write_file(&files.cert, pki.cert_pem.as_bytes(), 0o644)?;
         write_private_file(&files.key, pki.key_pem.as_bytes())?;
@@ -101,25 +109,4 @@ impl DevPki {
             key_pem: key.serialize_pem(),
         })
     }
-}
-
-fn write_file(path: &Path, bytes: &[u8], mode: u32) -> anyhow::Result<()> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    f.write_all(bytes)
-        .with_context(|| format!("cannot write {}", path.display()))
-}
-
-/// Writes key material readable by its owner only.
-pub fn write_private_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    }
-    write_file(path, bytes, 0o600)
 }

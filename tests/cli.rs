@@ -190,7 +190,7 @@ async fn the_shipped_config_runs_the_readme_flow_with_its_demo_upstream() {
         .replace("127.0.0.1:9081", &demo_addr.to_string());
     let dir = tempfile::tempdir().unwrap();
     let config = storegate::config::Config::from_toml_str(&text, dir.path()).unwrap();
-    let state = std::sync::Arc::new(storegate::service::State::new(config).unwrap());
+    let state = std::sync::Arc::new(storegate::state::State::new(config).unwrap());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     tokio::spawn(storegate::server::run(

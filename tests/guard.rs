@@ -27,7 +27,7 @@ async fn call(
 }
 
 fn kid_of(gw: &Gateway) -> String {
-    gw.state.keys.kid.clone()
+    gw.generation().keys.kid.clone()
 }
 
 #[tokio::test]
@@ -144,7 +144,7 @@ async fn alg_none_and_hmac_with_the_public_key_are_refused() {
     let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
     header.kid = Some(kid.clone());
     header.typ = Some("at+jwt".into());
-    for secret in [x.as_bytes().to_vec(), gw.state.keys.jwks.to_vec()] {
+    for secret in [x.as_bytes().to_vec(), gw.generation().keys.jwks.to_vec()] {
         let t = jsonwebtoken::encode(
             &header,
             &claims(600),
@@ -367,14 +367,14 @@ async fn a_retired_key_keeps_verifying_its_tokens() {
     // that lists the old one as retired.
     let old = spawn_gateway(up, "").await;
     let token = old.token("backoffice-app", SECRET).await;
-    let jwks: Value = serde_json::from_slice(&old.state.keys.jwks).unwrap();
+    let jwks: Value = serde_json::from_slice(&old.generation().keys.jwks).unwrap();
     let retired = jwks["keys"][0].to_string();
     let toml = config_toml(up, "").replace(
         "generate_dev_files = true",
         &format!("generate_dev_files = true\n[[signing.retired]]\njwk = '{retired}'"),
     );
     let new = spawn_gateway_toml(&toml).await;
-    assert_ne!(new.state.keys.kid, old.state.keys.kid);
+    assert_ne!(new.generation().keys.kid, old.generation().keys.kid);
     assert_eq!(
         call(&new, "/admin/echo", Some(&format!("Bearer {token}")))
             .await

@@ -221,7 +221,7 @@ async fn tokens_of_a_client_removed_from_the_config_are_refused() {
     let mut c = claims(600);
     c["sub"] = "gone-app".into();
     c["client_id"] = "gone-app".into();
-    let token = mint_eddsa(&gw.signing_key_pem(), &gw.state.keys.kid, &c);
+    let token = mint_eddsa(&gw.signing_key_pem(), &gw.generation().keys.kid, &c);
     let r = gw.get_bearer("/admin/echo", &token).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert!(

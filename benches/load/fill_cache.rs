@@ -10,7 +10,7 @@ use std::sync::Arc;
 use futures_util::StreamExt;
 use rustls_pki_types::PrivateKeyDer;
 use rustls_pki_types::pem::PemObject;
-use storegate::clients::{ClientEntry, Clients, Grant, hash_secret};
+use storegate::clients::{Client, Grant};
 use storegate::token::issue::TokenIssuer;
 use storegate::token::keys::{KeySet, SigningAlgorithm};
 
@@ -36,15 +36,7 @@ async fn main() -> anyhow::Result<()> {
     };
     let keys = Arc::new(KeySet::from_pkcs8(alg, der.secret_pkcs8_der(), None, &[])?);
     let tokens = TokenIssuer::new(keys, issuer.clone(), 3600);
-    let clients = Clients::new(vec![ClientEntry {
-        id: "bench".into(),
-        secret_hash: Some(hash_secret("unused")),
-        apis: vec![api.clone()],
-        grants: None,
-        scopes: vec!["read".into()],
-        rate_limit_per_sec: None,
-    }])?;
-    let client = clients.get("bench").expect("just registered");
+    let client = &Client::with_secret("bench", "unused", &[api], &["read"]).expect("a valid id");
     let now = storegate::token::now_unix();
     let n: usize = n.parse()?;
     let http = reqwest::Client::builder()

@@ -2,19 +2,23 @@
 //! `Config::validate` turns it into typed, checked values. Every error names the key and the
 //! value it got, so a bad deployment fails before anything binds.
 
-use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
-use serde::Deserialize;
-
-use crate::clients::{ClientEntry, Clients, Grant};
-
+mod clients;
 mod raw;
-use crate::errors::ErrorShape;
-use crate::token::keys::SigningAlgorithm;
+mod restart;
+mod routes;
+
 pub use raw::*;
+pub use restart::RestartOnly;
+
+use crate::clients::Clients;
+use crate::errors::ErrorShape;
+use crate::routes::{Route, TokenEndpoint};
+use crate::tls::TlsFiles;
+use crate::token::keys::{SigningAlgorithm, SigningConfig};
 
 // Defaults, with their units, in one place. Each field's doc below names the one it uses.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
@@ -31,124 +35,66 @@ pub const DEFAULT_CACHE_TTL_SECS: u64 = 300;
 pub const DEFAULT_UPSTREAM_TIMEOUT_MS: u64 = 15_000;
 pub const DEFAULT_UPSTREAM_CONNECT_TIMEOUT_MS: u64 = 5_000;
 pub const DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS: u64 = 90_000;
+pub const DEFAULT_ISSUER: &str = "storegate";
+pub const DEFAULT_LOG: &str = "info";
+/// Least useful `server.max_token_body_bytes`: a form with an id, a secret and a scope.
+pub const MIN_TOKEN_BODY_BYTES: usize = 256;
 
 /// A configuration error: one line that names the key and what was wrong with its value.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct ConfigError(pub String);
 
-fn bad(key: &str, msg: impl std::fmt::Display) -> ConfigError {
+pub(crate) fn bad(key: &str, msg: impl std::fmt::Display) -> ConfigError {
     ConfigError(format!("config key `{key}`: {msg}"))
 }
 
-/// Which documented token API an endpoint speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EndpointShape {
-    /// Seeds 000–002: `POST /connect/token`, flat RFC 6749 body, `{"error":...}` errors.
-    ConnectToken,
-    /// Seed 003: `POST /oauth2-token`, JSON body, flat response in that page's field order.
-    Oauth2Token,
-    /// Seed 004: `POST /oauth/access_token`, `{"data":{...}}` envelope, implicit grant,
-    /// `{"errors":[...]}` errors.
-    OauthAccessToken,
-}
-
-impl EndpointShape {
-    fn parse(key: &str, s: &str) -> Result<Self, ConfigError> {
-        match s {
-            "connect-token" => Ok(Self::ConnectToken),
-            "oauth2-token" => Ok(Self::Oauth2Token),
-            "oauth-access-token" => Ok(Self::OauthAccessToken),
-            other => Err(bad(
-                key,
-                format!(
-                    "unknown shape {other:?} (expected \"connect-token\", \"oauth2-token\" or \"oauth-access-token\")"
-                ),
-            )),
-        }
-    }
-
-    /// The error body shape this endpoint's documentation uses.
-    pub fn error_shape(self) -> ErrorShape {
-        match self {
-            Self::ConnectToken | Self::Oauth2Token => ErrorShape::OAuth,
-            Self::OauthAccessToken => ErrorShape::Errors,
-        }
-    }
-}
-
-fn parse_error_shape(key: &str, s: Option<&str>) -> Result<ErrorShape, ConfigError> {
-    match s {
-        None | Some("oauth") => Ok(ErrorShape::OAuth),
-        Some("errors") => Ok(ErrorShape::Errors),
-        Some(other) => Err(bad(
-            key,
-            format!("unknown error shape {other:?} (expected \"oauth\" or \"errors\")"),
-        )),
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct TokenEndpoint {
-    pub path: String,
-    pub shape: EndpointShape,
-}
-
-#[derive(Debug, Clone)]
-pub struct Route {
-    pub prefix: String,
-    /// "http://host:port", parsed.
-    pub upstream_scheme: http::uri::Scheme,
-    pub upstream_authority: http::uri::Authority,
-    pub api: String,
-    pub error_shape: ErrorShape,
-    pub timeout: Duration,
-    pub forward_authorization: bool,
-    pub write_scope: Option<String>,
-    pub max_body_bytes: Option<u64>,
-}
-
-#[derive(Debug, Clone)]
-pub struct TlsFiles {
-    pub cert: PathBuf,
-    pub key: PathBuf,
-    pub generate_dev_files: bool,
-}
-
-#[derive(Debug, Clone)]
-pub struct SigningConfig {
-    pub algorithm: SigningAlgorithm,
-    pub key: PathBuf,
-    pub kid: Option<String>,
-    pub generate_dev_files: bool,
-    pub retired: Vec<jsonwebtoken::jwk::Jwk>,
-}
-
-/// The validated configuration.
+/// The validated configuration. Fields marked "restart" are read once at start-up; a reload
+/// that changes them says so and keeps the running value (see `RestartOnly`).
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// restart: the listening address.
     pub listen: SocketAddr,
+    /// The certificate and key; `None` for plain HTTP (restart: whether TLS is on at all).
     pub tls: Option<TlsFiles>,
+    /// restart: open connections at most.
     pub max_connections: usize,
+    /// restart: TLS handshake deadline.
     pub handshake_timeout: Duration,
+    /// restart: HTTP/1 request-head deadline.
     pub header_read_timeout: Duration,
+    /// Deadline for reading a token request body.
     pub body_read_timeout: Duration,
+    /// restart: how long in-flight requests get after SIGTERM.
     pub shutdown_grace: Duration,
+    /// Largest token request body.
     pub max_token_body_bytes: usize,
+    /// Realm in `WWW-Authenticate` challenges (validated: no quotes or controls).
     pub realm: String,
+    /// Error shape for requests that match no route.
     pub default_error_shape: ErrorShape,
+    /// restart: the log filter when RUST_LOG is unset.
     pub log: String,
+    /// `iss` of issued tokens, required of verified ones.
     pub issuer: String,
+    /// Lifetime of issued tokens.
     pub token_lifetime: Duration,
+    /// Clock leeway for `exp`/`nbf`.
     pub leeway: Duration,
+    /// restart: verified tokens cached at most (0: no cache).
     pub cache_capacity: u64,
+    /// restart: longest a verification is reused.
     pub cache_ttl: Duration,
+    /// restart: upstream connect deadline.
     pub upstream_connect_timeout: Duration,
+    /// restart: how long an idle pooled upstream connection is kept.
     pub upstream_idle_timeout: Duration,
     pub signing: SigningConfig,
     pub token_endpoints: Vec<TokenEndpoint>,
     pub clients: Clients,
+    /// Longest prefix first.
     pub routes: Vec<Route>,
+    /// restart: where the in-process demo API listens.
     pub demo_upstream: Option<SocketAddr>,
 }
 
@@ -203,9 +149,35 @@ fn positive(key: &str, v: Option<u64>, default: u64) -> Result<u64, ConfigError>
 
 impl RawConfig {
     pub fn validate(self, base: &Path) -> Result<Config, ConfigError> {
-        let s = &self.server;
-        let listen = parse_addr("server.listen", &s.listen)?;
-        let tls = match (&self.tls, s.plaintext) {
+        let mut cfg = self.server.validate(self.tls.as_ref(), base)?;
+        self.tokens.validate(&mut cfg)?;
+        cfg.signing = self.signing.validate(base)?;
+        cfg.token_endpoints = routes::endpoints(&self.token_endpoints)?;
+        let mut entries = self.clients;
+        if let Some(file) = &self.clients_file {
+            entries.extend(clients::read_file(&base.join(file))?);
+        }
+        cfg.clients = clients::validate(entries)?;
+        cfg.routes = routes::routes(&self.routes, &cfg.clients)?;
+        if let Some(d) = &self.demo {
+            let addr = parse_addr("demo.upstream_listen", &d.upstream_listen)?;
+            if !addr.ip().is_loopback() {
+                return Err(bad(
+                    "demo.upstream_listen",
+                    format!("{addr} is not a loopback address"),
+                ));
+            }
+            cfg.demo_upstream = Some(addr);
+        }
+        Ok(cfg)
+    }
+}
+
+impl RawServer {
+    /// The `[server]` and `[tls]` sections; the other sections' fields get their defaults here
+    /// and are filled in by their own validation.
+    fn validate(&self, tls: Option<&RawTls>, base: &Path) -> Result<Config, ConfigError> {
+        let tls = match (tls, self.plaintext) {
             (Some(t), false) => Some(TlsFiles {
                 cert: base.join(&t.cert),
                 key: base.join(&t.key),
@@ -225,85 +197,78 @@ impl RawConfig {
                 ));
             }
         };
-        let realm = s.realm.clone().unwrap_or_else(|| DEFAULT_REALM.to_owned());
+        let realm = self.realm.as_deref().unwrap_or(DEFAULT_REALM).to_owned();
         if realm.contains(['"', '\\']) || realm.chars().any(char::is_control) {
             return Err(bad(
                 "server.realm",
                 format!("{realm:?} may not hold quotes, backslashes or control characters"),
             ));
         }
-        let max_token_body_bytes = s
+        let max_token_body_bytes = self
             .max_token_body_bytes
             .unwrap_or(DEFAULT_MAX_TOKEN_BODY_BYTES);
-        if max_token_body_bytes < 256 {
+        if max_token_body_bytes < MIN_TOKEN_BODY_BYTES {
             return Err(bad(
                 "server.max_token_body_bytes",
-                format!("{max_token_body_bytes} is below the least useful size, 256"),
+                format!(
+                    "{max_token_body_bytes} is below the least useful size, {MIN_TOKEN_BODY_BYTES}"
+                ),
             ));
         }
-
-        let t = &self.tokens;
-        let issuer = t.issuer.clone().unwrap_or_else(|| "storegate".to_owned());
-        if issuer.is_empty() {
-            return Err(bad("tokens.issuer", "may not be empty"));
-        }
-        let lifetime = positive(
-            "tokens.lifetime_secs",
-            t.lifetime_secs,
-            DEFAULT_TOKEN_LIFETIME_SECS,
-        )?;
-
-        let signing = self.signing.validate(base)?;
-        let token_endpoints = validate_endpoints(&self.token_endpoints)?;
-        let mut entries = self.clients;
-        if let Some(file) = &self.clients_file {
-            entries.extend(read_clients_file(&base.join(file))?);
-        }
-        let clients = Clients::new(entries)?;
-        let demo_upstream = match &self.demo {
-            None => None,
-            Some(d) => {
-                let addr = parse_addr("demo.upstream_listen", &d.upstream_listen)?;
-                if !addr.ip().is_loopback() {
-                    return Err(bad(
-                        "demo.upstream_listen",
-                        format!("{addr} is not a loopback address"),
-                    ));
-                }
-                Some(addr)
-            }
-        };
-        let routes = validate_routes(&self.routes, &clients)?;
-
         Ok(Config {
-            listen,
+            listen: parse_addr("server.listen", &self.listen)?,
             tls,
-            max_connections: s.max_connections.unwrap_or(DEFAULT_MAX_CONNECTIONS).max(1),
-            handshake_timeout: ms(s.handshake_timeout_ms, DEFAULT_HANDSHAKE_TIMEOUT_MS),
-            header_read_timeout: ms(s.header_read_timeout_ms, DEFAULT_HEADER_READ_TIMEOUT_MS),
-            body_read_timeout: ms(s.body_read_timeout_ms, DEFAULT_BODY_READ_TIMEOUT_MS),
-            shutdown_grace: ms(s.shutdown_grace_ms, DEFAULT_SHUTDOWN_GRACE_MS),
+            max_connections: positive(
+                "server.max_connections",
+                self.max_connections.map(|n| n as u64),
+                DEFAULT_MAX_CONNECTIONS as u64,
+            )? as usize,
+            handshake_timeout: ms(self.handshake_timeout_ms, DEFAULT_HANDSHAKE_TIMEOUT_MS),
+            header_read_timeout: ms(self.header_read_timeout_ms, DEFAULT_HEADER_READ_TIMEOUT_MS),
+            body_read_timeout: ms(self.body_read_timeout_ms, DEFAULT_BODY_READ_TIMEOUT_MS),
+            shutdown_grace: ms(self.shutdown_grace_ms, DEFAULT_SHUTDOWN_GRACE_MS),
             max_token_body_bytes,
             realm,
-            default_error_shape: parse_error_shape("server.error_shape", s.error_shape.as_deref())?,
-            log: s.log.clone().unwrap_or_else(|| "info".to_owned()),
-            issuer,
-            token_lifetime: Duration::from_secs(lifetime),
-            leeway: Duration::from_secs(t.leeway_secs.unwrap_or(DEFAULT_LEEWAY_SECS)),
-            cache_capacity: t.cache_capacity.unwrap_or(DEFAULT_CACHE_CAPACITY),
-            cache_ttl: Duration::from_secs(positive(
-                "tokens.cache_ttl_secs",
-                t.cache_ttl_secs,
-                DEFAULT_CACHE_TTL_SECS,
-            )?),
+            default_error_shape: routes::error_shape(
+                "server.error_shape",
+                self.error_shape.as_deref(),
+            )?,
+            log: self.log.as_deref().unwrap_or(DEFAULT_LOG).to_owned(),
+            issuer: DEFAULT_ISSUER.to_owned(),
+            token_lifetime: Duration::from_secs(DEFAULT_TOKEN_LIFETIME_SECS),
+            leeway: Duration::from_secs(DEFAULT_LEEWAY_SECS),
+            cache_capacity: DEFAULT_CACHE_CAPACITY,
+            cache_ttl: Duration::from_secs(DEFAULT_CACHE_TTL_SECS),
             upstream_connect_timeout: Duration::from_millis(DEFAULT_UPSTREAM_CONNECT_TIMEOUT_MS),
             upstream_idle_timeout: Duration::from_millis(DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS),
-            signing,
-            token_endpoints,
-            clients,
-            routes,
-            demo_upstream,
+            signing: SigningConfig::default(),
+            token_endpoints: Vec::new(),
+            clients: Clients::default(),
+            routes: Vec::new(),
+            demo_upstream: None,
         })
+    }
+}
+
+impl RawTokens {
+    fn validate(&self, cfg: &mut Config) -> Result<(), ConfigError> {
+        cfg.issuer = self.issuer.as_deref().unwrap_or(DEFAULT_ISSUER).to_owned();
+        if cfg.issuer.is_empty() {
+            return Err(bad("tokens.issuer", "may not be empty"));
+        }
+        cfg.token_lifetime = Duration::from_secs(positive(
+            "tokens.lifetime_secs",
+            self.lifetime_secs,
+            DEFAULT_TOKEN_LIFETIME_SECS,
+        )?);
+        cfg.leeway = Duration::from_secs(self.leeway_secs.unwrap_or(DEFAULT_LEEWAY_SECS));
+        cfg.cache_capacity = self.cache_capacity.unwrap_or(DEFAULT_CACHE_CAPACITY);
+        cfg.cache_ttl = Duration::from_secs(positive(
+            "tokens.cache_ttl_secs",
+            self.cache_ttl_secs,
+            DEFAULT_CACHE_TTL_SECS,
+        )?);
+        Ok(())
     }
 }
 
@@ -336,143 +301,4 @@ impl RawSigning {
             retired,
         })
     }
-}
-
-fn validate_endpoints(raw: &[RawTokenEndpoint]) -> Result<Vec<TokenEndpoint>, ConfigError> {
-    let mut seen = HashSet::new();
-    raw.iter()
-        .enumerate()
-        .map(|(i, e)| {
-            let key = format!("token_endpoints[{i}].path");
-            if !e.path.starts_with('/') || e.path.contains(['?', '#']) {
-                return Err(bad(
-                    &key,
-                    format!("{:?} must be a plain path starting with '/'", e.path),
-                ));
-            }
-            if !seen.insert(e.path.clone()) {
-                return Err(bad(&key, format!("{:?} is mounted twice", e.path)));
-            }
-            let shape = EndpointShape::parse(&format!("token_endpoints[{i}].shape"), &e.shape)?;
-            Ok(TokenEndpoint {
-                path: e.path.clone(),
-                shape,
-            })
-        })
-        .collect()
-}
-
-fn validate_routes(raw: &[RawRoute], clients: &Clients) -> Result<Vec<Route>, ConfigError> {
-    let mut seen = HashSet::new();
-    let mut routes = Vec::with_capacity(raw.len());
-    for (i, r) in raw.iter().enumerate() {
-        let k = |field: &str| format!("routes[{i}].{field}");
-        if !r.prefix.starts_with('/') {
-            return Err(bad(
-                &k("prefix"),
-                format!("{:?} must start with '/'", r.prefix),
-            ));
-        }
-        if !seen.insert(r.prefix.clone()) {
-            return Err(bad(&k("prefix"), format!("{:?} is routed twice", r.prefix)));
-        }
-        let uri: http::Uri = r
-            .upstream
-            .parse()
-            .map_err(|_| bad(&k("upstream"), format!("{:?} is not a URL", r.upstream)))?;
-        let (Some(scheme), Some(authority)) = (uri.scheme(), uri.authority()) else {
-            return Err(bad(
-                &k("upstream"),
-                format!(
-                    "{:?} needs a scheme and host, e.g. \"http://127.0.0.1:9000\"",
-                    r.upstream
-                ),
-            ));
-        };
-        if scheme != &http::uri::Scheme::HTTP {
-            return Err(bad(
-                &k("upstream"),
-                format!(
-                    "{:?}: only http:// upstreams are supported (a sidecar's upstream is local)",
-                    r.upstream
-                ),
-            ));
-        }
-        if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
-            return Err(bad(
-                &k("upstream"),
-                format!(
-                    "{:?} must be an origin without a path; the request path is kept as it is",
-                    r.upstream
-                ),
-            ));
-        }
-        if r.api.is_empty() {
-            return Err(bad(&k("api"), "may not be empty"));
-        }
-        if !clients.any_for_api(&r.api) {
-            tracing::warn!(route = %r.prefix, api = %r.api, "no client is registered for this route's API");
-        }
-        routes.push(Route {
-            prefix: r.prefix.clone(),
-            upstream_scheme: scheme.clone(),
-            upstream_authority: authority.clone(),
-            api: r.api.clone(),
-            error_shape: parse_error_shape(&k("error_shape"), r.error_shape.as_deref())?,
-            timeout: Duration::from_millis(positive(
-                &k("timeout_ms"),
-                r.timeout_ms,
-                DEFAULT_UPSTREAM_TIMEOUT_MS,
-            )?),
-            forward_authorization: r.forward_authorization,
-            write_scope: r.write_scope.clone(),
-            max_body_bytes: r.max_body_bytes,
-        });
-    }
-    // Longest prefix first, so the first match is the most specific one.
-    routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
-    Ok(routes)
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ClientsFile {
-    #[serde(default)]
-    clients: Vec<ClientEntry>,
-}
-
-fn read_clients_file(path: &Path) -> Result<Vec<ClientEntry>, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        bad(
-            "clients_file",
-            format!("cannot read {}: {e}", path.display()),
-        )
-    })?;
-    let file: ClientsFile = toml::from_str(&text).map_err(|e| {
-        bad(
-            "clients_file",
-            format!("{} is invalid: {e}", path.display()),
-        )
-    })?;
-    Ok(file.clients)
-}
-
-impl Grant {
-    pub fn parse(key: &str, s: &str) -> Result<Grant, ConfigError> {
-        match s {
-            "client_credentials" => Ok(Grant::ClientCredentials),
-            "implicit" => Ok(Grant::Implicit),
-            other => Err(bad(
-                key,
-                format!(
-                    "unknown grant {other:?} (expected \"client_credentials\" or \"implicit\")"
-                ),
-            )),
-        }
-    }
-}
-
-/// Used by `clients.rs` so that its errors read like every other config error.
-pub(crate) fn client_error(key: &str, msg: impl std::fmt::Display) -> ConfigError {
-    bad(key, msg)
 }

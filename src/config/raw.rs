@@ -5,8 +5,6 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use crate::clients::ClientEntry;
-
 /// The serde mirror of gateway.toml.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -19,7 +17,7 @@ pub struct RawConfig {
     #[serde(default)]
     pub token_endpoints: Vec<RawTokenEndpoint>,
     #[serde(default)]
-    pub clients: Vec<ClientEntry>,
+    pub clients: Vec<RawClient>,
     /// A TOML file holding more `[[clients]]` entries (relative to this file).
     pub clients_file: Option<PathBuf>,
     #[serde(default)]
@@ -140,4 +138,31 @@ pub struct RawRoute {
 pub struct RawDemo {
     /// Where the in-process demo store API listens (loopback only).
     pub upstream_listen: String,
+}
+
+/// One `[[clients]]` entry as written in the config (or in `clients_file`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClient {
+    pub id: String,
+    /// "sha256:<64 hex digits>", as printed by `storegate client new`.
+    pub secret_hash: Option<String>,
+    /// The APIs (route `api` names) this client's tokens are for.
+    pub apis: Vec<String>,
+    /// Grants it may use; default ["client_credentials"].
+    pub grants: Option<Vec<String>>,
+    /// Scopes it may be granted; a request without `scope` gets all of them.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Requests per second this client may make through the gateway (bursts of up to one
+    /// second's worth); more get 429. Default: no limit.
+    pub rate_limit_per_sec: Option<u32>,
+}
+
+/// A `clients_file`: more `[[clients]]` entries.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawClientsFile {
+    #[serde(default)]
+    pub clients: Vec<RawClient>,
 }

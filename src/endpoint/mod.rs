@@ -12,41 +12,29 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
 use crate::Body;
-use crate::clients::{Client, Grant};
-use crate::config::{EndpointShape, TokenEndpoint};
+use crate::clients::{Client, Clients, Grant};
+use crate::config::Config;
 use crate::errors::Refusal;
-use crate::service::State;
+use crate::outcome::Outcome;
+use crate::routes::{EndpointShape, TokenEndpoint};
+use crate::state::Generation;
 use request::Params;
 
-/// Answers a token request. Also returns the client, for the access log.
-pub async fn handle(
-    req: Request<Incoming>,
-    ep: &TokenEndpoint,
-    state: &State,
-) -> (Response<Body>, Option<Arc<Client>>) {
+/// Answers a token request (the client, once known, goes in the outcome for the access log).
+pub async fn handle(req: Request<Incoming>, ep: &TokenEndpoint, g: &Generation) -> Outcome {
     let mut client = None;
-    let result = token_response(req, ep, state, &mut client).await;
-    let mut resp = match result {
-        Ok(resp) => resp,
-        Err(refusal) => refusal.into_response(ep.shape.error_shape(), &state.config.realm),
-    };
-    // RFC 6749 §5.1: token responses must not be cached.
-    let h = resp.headers_mut();
-    h.insert(
-        http::header::CACHE_CONTROL,
-        http::HeaderValue::from_static("no-store"),
-    );
-    h.insert(
-        http::header::PRAGMA,
-        http::HeaderValue::from_static("no-cache"),
-    );
-    (resp, client)
+    let result = token_response(req, ep, g, &mut client).await;
+    Outcome {
+        client,
+        no_store: true,
+        ..Outcome::new(result, ep.shape.error_shape())
+    }
 }
 
 async fn token_response(
     req: Request<Incoming>,
     ep: &TokenEndpoint,
-    state: &State,
+    g: &Generation,
     // Set once the client is known, for the access log.
     logged_client: &mut Option<Arc<Client>>,
 ) -> Result<Response<Body>, Refusal> {
@@ -54,7 +42,7 @@ async fn token_response(
         return Err(Refusal::MethodNotAllowed);
     }
     let (parts, body) = req.into_parts();
-    let body = read_body(body, state).await?;
+    let body = read_body(body, &g.config).await?;
     let params = request::parse_body(&parts.headers, &body)?;
     let basic = request::basic_credentials(&parts.headers).transpose()?;
     let grant = match params.grant_type.as_deref() {
@@ -63,13 +51,13 @@ async fn token_response(
         Some("implicit") if ep.shape == EndpointShape::OauthAccessToken => Grant::Implicit,
         Some(_) => return Err(Refusal::UnsupportedGrantType),
     };
-    let client = authenticate(state, grant, &params, basic)?;
+    let client = authenticate(&g.config.clients, grant, &params, basic)?;
     *logged_client = Some(client.clone());
     if !client.may_use(grant) {
         return Err(Refusal::UnauthorizedClient);
     }
     let scope = granted_scope(&client, params.scope.as_deref())?;
-    let issued = state
+    let issued = g
         .issuer
         .issue(&client, grant, &scope, crate::token::now_unix())
         .map_err(|_| {
@@ -80,9 +68,9 @@ async fn token_response(
     Ok(response::success(ep.shape, &issued, grant, echo_scope))
 }
 
-async fn read_body(body: Incoming, state: &State) -> Result<Bytes, Refusal> {
-    let limited = Limited::new(body, state.config.max_token_body_bytes);
-    match tokio::time::timeout(state.config.body_read_timeout, limited.collect()).await {
+async fn read_body(body: Incoming, cfg: &Config) -> Result<Bytes, Refusal> {
+    let limited = Limited::new(body, cfg.max_token_body_bytes);
+    match tokio::time::timeout(cfg.body_read_timeout, limited.collect()).await {
         Err(_) => Err(Refusal::InvalidRequest(
             "the request body was not received in time",
         )),
@@ -96,7 +84,7 @@ async fn read_body(body: Incoming, state: &State) -> Result<Bytes, Refusal> {
 
 /// Finds the client and, for client_credentials, checks its secret.
 fn authenticate(
-    state: &State,
+    clients: &Clients,
     grant: Grant,
     params: &Params,
     basic: Option<(String, String)>,
@@ -117,7 +105,7 @@ fn authenticate(
     };
     let id = id.ok_or(Refusal::InvalidRequest("client_id is missing"))?;
     let invalid = Refusal::InvalidClient { basic: via_basic };
-    let client = state.config.clients.get_shared(&id);
+    let client = clients.get_shared(&id);
     match grant {
         // The implicit grant identifies a public client by its id alone (seed 004).
         Grant::Implicit => client.ok_or(invalid),

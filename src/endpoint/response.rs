@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::Body;
 use crate::clients::Grant;
-use crate::config::EndpointShape;
+use crate::routes::EndpointShape;
 use crate::token::issue::Issued;
 
 /// Seeds 000–002 (`/connect/token`), RFC 6749 §5.1.

@@ -3,11 +3,12 @@
 //! `exp`.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use moka::Expiry;
 
-use super::verify::Verified;
+use super::verified::Verified;
 
 /// How long a verification may be reused: the configured TTL, but never past `exp`.
 pub fn cache_lifetime(ttl: Duration, exp: u64, now: u64) -> Duration {
@@ -32,29 +33,55 @@ impl Expiry<TokenDigest, Arc<Verified>> for UntilExp {
         v: &Arc<Verified>,
         _: Instant,
     ) -> Option<Duration> {
-        Some(cache_lifetime(self.ttl, v.exp, super::now_unix()))
+        Some(cache_lifetime(self.ttl, v.exp(), super::now_unix()))
     }
 }
 
+/// Counters that make the cache observable.
+#[derive(Debug, Default)]
+pub struct VerifyStats {
+    pub cache_hits: AtomicU64,
+    /// Full verifications (signature and claims).
+    pub verifications: AtomicU64,
+}
+
+/// The verification cache of the process: it outlives configuration generations, so each
+/// entry says which generation it was bound under.
 pub struct TokenCache {
-    inner: moka::sync::Cache<TokenDigest, Arc<Verified>>,
+    /// `None` when `cache_capacity` is 0.
+    inner: Option<moka::sync::Cache<TokenDigest, Arc<Verified>>>,
+    pub stats: VerifyStats,
 }
 
 impl TokenCache {
+    /// `capacity` 0 turns the cache off.
     pub fn new(capacity: u64, ttl: Duration) -> TokenCache {
-        let inner = moka::sync::Cache::builder()
-            .max_capacity(capacity)
-            .expire_after(UntilExp { ttl })
-            .build();
-        TokenCache { inner }
+        let inner = (capacity > 0).then(|| {
+            moka::sync::Cache::builder()
+                .max_capacity(capacity)
+                .expire_after(UntilExp { ttl })
+                .build()
+        });
+        TokenCache {
+            inner,
+            stats: VerifyStats::default(),
+        }
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.inner.is_some()
     }
 
     pub fn get(&self, key: &TokenDigest) -> Option<Arc<Verified>> {
-        self.inner.get(key)
+        let v = self.inner.as_ref()?.get(key)?;
+        self.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
+        Some(v)
     }
 
     pub fn insert(&self, key: TokenDigest, v: Arc<Verified>) {
-        self.inner.insert(key, v);
+        if let Some(c) = &self.inner {
+            c.insert(key, v);
+        }
     }
 }
 

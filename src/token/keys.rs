@@ -3,7 +3,7 @@
 //! (RFC 7517) for upstreams that verify tokens themselves.
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use aws_lc_rs::signature::{self, KeyPair};
@@ -15,12 +15,27 @@ use rustls_pki_types::PrivateKeyDer;
 use rustls_pki_types::pem::PemObject;
 use serde_json::json;
 
-use crate::config::SigningConfig;
+use crate::devfiles;
+
+/// The signing key files and the retired public keys, as configured.
+#[derive(Debug, Clone, Default)]
+pub struct SigningConfig {
+    pub algorithm: SigningAlgorithm,
+    /// PKCS#8 PEM private key.
+    pub key: PathBuf,
+    /// Key id; default: the RFC 7638 thumbprint.
+    pub kid: Option<String>,
+    /// A development key: generate one when the file is missing.
+    pub generate_dev_files: bool,
+    /// Public keys that still verify (and are published) but no longer sign.
+    pub retired: Vec<Jwk>,
+}
 
 /// The algorithms storegate signs with. Verification is pinned per key to the algorithm the
 /// key was configured with (RFC 8725 §3.1): never `none`, never HMAC.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum SigningAlgorithm {
+    #[default]
     EdDSA,
     ES256,
     RS256,
@@ -119,7 +134,7 @@ impl KeySet {
     /// Loads the configured signing key (generating a development key when allowed) and the
     /// retired keys.
     pub fn load(cfg: &SigningConfig) -> anyhow::Result<KeySet> {
-        if cfg.generate_dev_files && !cfg.key.exists() {
+        if devfiles::to_generate(cfg.generate_dev_files, &[&cfg.key]) {
             generate_key_file(cfg.algorithm, &cfg.key)?;
             tracing::warn!(file = %cfg.key.display(), "generated a development signing key; do not use it in production");
         }
@@ -230,7 +245,7 @@ pub fn check_retired_jwk(jwk: &Jwk) -> Result<(), String> {
 /// Writes a fresh PKCS#8 PEM key, readable by its owner only.
 pub fn generate_key_file(alg: SigningAlgorithm, path: &Path) -> anyhow::Result<()> {
     let key = rcgen::KeyPair::generate_for(alg.rcgen()).context("generating a signing key")?;
-    crate::tls::write_private_file(path, key.serialize_pem().as_bytes())
+    devfiles::write_private_file(path, key.serialize_pem().as_bytes())
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use storegate::config::Config;
-use storegate::service::State;
+use storegate::state::{Generation, State};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, oneshot};
 
@@ -78,16 +78,19 @@ impl Gateway {
         body["access_token"].as_str().unwrap().to_owned()
     }
 
+    /// The configuration generation serving now.
+    pub fn generation(&self) -> Arc<Generation> {
+        self.state.load()
+    }
+
     pub fn verifications(&self) -> u64 {
-        self.state
-            .verifier
-            .stats
-            .verifications
-            .load(Ordering::Relaxed)
+        let stats = &self.state.shared.tokens.stats;
+        stats.verifications.load(Ordering::Relaxed)
     }
 
     pub fn cache_hits(&self) -> u64 {
-        self.state.verifier.stats.cache_hits.load(Ordering::Relaxed)
+        let stats = &self.state.shared.tokens.stats;
+        stats.cache_hits.load(Ordering::Relaxed)
     }
 
     /// Stops the server and waits for it to finish.

@@ -1,0 +1,173 @@
+//! `[[clients]]` entries (inline and from `clients_file`) -> the validated client registry.
+
+use std::path::Path;
+
+use super::raw::{RawClient, RawClientsFile};
+use super::{ConfigError, bad};
+use crate::clients::{Client, Clients, Grant, is_scope_token, parse_secret_hash};
+
+/// Most APIs one client may be registered for (its tokens' audience is a 64-bit set).
+const MAX_APIS_PER_CLIENT: usize = 64;
+
+/// Validates every entry; errors name the entry's key (`clients[i].field`).
+pub fn validate(entries: Vec<RawClient>) -> Result<Clients, ConfigError> {
+    let mut clients = Clients::default();
+    for (i, e) in entries.into_iter().enumerate() {
+        let id = e.id.clone();
+        let client = validate_one(i, e)?;
+        if !clients.insert(client) {
+            return Err(bad(
+                &format!("clients[{i}].id"),
+                format!("{id:?} is registered twice"),
+            ));
+        }
+    }
+    Ok(clients)
+}
+
+fn validate_one(i: usize, e: RawClient) -> Result<Client, ConfigError> {
+    let k = |field: &str| format!("clients[{i}].{field}");
+    if e.id.is_empty() || e.id.contains(':') || e.id.chars().any(char::is_control) {
+        return Err(bad(
+            &k("id"),
+            format!(
+                "{:?} must be non-empty, without ':' or control characters",
+                e.id
+            ),
+        ));
+    }
+    let id_header = http::HeaderValue::from_str(&e.id).map_err(|_| {
+        bad(
+            &k("id"),
+            format!(
+                "{:?} must be printable ASCII (it is sent in a header)",
+                e.id
+            ),
+        )
+    })?;
+    let grants = match &e.grants {
+        None => vec![Grant::ClientCredentials],
+        Some(g) if g.is_empty() => return Err(bad(&k("grants"), "may not be empty")),
+        Some(g) => g
+            .iter()
+            .map(|s| {
+                Grant::parse(s).ok_or_else(|| {
+                    bad(
+                        &k("grants"),
+                        format!(
+                            "unknown grant {s:?} (expected \"client_credentials\" or \"implicit\")"
+                        ),
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let secret_digests = match &e.secret_hash {
+        Some(h) => vec![parse_secret_hash(h).ok_or_else(|| {
+            bad(
+                &k("secret_hash"),
+                "must be \"sha256:\" and 64 hex digits (see `storegate client new`)",
+            )
+        })?],
+        None => Vec::new(),
+    };
+    if secret_digests.is_empty() && grants.contains(&Grant::ClientCredentials) {
+        return Err(bad(
+            &k("secret_hash"),
+            format!("is missing; client {:?} may use client_credentials", e.id),
+        ));
+    }
+    if e.apis.is_empty() || e.apis.iter().any(String::is_empty) {
+        return Err(bad(
+            &k("apis"),
+            format!("{:?} must name at least one API", e.apis),
+        ));
+    }
+    if e.apis.len() > MAX_APIS_PER_CLIENT {
+        return Err(bad(
+            &k("apis"),
+            format!("names {} APIs; {MAX_APIS_PER_CLIENT} at most", e.apis.len()),
+        ));
+    }
+    if e.rate_limit_per_sec == Some(0) {
+        return Err(bad(&k("rate_limit_per_sec"), "must be at least 1, got 0"));
+    }
+    if let Some(s) = e.scopes.iter().find(|s| !is_scope_token(s)) {
+        return Err(bad(
+            &k("scopes"),
+            format!("{s:?} is not a valid scope token (RFC 6749 §3.3)"),
+        ));
+    }
+    Ok(Client {
+        id: e.id,
+        id_header,
+        secret_digests,
+        apis: e.apis,
+        grants,
+        scopes: e.scopes,
+        rate_limit_per_sec: e.rate_limit_per_sec,
+    })
+}
+
+/// The entries of a `clients_file`.
+pub fn read_file(path: &Path) -> Result<Vec<RawClient>, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        bad(
+            "clients_file",
+            format!("cannot read {}: {e}", path.display()),
+        )
+    })?;
+    let file: RawClientsFile = toml::from_str(&text).map_err(|e| {
+        bad(
+            "clients_file",
+            format!("{} is invalid: {e}", path.display()),
+        )
+    })?;
+    Ok(file.clients)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clients::hash_secret;
+
+    fn entry(id: &str, secret: &str) -> RawClient {
+        RawClient {
+            id: id.into(),
+            secret_hash: Some(hash_secret(secret)),
+            apis: vec!["store".into()],
+            grants: None,
+            scopes: vec!["read".into()],
+            rate_limit_per_sec: None,
+        }
+    }
+
+    #[test]
+    fn bad_entries_name_their_key() {
+        let mut e = entry("a", "x");
+        e.secret_hash = Some("md5:abc".into());
+        let err = validate(vec![e]).unwrap_err().to_string();
+        assert!(err.contains("clients[0].secret_hash"), "{err}");
+        let mut e = entry("a", "x");
+        e.grants = Some(vec!["password".into()]);
+        assert!(
+            validate(vec![e])
+                .unwrap_err()
+                .to_string()
+                .contains("clients[0].grants")
+        );
+        let err = validate(vec![entry("a", "x"), entry("a", "y")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("clients[1].id"), "{err}");
+    }
+
+    #[test]
+    fn implicit_only_clients_need_no_secret() {
+        let mut e = entry("pub", "x");
+        e.secret_hash = None;
+        e.grants = Some(vec!["implicit".into()]);
+        let clients = validate(vec![e]).unwrap();
+        assert!(!clients.get("pub").unwrap().secret_matches(""));
+    }
+}

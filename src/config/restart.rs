@@ -1,0 +1,81 @@
+//! The settings a reload cannot change: they shape the listener, the runtime or a structure
+//! that lives as long as the process. A reload that changes one logs "needs a restart" and
+//! keeps the running value; everything else in `Config` is live.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use super::Config;
+
+/// The restart-only settings the process started with.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestartOnly {
+    pub listen: SocketAddr,
+    /// Whether the listener speaks TLS (the certificate itself is live).
+    pub tls: bool,
+    pub max_connections: usize,
+    pub handshake_timeout: Duration,
+    pub header_read_timeout: Duration,
+    pub shutdown_grace: Duration,
+    pub log: String,
+    pub cache_capacity: u64,
+    pub cache_ttl: Duration,
+    pub upstream_connect_timeout: Duration,
+    pub upstream_idle_timeout: Duration,
+    pub demo_upstream: Option<SocketAddr>,
+}
+
+impl RestartOnly {
+    pub fn of(c: &Config) -> RestartOnly {
+        RestartOnly {
+            listen: c.listen,
+            tls: c.tls.is_some(),
+            max_connections: c.max_connections,
+            handshake_timeout: c.handshake_timeout,
+            header_read_timeout: c.header_read_timeout,
+            shutdown_grace: c.shutdown_grace,
+            log: c.log.clone(),
+            cache_capacity: c.cache_capacity,
+            cache_ttl: c.cache_ttl,
+            upstream_connect_timeout: c.upstream_connect_timeout,
+            upstream_idle_timeout: c.upstream_idle_timeout,
+            demo_upstream: c.demo_upstream,
+        }
+    }
+
+    /// The config keys whose value in `new` differs from the running one.
+    pub fn changed_in(&self, new: &Config) -> Vec<&'static str> {
+        let n = RestartOnly::of(new);
+        let checks: [(&'static str, bool); 10] = [
+            ("server.listen", self.listen != n.listen),
+            ("server.plaintext", self.tls != n.tls),
+            (
+                "server.max_connections",
+                self.max_connections != n.max_connections,
+            ),
+            (
+                "server.handshake_timeout_ms",
+                self.handshake_timeout != n.handshake_timeout,
+            ),
+            (
+                "server.header_read_timeout_ms",
+                self.header_read_timeout != n.header_read_timeout,
+            ),
+            (
+                "server.shutdown_grace_ms",
+                self.shutdown_grace != n.shutdown_grace,
+            ),
+            ("server.log", self.log != n.log),
+            (
+                "tokens.cache_capacity",
+                self.cache_capacity != n.cache_capacity,
+            ),
+            ("tokens.cache_ttl_secs", self.cache_ttl != n.cache_ttl),
+            (
+                "demo.upstream_listen",
+                self.demo_upstream != n.demo_upstream,
+            ),
+        ];
+        checks.iter().filter(|(_, c)| *c).map(|(k, _)| *k).collect()
+    }
+}

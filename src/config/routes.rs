@@ -1,0 +1,146 @@
+//! `[[token_endpoints]]` and `[[routes]]` -> the routing table.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use super::raw::{RawRoute, RawTokenEndpoint};
+use super::{ConfigError, DEFAULT_UPSTREAM_TIMEOUT_MS, bad, positive};
+use crate::clients::Clients;
+use crate::errors::ErrorShape;
+use crate::routes::{EndpointShape, Route, TokenEndpoint};
+
+fn endpoint_shape(key: &str, s: &str) -> Result<EndpointShape, ConfigError> {
+    match s {
+        "connect-token" => Ok(EndpointShape::ConnectToken),
+        "oauth2-token" => Ok(EndpointShape::Oauth2Token),
+        "oauth-access-token" => Ok(EndpointShape::OauthAccessToken),
+        other => Err(bad(
+            key,
+            format!(
+                "unknown shape {other:?} (expected \"connect-token\", \"oauth2-token\" or \"oauth-access-token\")"
+            ),
+        )),
+    }
+}
+
+pub(super) fn error_shape(key: &str, s: Option<&str>) -> Result<ErrorShape, ConfigError> {
+    match s {
+        None | Some("oauth") => Ok(ErrorShape::OAuth),
+        Some("errors") => Ok(ErrorShape::Errors),
+        Some(other) => Err(bad(
+            key,
+            format!("unknown error shape {other:?} (expected \"oauth\" or \"errors\")"),
+        )),
+    }
+}
+
+pub(super) fn endpoints(raw: &[RawTokenEndpoint]) -> Result<Vec<TokenEndpoint>, ConfigError> {
+    let mut seen = HashSet::new();
+    raw.iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let key = format!("token_endpoints[{i}].path");
+            if !e.path.starts_with('/') || e.path.contains(['?', '#']) {
+                return Err(bad(
+                    &key,
+                    format!("{:?} must be a plain path starting with '/'", e.path),
+                ));
+            }
+            if !seen.insert(e.path.clone()) {
+                return Err(bad(&key, format!("{:?} is mounted twice", e.path)));
+            }
+            let shape = endpoint_shape(&format!("token_endpoints[{i}].shape"), &e.shape)?;
+            Ok(TokenEndpoint {
+                path: e.path.clone(),
+                shape,
+            })
+        })
+        .collect()
+}
+
+/// Validates the routes and sorts them longest prefix first, so the first match is the most
+/// specific one.
+pub(super) fn routes(raw: &[RawRoute], clients: &Clients) -> Result<Vec<Route>, ConfigError> {
+    let mut seen = HashSet::new();
+    let mut routes = Vec::with_capacity(raw.len());
+    for (i, r) in raw.iter().enumerate() {
+        let k = |field: &str| format!("routes[{i}].{field}");
+        if !r.prefix.starts_with('/') {
+            return Err(bad(
+                &k("prefix"),
+                format!("{:?} must start with '/'", r.prefix),
+            ));
+        }
+        if !seen.insert(r.prefix.clone()) {
+            return Err(bad(&k("prefix"), format!("{:?} is routed twice", r.prefix)));
+        }
+        let (scheme, authority) = upstream_origin(&k("upstream"), &r.upstream)?;
+        if r.api.is_empty() {
+            return Err(bad(&k("api"), "may not be empty"));
+        }
+        if !clients.any_for_api(&r.api) {
+            tracing::warn!(route = %r.prefix, api = %r.api, "no client is registered for this route's API");
+        }
+        routes.push(Route {
+            prefix: r.prefix.clone(),
+            upstream_scheme: scheme,
+            upstream_authority: authority,
+            api: r.api.clone(),
+            error_shape: error_shape(&k("error_shape"), r.error_shape.as_deref())?,
+            timeout: Duration::from_millis(positive(
+                &k("timeout_ms"),
+                r.timeout_ms,
+                DEFAULT_UPSTREAM_TIMEOUT_MS,
+            )?),
+            forward_authorization: r.forward_authorization,
+            write_scope: r.write_scope.clone(),
+            max_body_bytes: r.max_body_bytes,
+        });
+    }
+    routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
+    Ok(routes)
+}
+
+/// An upstream given as "http://host:port": only the origin, since the path is kept as is.
+fn upstream_origin(
+    key: &str,
+    upstream: &str,
+) -> Result<(http::uri::Scheme, http::uri::Authority), ConfigError> {
+    // A URL with a password in it is secret material: name the key, never echo the value.
+    if upstream.split_once("://").is_some_and(|(_, rest)| {
+        rest.split(['/', '?', '#'])
+            .next()
+            .is_some_and(|a| a.contains('@'))
+    }) {
+        return Err(bad(
+            key,
+            "carries credentials (user:password@); storegate's upstreams take none",
+        ));
+    }
+    let uri: http::Uri = upstream
+        .parse()
+        .map_err(|_| bad(key, format!("{upstream:?} is not a URL")))?;
+    let (Some(scheme), Some(authority)) = (uri.scheme(), uri.authority()) else {
+        return Err(bad(
+            key,
+            format!("{upstream:?} needs a scheme and host, e.g. \"http://127.0.0.1:9000\""),
+        ));
+    };
+    if scheme != &http::uri::Scheme::HTTP {
+        return Err(bad(
+            key,
+            format!(
+                "{upstream:?}: only http:// upstreams are supported (a sidecar's upstream is local)"
+            ),
+        ));
+    }
+    if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
+        return Err(bad(
+            key,
+            format!(
+                "{upstream:?} must be an origin without a path; the request path is kept as it is"
+            ),
+        ));
+    }
+    Ok((scheme.clone(), authority.clone()))
+}

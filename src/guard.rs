@@ -1,0 +1,127 @@
+//! The guard: whether a request may pass to its route's upstream. It reads the Bearer token
+//! (RFC 6750 §2.1), verifies it (through the cache) with the generation's keys and clients,
+//! checks the route's API, the grant's and the route's write rules, and the client's rate limit.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::{HeaderMap, Method, header};
+
+use crate::clients::Grant;
+use crate::errors::Refusal;
+use crate::routes::Route;
+use crate::state::{Generation, Shared};
+use crate::token::verified::Verified;
+
+/// Lets a request through to `route`, or says why not.
+pub fn check(
+    method: &Method,
+    headers: &HeaderMap,
+    route: &Route,
+    g: &Generation,
+    shared: &Shared,
+) -> Result<Arc<Verified>, Refusal> {
+    let token = bearer_token(headers)?;
+    // A client removed from the config is refused here, cached or not.
+    let who = g
+        .verifier
+        .verify(token, &g.config.clients, &shared.tokens)?;
+    authorize(method, route, &who)?;
+    if let Some(per_sec) = who.client.rate_limit_per_sec
+        && !shared
+            .rate_limits
+            .try_take(&who.client.id, per_sec, Instant::now())
+    {
+        return Err(Refusal::TooManyRequests);
+    }
+    Ok(who)
+}
+
+/// The Bearer token of a request (RFC 6750 §2.1).
+pub fn bearer_token(headers: &HeaderMap) -> Result<&str, Refusal> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Err(Refusal::MissingToken);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| Refusal::InvalidToken("the token is malformed"))?;
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
+            let token = token.trim();
+            if token.is_empty() {
+                Err(Refusal::InvalidToken("the token is malformed"))
+            } else {
+                Ok(token)
+            }
+        }
+        // Another scheme is no Bearer token at all: answer with the challenge (RFC 6750 §3).
+        _ => Err(Refusal::MissingToken),
+    }
+}
+
+fn is_safe(method: &Method) -> bool {
+    matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// Whether a request may go on with this token: right API, read-only grants only read, and
+/// the route's write scope for writes.
+pub fn authorize(method: &Method, route: &Route, who: &Verified) -> Result<(), Refusal> {
+    if !who.is_for(&route.api) {
+        return Err(Refusal::InsufficientScope {
+            detail: "the token is for another API",
+            scope: None,
+        });
+    }
+    if is_safe(method) {
+        return Ok(());
+    }
+    if who.grant() == Grant::Implicit {
+        return Err(Refusal::InsufficientScope {
+            detail: "an implicit token is read-only",
+            scope: None,
+        });
+    }
+    if let Some(ws) = &route.write_scope
+        && !who.has_scope(ws)
+    {
+        return Err(Refusal::InsufficientScope {
+            detail: "this request needs a write scope",
+            scope: Some(ws.clone()),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::routes::for_tests as route;
+    use crate::token::verified::for_tests as who_for;
+
+    fn who(grant: Grant, scope: &str) -> Verified {
+        who_for("store", grant, scope)
+    }
+
+    #[test]
+    fn authorization_rules() {
+        let r = route();
+        let cc = who(Grant::ClientCredentials, "read write");
+        assert!(authorize(&Method::POST, &r, &cc).is_ok());
+        let read_only = who(Grant::ClientCredentials, "read");
+        assert!(authorize(&Method::GET, &r, &read_only).is_ok());
+        assert!(matches!(
+            authorize(&Method::POST, &r, &read_only),
+            Err(Refusal::InsufficientScope { scope: Some(_), .. })
+        ));
+        let implicit = who(Grant::Implicit, "read write");
+        assert!(authorize(&Method::HEAD, &r, &implicit).is_ok());
+        assert!(authorize(&Method::DELETE, &r, &implicit).is_err());
+        let other = who_for("backoffice", Grant::ClientCredentials, "read");
+        assert!(authorize(&Method::GET, &r, &other).is_err());
+        // A scope the client no longer has is dropped from its tokens.
+        assert_eq!(
+            who(Grant::ClientCredentials, "read admin write").scope,
+            "read write"
+        );
+    }
+}

@@ -1,0 +1,50 @@
+//! What one request came to, before it becomes HTTP: a response, or a refusal still to be
+//! rendered in the shape of the API it was for. `service::handle` turns every outcome into a
+//! response in this one place, and logs it.
+
+use std::sync::Arc;
+
+use http::{HeaderValue, Response, header};
+
+use crate::Body;
+use crate::clients::Client;
+use crate::errors::{ErrorShape, Refusal};
+
+pub struct Outcome {
+    pub result: Result<Response<Body>, Refusal>,
+    /// The error shape a refusal is rendered in.
+    pub shape: ErrorShape,
+    /// The client the request was made for, once known (for the access log).
+    pub client: Option<Arc<Client>>,
+    /// A token endpoint's answer: never to be cached (RFC 6749 §5.1), refusals included.
+    pub no_store: bool,
+}
+
+impl Outcome {
+    pub fn new(result: Result<Response<Body>, Refusal>, shape: ErrorShape) -> Outcome {
+        Outcome {
+            result,
+            shape,
+            client: None,
+            no_store: false,
+        }
+    }
+
+    pub fn refused(refusal: Refusal, shape: ErrorShape) -> Outcome {
+        Outcome::new(Err(refusal), shape)
+    }
+
+    /// The response: the refusal rendered in its shape with `realm` in any challenge.
+    pub fn into_response(self, realm: &str) -> Response<Body> {
+        let mut resp = match self.result {
+            Ok(resp) => resp,
+            Err(refusal) => refusal.into_response(self.shape, realm),
+        };
+        if self.no_store {
+            let h = resp.headers_mut();
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        }
+        resp
+    }
+}

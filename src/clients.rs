@@ -166,7 +166,12 @@ pub fn parse_secret_hash(s: &str) -> Option<[u8; 32]> {
 /// The `secret_hash` value for a secret.
 pub fn hash_secret(secret: &str) -> String {
     let d = digest::digest(&digest::SHA256, secret.as_bytes());
-    let hex: String = d.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    format_secret_hash(d.as_ref())
+}
+
+/// A digest written as a `secret_hash` value: "sha256:" and lower-case hex.
+pub fn format_secret_hash(digest: &[u8]) -> String {
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     format!("sha256:{hex}")
 }
 

@@ -26,6 +26,7 @@ pub mod headers;
 pub mod outcome;
 pub mod proxy;
 pub mod ratelimit;
+pub mod reload;
 pub mod routes;
 pub mod server;
 pub mod service;

@@ -53,36 +53,18 @@ enum ClientCommand {
         #[arg(long = "api", default_value = "store")]
         apis: Vec<String>,
     },
+    /// Print a fresh secret for a client of the config, and its `secret_hashes` line with the
+    /// old and the new secret: paste it, move the caller over, then drop the old hash.
+    Rotate {
+        /// The client id.
+        id: String,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Run) {
-        Command::Client {
-            command: ClientCommand::New { id, apis },
-        } => {
-            let secret = storegate::clients::generate_secret();
-            println!(
-                "# client secret for {id:?} (shown once; give it to the client, store it nowhere else):"
-            );
-            println!("# {secret}");
-            println!("[[clients]]");
-            println!("id = {}", toml_string(&id));
-            println!(
-                "secret_hash = \"{}\"",
-                storegate::clients::hash_secret(&secret)
-            );
-            println!(
-                "apis = [{}]",
-                apis.iter()
-                    .map(|a| toml_string(a))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
-            println!("grants = [\"client_credentials\"]");
-            println!("scopes = [\"read\", \"write\"]");
-            ExitCode::SUCCESS
-        }
+        Command::Client { command } => client_command(command, &cli.config),
         Command::CheckConfig => match Config::load(&cli.config) {
             Ok(cfg) => match check_files(&cfg) {
                 Ok(notes) => {
@@ -112,7 +94,7 @@ fn main() -> ExitCode {
             let runtime = runtime();
             let result = runtime
                 .context("starting the runtime")
-                .and_then(|rt| rt.block_on(run(config)));
+                .and_then(|rt| rt.block_on(run(config, cli.config)));
             match result {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
@@ -123,6 +105,52 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+fn client_command(command: ClientCommand, config: &std::path::Path) -> ExitCode {
+    use storegate::clients::{format_secret_hash, generate_secret, hash_secret};
+    let secret = generate_secret();
+    let list = |items: &mut dyn Iterator<Item = String>| {
+        items
+            .map(|s| toml_string(&s))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match command {
+        ClientCommand::New { id, apis } => {
+            println!(
+                "# client secret for {id:?} (shown once; give it to the client, store it nowhere else):"
+            );
+            println!("# {secret}");
+            println!("[[clients]]");
+            println!("id = {}", toml_string(&id));
+            println!("secret_hash = \"{}\"", hash_secret(&secret));
+            println!("apis = [{}]", list(&mut apis.into_iter()));
+            println!("grants = [\"client_credentials\"]");
+            println!("scopes = [\"read\", \"write\"]");
+        }
+        ClientCommand::Rotate { id } => {
+            let cfg = match Config::load(config) {
+                Ok(c) => c,
+                Err(e) => return config_failure(config, &e),
+            };
+            let Some(client) = cfg.clients.get(&id) else {
+                eprintln!("storegate: {}: no client {id:?}", config.display());
+                return ExitCode::from(EXIT_CONFIG);
+            };
+            let old = client.secret_digests.iter().map(|d| format_secret_hash(d));
+            let new = std::iter::once(hash_secret(&secret));
+            println!(
+                "# new client secret for {id:?} (shown once; give it to the client, store it nowhere else):"
+            );
+            println!("# {secret}");
+            println!(
+                "# In the entry of {id:?}, replace secret_hash/secret_hashes with this line; once the caller uses the new secret, drop the old hash(es):"
+            );
+            println!("secret_hashes = [{}]", list(&mut old.chain(new)));
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 /// One worker per core the process may run on. On a single core (a sidecar pinned to one
@@ -188,7 +216,7 @@ fn init_tracing(default: &str) {
         .init();
 }
 
-async fn run(config: Config) -> anyhow::Result<()> {
+async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
     if let Some(addr) = config.demo_upstream {
         let demo = tokio::net::TcpListener::bind(addr)
             .await
@@ -203,6 +231,15 @@ async fn run(config: Config) -> anyhow::Result<()> {
         "http"
     };
     let state = Arc::new(storegate::state::State::new(config)?);
+    let reloader = storegate::reload::spawn(state.clone(), config_path)?;
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("installing the SIGHUP handler")?;
+    tokio::spawn(async move {
+        while hangup.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading the configuration");
+            reloader.request();
+        }
+    });
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;

@@ -9,7 +9,8 @@
 //! A request loads the current generation once, at its start, and uses only that one to its
 //! end; a keep-alive connection loads it again for each request.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use arc_swap::ArcSwap;
@@ -20,6 +21,7 @@ use crate::ratelimit::RateLimits;
 use crate::token::cache::TokenCache;
 use crate::token::issue::TokenIssuer;
 use crate::token::keys::KeySet;
+use crate::token::rotation::KeyMemory;
 use crate::token::verify::Verifier;
 
 /// Everything a request needs.
@@ -38,6 +40,9 @@ pub struct Generation {
     pub verifier: Verifier,
     /// `None` when the listener serves plain HTTP.
     pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// When the first key remembered after a rotation expires (epoch seconds): the generation
+    /// is rebuilt then, so that the key leaves the JWKS.
+    pub next_key_expiry: Option<u64>,
 }
 
 /// What outlives a configuration generation.
@@ -47,17 +52,72 @@ pub struct Shared {
     pub upstream: Upstream,
     pub rate_limits: RateLimits,
     pub tokens: TokenCache,
+    /// Signing keys remembered after a rotation (in `state_dir` when one is configured).
+    pub key_memory: KeyMemory,
+    pub reloads: ReloadStats,
+}
+
+/// What reloads did, for logs, tests and (later) metrics.
+#[derive(Debug, Default)]
+pub struct ReloadStats {
+    pub succeeded: AtomicU64,
+    pub failed: AtomicU64,
+    /// The last failure's message (names the file and key; never a secret value).
+    pub last_error: Mutex<Option<String>>,
+    /// Held while a reload builds and stores a generation: one at a time.
+    serial: Mutex<()>,
+    /// Woken after every reload, stored or failed.
+    pub done: tokio::sync::Notify,
+}
+
+impl ReloadStats {
+    pub fn success(&self) {
+        self.succeeded.fetch_add(1, Ordering::Relaxed);
+        self.done.notify_waiters();
+    }
+
+    pub fn failure(&self, message: String) {
+        *self.last_error.lock().unwrap_or_else(|p| p.into_inner()) = Some(message);
+        self.failed.fetch_add(1, Ordering::Relaxed);
+        self.done.notify_waiters();
+    }
+
+    /// Serializes reloads.
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.serial.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
 }
 
 impl Generation {
     /// Loads the keys and certificate `config` names (generating development files where it
-    /// allows). Blocking file I/O: call it off the async workers once serving.
-    pub fn build(config: Config, number: u64) -> anyhow::Result<Generation> {
+    /// allows) and records the signing key in `memory`, the last step that can fail. Blocking
+    /// file I/O: call it off the async workers once serving.
+    pub fn build(config: Config, number: u64, memory: &KeyMemory) -> anyhow::Result<Generation> {
         let tls = match &config.tls {
-            Some(files) => Some(tokio_rustls::TlsAcceptor::from(crate::tls::load(files)?)),
+            Some(files) => Some(tokio_rustls::TlsAcceptor::from(
+                crate::tls::load(files).context("config keys `tls.cert` and `tls.key`")?,
+            )),
             None => None,
         };
-        let keys = Arc::new(KeySet::load(&config.signing).context("loading the signing keys")?);
+        let keys = KeySet::load(&config.signing)?;
+        let remembered = memory
+            .rotate_to(
+                &keys.current,
+                config.token_lifetime.as_secs(),
+                config.leeway.as_secs(),
+                crate::token::now_unix(),
+            )
+            .context("remembering the signing key")?;
+        let next_key_expiry = remembered.iter().map(|r| r.until + 1).min();
+        let jwks: Vec<_> = remembered.into_iter().map(|r| r.jwk).collect();
+        let keys = Arc::new(keys.trust(&jwks).context("trusting the remembered keys")?);
         let issuer = TokenIssuer::new(
             keys.clone(),
             config.issuer.clone(),
@@ -76,6 +136,7 @@ impl Generation {
             issuer,
             verifier,
             tls,
+            next_key_expiry,
         })
     }
 }
@@ -88,9 +149,11 @@ impl State {
             upstream: Upstream::new(fixed.upstream_connect_timeout, fixed.upstream_idle_timeout),
             rate_limits: RateLimits::default(),
             tokens: TokenCache::new(fixed.cache_capacity, fixed.cache_ttl),
+            key_memory: KeyMemory::open(fixed.state_dir.as_deref())?,
+            reloads: ReloadStats::default(),
             fixed,
         };
-        let first = Generation::build(config, 1)?;
+        let first = Generation::build(config, 1, &shared.key_memory)?;
         Ok(State {
             shared,
             current: ArcSwap::from_pointee(first),
@@ -100,5 +163,25 @@ impl State {
     /// The current generation.
     pub fn load(&self) -> Arc<Generation> {
         self.current.load_full()
+    }
+
+    /// Makes `next` the current generation. Requests already under way finish with the one
+    /// they loaded; the next request loads `next`. Cached verifications are bound again to
+    /// `next`'s clients on their next use, unless the token rules changed (issuer, leeway),
+    /// in which case they are dropped and verified afresh.
+    pub fn store(&self, next: Generation) {
+        let clients = &next.config.clients;
+        self.shared.rate_limits.retain(|id| {
+            clients
+                .get(id)
+                .is_some_and(|c| c.rate_limit_per_sec.is_some())
+        });
+        let previous = self.current.swap(Arc::new(next));
+        let now = self.current.load();
+        if previous.config.issuer != now.config.issuer
+            || previous.config.leeway != now.config.leeway
+        {
+            self.shared.tokens.invalidate_all();
+        }
     }
 }

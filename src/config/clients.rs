@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::raw::{RawClient, RawClientsFile};
-use super::{ConfigError, bad};
+use super::{ConfigError, bad, toml_error};
 use crate::clients::{Client, Clients, Grant, is_scope_token, parse_secret_hash};
 
 /// Most APIs one client may be registered for (its tokens' audience is a 64-bit set).
@@ -62,19 +62,27 @@ fn validate_one(i: usize, e: RawClient) -> Result<Client, ConfigError> {
             })
             .collect::<Result<_, _>>()?,
     };
-    let secret_digests = match &e.secret_hash {
-        Some(h) => vec![parse_secret_hash(h).ok_or_else(|| {
-            bad(
-                &k("secret_hash"),
-                "must be \"sha256:\" and 64 hex digits (see `storegate client new`)",
-            )
-        })?],
-        None => Vec::new(),
-    };
+    let hashes = e.secret_hash.iter().map(|h| (k("secret_hash"), h));
+    let more = e.secret_hashes.iter().enumerate();
+    let secret_digests = hashes
+        .chain(more.map(|(j, h)| (k(&format!("secret_hashes[{j}]")), h)))
+        .map(|(key, h)| {
+            // A hash is secret material: the error names the key, not the value.
+            parse_secret_hash(h).ok_or_else(|| {
+                bad(
+                    &key,
+                    "must be \"sha256:\" and 64 hex digits (see `storegate client new`)",
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     if secret_digests.is_empty() && grants.contains(&Grant::ClientCredentials) {
         return Err(bad(
             &k("secret_hash"),
-            format!("is missing; client {:?} may use client_credentials", e.id),
+            format!(
+                "is missing (or secret_hashes is empty); client {:?} may use client_credentials",
+                e.id
+            ),
         ));
     }
     if e.apis.is_empty() || e.apis.iter().any(String::is_empty) {
@@ -120,7 +128,7 @@ pub fn read_file(path: &Path) -> Result<Vec<RawClient>, ConfigError> {
     let file: RawClientsFile = toml::from_str(&text).map_err(|e| {
         bad(
             "clients_file",
-            format!("{} is invalid: {e}", path.display()),
+            format!("{} is invalid{}", path.display(), toml_error(&text, &e)),
         )
     })?;
     Ok(file.clients)
@@ -135,6 +143,7 @@ mod tests {
         RawClient {
             id: id.into(),
             secret_hash: Some(hash_secret(secret)),
+            secret_hashes: Vec::new(),
             apis: vec!["store".into()],
             grants: None,
             scopes: vec!["read".into()],
@@ -160,6 +169,25 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("clients[1].id"), "{err}");
+    }
+
+    #[test]
+    fn every_listed_secret_is_accepted() {
+        let mut e = entry("a", "old");
+        e.secret_hashes = vec![hash_secret("new")];
+        let clients = validate(vec![e.clone()]).unwrap();
+        let c = clients.get("a").unwrap();
+        assert!(c.secret_matches("old") && c.secret_matches("new"));
+        assert!(!c.secret_matches("other"));
+        e.secret_hash = None;
+        let clients = validate(vec![e.clone()]).unwrap();
+        assert!(clients.get("a").unwrap().secret_matches("new"));
+        e.secret_hashes.push("sha256:nothex".into());
+        let err = validate(vec![e]).unwrap_err().to_string();
+        assert!(
+            err.contains("clients[0].secret_hashes[1]") && !err.contains("nothex"),
+            "{err}"
+        );
     }
 
     #[test]

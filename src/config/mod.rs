@@ -3,7 +3,7 @@
 //! value it got, so a bad deployment fails before anything binds.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod clients;
@@ -92,10 +92,14 @@ pub struct Config {
     pub signing: SigningConfig,
     pub token_endpoints: Vec<TokenEndpoint>,
     pub clients: Clients,
+    /// The file more clients were read from, if any (watched for changes).
+    pub clients_file: Option<PathBuf>,
     /// Longest prefix first.
     pub routes: Vec<Route>,
     /// restart: where the in-process demo API listens.
     pub demo_upstream: Option<SocketAddr>,
+    /// restart: the folder state is kept in across restarts; `None`: in memory only.
+    pub state_dir: Option<PathBuf>,
 }
 
 impl Config {
@@ -109,21 +113,41 @@ impl Config {
 
     /// Parses and validates config text; `base` is the folder relative paths start from.
     pub fn from_toml_str(text: &str, base: &Path) -> Result<Config, ConfigError> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            // One line: where, and what serde says (it names the key and the value it got).
-            let at = e.span().map(|span| {
-                let before = &text[..span.start.min(text.len())];
-                let line = before.matches('\n').count() + 1;
-                let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-                format!(" at line {line}, column {column}")
-            });
-            ConfigError(format!(
-                "invalid config{}: {}",
-                at.unwrap_or_default(),
-                e.message().replace('\n', " ")
-            ))
-        })?;
+        let raw: RawConfig = toml::from_str(text)
+            .map_err(|e| ConfigError(format!("invalid config{}", toml_error(text, &e))))?;
         raw.validate(base)
+    }
+}
+
+/// A TOML error on one line: where, and what serde says (it names the key, and the value for
+/// a wrong type). Unlike the error's own `Display`, the offending line is not quoted, since it
+/// may hold a secret hash.
+pub(crate) fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let at = e.span().map(|span| {
+        let before = &text[..span.start.min(text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+        format!(" at line {line}, column {column}")
+    });
+    format!(
+        "{}: {}",
+        at.unwrap_or_default(),
+        e.message().replace('\n', " ")
+    )
+}
+
+impl Config {
+    /// Every file this config names besides itself: what a reload reads again.
+    pub fn files(&self) -> Vec<&Path> {
+        let tls = self
+            .tls
+            .iter()
+            .flat_map(|t| [t.cert.as_path(), t.key.as_path()]);
+        let signing =
+            std::iter::once(self.signing.key.as_path()).chain(self.signing.next_key.as_deref());
+        tls.chain(signing)
+            .chain(self.clients_file.as_deref())
+            .collect()
     }
 }
 
@@ -155,7 +179,9 @@ impl RawConfig {
         cfg.token_endpoints = routes::endpoints(&self.token_endpoints)?;
         let mut entries = self.clients;
         if let Some(file) = &self.clients_file {
-            entries.extend(clients::read_file(&base.join(file))?);
+            let file = base.join(file);
+            entries.extend(clients::read_file(&file)?);
+            cfg.clients_file = Some(file);
         }
         cfg.clients = clients::validate(entries)?;
         cfg.routes = routes::routes(&self.routes, &cfg.clients)?;
@@ -244,8 +270,10 @@ impl RawServer {
             signing: SigningConfig::default(),
             token_endpoints: Vec::new(),
             clients: Clients::default(),
+            clients_file: None,
             routes: Vec::new(),
             demo_upstream: None,
+            state_dir: self.state_dir.as_ref().map(|d| base.join(d)),
         })
     }
 }
@@ -293,11 +321,25 @@ impl RawSigning {
             crate::token::keys::check_retired_jwk(&jwk).map_err(|e| bad(&key, e))?;
             retired.push(jwk);
         }
+        if self.next_kid.is_some() && self.next_key.is_none() {
+            return Err(bad(
+                "signing.next_kid",
+                "is set but signing.next_key is not",
+            ));
+        }
+        if self.next_key.as_ref() == Some(&self.key) {
+            return Err(bad(
+                "signing.next_key",
+                "names the same file as signing.key",
+            ));
+        }
         Ok(SigningConfig {
             algorithm,
             key: base.join(&self.key),
             kid: self.kid.clone(),
             generate_dev_files: self.generate_dev_files,
+            next_key: self.next_key.as_ref().map(|k| base.join(k)),
+            next_kid: self.next_kid.clone(),
             retired,
         })
     }

@@ -51,6 +51,9 @@ pub struct RawServer {
     pub error_shape: Option<String>,
     /// Log filter when RUST_LOG is unset; default "info".
     pub log: Option<String>,
+    /// A folder the gateway keeps state in across restarts (signing keys it still verifies
+    /// after a rotation). Default: none, kept in memory only.
+    pub state_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -92,6 +95,11 @@ pub struct RawSigning {
     /// A development key: generate one when the file is missing.
     #[serde(default)]
     pub generate_dev_files: bool,
+    /// The key that will sign next (PKCS#8 PEM): published in the JWKS and trusted now, so
+    /// that upstreams have it cached before it is promoted to `key`.
+    pub next_key: Option<PathBuf>,
+    /// Key id of `next_key`; default: its RFC 7638 thumbprint.
+    pub next_kid: Option<String>,
     /// Retired public keys (JWK JSON with "kid" and "alg") that still verify until their tokens expire.
     #[serde(default)]
     pub retired: Vec<RawRetiredKey>,
@@ -147,6 +155,10 @@ pub struct RawClient {
     pub id: String,
     /// "sha256:<64 hex digits>", as printed by `storegate client new`.
     pub secret_hash: Option<String>,
+    /// More accepted secrets, for rotating one: add the new hash, move the caller over, then
+    /// remove the old one (`storegate client rotate` prints the line).
+    #[serde(default)]
+    pub secret_hashes: Vec<String>,
     /// The APIs (route `api` names) this client's tokens are for.
     pub apis: Vec<String>,
     /// Grants it may use; default ["client_credentials"].

@@ -3,9 +3,11 @@
 //! keeps the running value; everything else in `Config` is live.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use super::Config;
+use crate::tls::TlsFiles;
 
 /// The restart-only settings the process started with.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,6 +25,7 @@ pub struct RestartOnly {
     pub upstream_connect_timeout: Duration,
     pub upstream_idle_timeout: Duration,
     pub demo_upstream: Option<SocketAddr>,
+    pub state_dir: Option<PathBuf>,
 }
 
 impl RestartOnly {
@@ -40,13 +43,14 @@ impl RestartOnly {
             upstream_connect_timeout: c.upstream_connect_timeout,
             upstream_idle_timeout: c.upstream_idle_timeout,
             demo_upstream: c.demo_upstream,
+            state_dir: c.state_dir.clone(),
         }
     }
 
     /// The config keys whose value in `new` differs from the running one.
     pub fn changed_in(&self, new: &Config) -> Vec<&'static str> {
         let n = RestartOnly::of(new);
-        let checks: [(&'static str, bool); 10] = [
+        let checks: [(&'static str, bool); 11] = [
             ("server.listen", self.listen != n.listen),
             ("server.plaintext", self.tls != n.tls),
             (
@@ -75,7 +79,37 @@ impl RestartOnly {
                 "demo.upstream_listen",
                 self.demo_upstream != n.demo_upstream,
             ),
+            ("server.state_dir", self.state_dir != n.state_dir),
         ];
         checks.iter().filter(|(_, c)| *c).map(|(k, _)| *k).collect()
+    }
+}
+
+impl RestartOnly {
+    /// Puts the running restart-only values into a reloaded `config`, so that the generation
+    /// built from it says what is in force. Returns the keys the reload wanted to change.
+    pub fn keep_in(
+        &self,
+        config: &mut Config,
+        running_tls: Option<&TlsFiles>,
+    ) -> Vec<&'static str> {
+        let changed = self.changed_in(config);
+        config.listen = self.listen;
+        if self.tls != config.tls.is_some() {
+            // Turning TLS on or off needs a new listener: keep serving as before.
+            config.tls = running_tls.cloned();
+        }
+        config.max_connections = self.max_connections;
+        config.handshake_timeout = self.handshake_timeout;
+        config.header_read_timeout = self.header_read_timeout;
+        config.shutdown_grace = self.shutdown_grace;
+        config.log.clone_from(&self.log);
+        config.cache_capacity = self.cache_capacity;
+        config.cache_ttl = self.cache_ttl;
+        config.upstream_connect_timeout = self.upstream_connect_timeout;
+        config.upstream_idle_timeout = self.upstream_idle_timeout;
+        config.demo_upstream = self.demo_upstream;
+        config.state_dir.clone_from(&self.state_dir);
+        changed
     }
 }

@@ -78,6 +78,13 @@ impl TokenCache {
         Some(v)
     }
 
+    /// Forgets every verification (their tokens are verified afresh on next use).
+    pub fn invalidate_all(&self) {
+        if let Some(c) = &self.inner {
+            c.invalidate_all();
+        }
+    }
+
     pub fn insert(&self, key: TokenDigest, v: Arc<Verified>) {
         if let Some(c) = &self.inner {
             c.insert(key, v);

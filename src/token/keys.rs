@@ -27,6 +27,9 @@ pub struct SigningConfig {
     pub kid: Option<String>,
     /// A development key: generate one when the file is missing.
     pub generate_dev_files: bool,
+    /// The key that signs next: published and trusted, not yet signing.
+    pub next_key: Option<PathBuf>,
+    pub next_kid: Option<String>,
     /// Public keys that still verify (and are published) but no longer sign.
     pub retired: Vec<Jwk>,
 }
@@ -124,45 +127,20 @@ pub struct KeySet {
     pub algorithm: SigningAlgorithm,
     pub kid: String,
     pub signer: Signer,
-    /// By kid: the signing key's public half and every retired key.
+    /// The signing key's public JWK (with `kid`, `alg` and `use`).
+    pub current: Jwk,
+    /// The other trusted keys: the next key, retired keys, keys remembered after a rotation.
+    pub others: Vec<Jwk>,
+    /// By kid: the signing key's public half and every other trusted key.
     pub verify: HashMap<String, VerifyKey>,
     /// `{"keys":[...]}`, serialized once.
     pub jwks: bytes::Bytes,
 }
 
-impl KeySet {
-    /// Loads the configured signing key (generating a development key when allowed) and the
-    /// retired keys.
-    pub fn load(cfg: &SigningConfig) -> anyhow::Result<KeySet> {
-        if devfiles::to_generate(cfg.generate_dev_files, &[&cfg.key]) {
-            generate_key_file(cfg.algorithm, &cfg.key)?;
-            tracing::warn!(file = %cfg.key.display(), "generated a development signing key; do not use it in production");
-        }
-        let der = PrivateKeyDer::from_pem_file(&cfg.key)
-            .with_context(|| format!("cannot read signing key {}", cfg.key.display()))?;
-        let PrivateKeyDer::Pkcs8(pkcs8) = der else {
-            bail!(
-                "signing key {} must be PKCS#8 (\"BEGIN PRIVATE KEY\")",
-                cfg.key.display()
-            );
-        };
-        Self::from_pkcs8(
-            cfg.algorithm,
-            pkcs8.secret_pkcs8_der(),
-            cfg.kid.clone(),
-            &cfg.retired,
-        )
-        .with_context(|| format!("signing key {}", cfg.key.display()))
-    }
-
-    /// Builds the key set from PKCS#8 DER bytes.
-    pub fn from_pkcs8(
-        alg: SigningAlgorithm,
-        der: &[u8],
-        kid: Option<String>,
-        retired: &[Jwk],
-    ) -> anyhow::Result<KeySet> {
-        let signer = match alg {
+impl Signer {
+    /// Parses a PKCS#8 key of the given algorithm.
+    pub fn from_pkcs8(alg: SigningAlgorithm, der: &[u8]) -> anyhow::Result<Signer> {
+        Ok(match alg {
             SigningAlgorithm::EdDSA => Signer::Ed(
                 signature::Ed25519KeyPair::from_pkcs8_maybe_unchecked(der)
                     .map_err(|e| anyhow::anyhow!("is not an Ed25519 key: {e}"))?,
@@ -182,37 +160,127 @@ impl KeySet {
                 }
                 Signer::Rs(k)
             }
-        };
-        let mut params = signer.public_jwk_params();
-        let unnamed: Jwk =
-            serde_json::from_value(params.clone()).context("building the public JWK")?;
+        })
+    }
+
+    /// Parses a PKCS#8 key of whichever supported algorithm it is for.
+    fn from_pkcs8_any(der: &[u8]) -> anyhow::Result<(SigningAlgorithm, Signer)> {
+        [
+            SigningAlgorithm::EdDSA,
+            SigningAlgorithm::ES256,
+            SigningAlgorithm::RS256,
+        ]
+        .into_iter()
+        .find_map(|alg| Signer::from_pkcs8(alg, der).ok().map(|s| (alg, s)))
+        .context("is not an Ed25519, P-256 or RSA (2048 bits or more) key")
+    }
+
+    /// The public JWK, named `kid` or by its RFC 7638 thumbprint.
+    fn public_jwk(&self, alg: SigningAlgorithm, kid: Option<&str>) -> anyhow::Result<Jwk> {
+        let mut params = self.public_jwk_params();
         let kid = match kid {
-            Some(k) => k,
-            None => unnamed
+            Some(k) => k.to_owned(),
+            None => serde_json::from_value::<Jwk>(params.clone())
+                .context("building the public JWK")?
                 .thumbprint(ThumbprintHash::SHA256)
                 .context("computing the key thumbprint")?,
         };
         params["use"] = json!("sig");
         params["alg"] = json!(alg.jwt_name());
         params["kid"] = json!(kid);
-        let current: Jwk = serde_json::from_value(params).context("building the public JWK")?;
+        serde_json::from_value(params).context("building the public JWK")
+    }
+}
 
+/// Reads a PKCS#8 PEM private key; errors name the file.
+fn read_pkcs8(path: &Path, what: &str) -> anyhow::Result<Vec<u8>> {
+    let der = PrivateKeyDer::from_pem_file(path)
+        .with_context(|| format!("cannot read {what} {}", path.display()))?;
+    let PrivateKeyDer::Pkcs8(pkcs8) = der else {
+        bail!(
+            "{what} {} must be PKCS#8 (\"BEGIN PRIVATE KEY\")",
+            path.display()
+        );
+    };
+    Ok(pkcs8.secret_pkcs8_der().to_vec())
+}
+
+impl KeySet {
+    /// Loads the configured signing key (generating a development key when allowed), the next
+    /// key and the retired keys.
+    pub fn load(cfg: &SigningConfig) -> anyhow::Result<KeySet> {
+        if devfiles::to_generate(cfg.generate_dev_files, &[&cfg.key]) {
+            generate_key_file(cfg.algorithm, &cfg.key)?;
+            tracing::warn!(file = %cfg.key.display(), "generated a development signing key; do not use it in production");
+        }
+        let mut others = cfg.retired.clone();
+        if let Some(next) = &cfg.next_key {
+            let jwk = read_pkcs8(next, "next signing key")
+                .and_then(|der| {
+                    let (alg, signer) = Signer::from_pkcs8_any(&der)
+                        .with_context(|| format!("next signing key {}", next.display()))?;
+                    signer.public_jwk(alg, cfg.next_kid.as_deref())
+                })
+                .context("config key `signing.next_key`")?;
+            others.push(jwk);
+        }
+        read_pkcs8(&cfg.key, "signing key")
+            .and_then(|der| {
+                Self::from_pkcs8(cfg.algorithm, &der, cfg.kid.clone(), &others)
+                    .with_context(|| format!("signing key {}", cfg.key.display()))
+            })
+            .context("config key `signing.key`")
+    }
+
+    /// Builds the key set from PKCS#8 DER bytes and the public keys it also trusts.
+    pub fn from_pkcs8(
+        alg: SigningAlgorithm,
+        der: &[u8],
+        kid: Option<String>,
+        others: &[Jwk],
+    ) -> anyhow::Result<KeySet> {
+        let signer = Signer::from_pkcs8(alg, der)?;
+        let current = signer.public_jwk(alg, kid.as_deref())?;
+        Self::assemble(alg, signer, current, others.to_vec())
+    }
+
+    /// The same keys, also trusting `extra` (keys with a kid already trusted are skipped).
+    pub fn trust(self, extra: &[Jwk]) -> anyhow::Result<KeySet> {
+        let mut others = self.others;
+        for jwk in extra {
+            if !self
+                .verify
+                .contains_key(jwk.common.key_id.as_deref().unwrap_or_default())
+            {
+                others.push(jwk.clone());
+            }
+        }
+        Self::assemble(self.algorithm, self.signer, self.current, others)
+    }
+
+    fn assemble(
+        algorithm: SigningAlgorithm,
+        signer: Signer,
+        current: Jwk,
+        others: Vec<Jwk>,
+    ) -> anyhow::Result<KeySet> {
         let mut verify = HashMap::new();
-        let mut published = Vec::new();
-        for jwk in std::iter::once(&current).chain(retired) {
+        for jwk in std::iter::once(&current).chain(&others) {
             let (k, vk) = verify_key(jwk)?;
             if verify.insert(k.clone(), vk).is_some() {
                 bail!("key id {k:?} is used by more than one key");
             }
-            published.push(jwk);
         }
+        let published: Vec<&Jwk> = std::iter::once(&current).chain(&others).collect();
         let jwks = serde_json::to_vec(&json!({ "keys": published }))
             .context("serializing the JWKS")?
             .into();
         Ok(KeySet {
-            algorithm: alg,
-            kid,
+            algorithm,
+            kid: current.common.key_id.clone().unwrap_or_default(),
             signer,
+            current,
+            others,
             verify,
             jwks,
         })

@@ -5,6 +5,7 @@
 pub mod cache;
 pub mod issue;
 pub mod keys;
+pub mod rotation;
 pub mod verified;
 pub mod verify;
 

@@ -1,24 +1,25 @@
 //! Test support: a real gateway from a TOML string on port 0 with real TLS (a test CA from
 //! rcgen), a real upstream on loopback, a real HTTP client, and token minting for the cases
 //! the gateway itself would never issue (expired, foreign, tampered).
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
+
+mod mint;
+mod upstream;
+
+pub use mint::*;
+pub use upstream::*;
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full, StreamBody};
-use hyper::body::{Frame, Incoming};
-use hyper::service::service_fn;
-use hyper::{Request, Response};
-use hyper_util::rt::TokioIo;
-use serde_json::{Value, json};
+use serde_json::Value;
 use storegate::config::Config;
 use storegate::state::{Generation, State};
 use tokio::net::TcpListener;
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::oneshot;
 
 pub const SECRET: &str = "test-secret-0123456789";
 pub const READER_SECRET: &str = "reader-secret-0123456789";
@@ -31,6 +32,8 @@ pub struct Gateway {
     pub client: reqwest::Client,
     pub dir: tempfile::TempDir,
     pub ca_pem: String,
+    /// Watches the config's files and reloads on change (as `storegate run` does).
+    pub reloader: storegate::reload::Reloader,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -237,12 +240,21 @@ pub async fn spawn_gateway(upstream: SocketAddr, extra: &str) -> Gateway {
 
 /// Starts a gateway from a full TOML text; cert.pem/key.pem/ca.pem are written beside it.
 pub async fn spawn_gateway_toml(toml: &str) -> Gateway {
-    let dir = tempfile::tempdir().unwrap();
+    spawn_gateway_in(tempfile::tempdir().unwrap(), toml).await
+}
+
+/// Starts a gateway whose gateway.toml is `toml`, written into `dir` with a fresh TLS
+/// certificate (cert.pem, key.pem); files already in `dir` (a signing key, a state folder)
+/// are kept, as for a restarted gateway.
+pub async fn spawn_gateway_in(dir: tempfile::TempDir, toml: &str) -> Gateway {
     let pki = storegate::tls::DevPki::generate(&["localhost", "127.0.0.1"]).unwrap();
     std::fs::write(dir.path().join("cert.pem"), &pki.cert_pem).unwrap();
     std::fs::write(dir.path().join("key.pem"), &pki.key_pem).unwrap();
-    let config = Config::from_toml_str(toml, dir.path()).expect("test config is valid");
+    let path = dir.path().join("gateway.toml");
+    std::fs::write(&path, toml).unwrap();
+    let config = Config::load(&path).expect("test config is valid");
     let state = Arc::new(State::new(config).expect("gateway state"));
+    let reloader = storegate::reload::spawn(state.clone(), path).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
@@ -259,8 +271,59 @@ pub async fn spawn_gateway_toml(toml: &str) -> Gateway {
         client: client_for(&pki.ca_pem, false),
         dir,
         ca_pem: pki.ca_pem,
+        reloader,
         shutdown: Some(tx),
         task: Some(task),
+    }
+}
+
+impl Gateway {
+    /// Replaces `name` in the gateway's folder atomically (write aside, then rename), as a
+    /// deployment tool would.
+    pub fn replace_file(&self, name: &str, contents: impl AsRef<[u8]>) {
+        let path = self.dir.path().join(name);
+        let tmp = self.dir.path().join(format!(".{name}.tmp"));
+        std::fs::write(&tmp, contents).unwrap();
+        std::fs::rename(&tmp, path).unwrap();
+    }
+
+    /// Waits (10 s at most) until the reload counters satisfy `done`: (stored, failed).
+    pub async fn await_reloads(&self, done: impl Fn(u64, u64) -> bool) {
+        let stats = &self.state.shared.reloads;
+        let wait = async {
+            loop {
+                let woken = stats.done.notified();
+                tokio::pin!(woken);
+                woken.as_mut().enable();
+                let stored = stats.succeeded.load(Ordering::SeqCst);
+                if done(stored, stats.failed.load(Ordering::SeqCst)) {
+                    return;
+                }
+                woken.await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), wait)
+            .await
+            .expect("the reload did not happen within 10 s");
+    }
+
+    /// Replaces gateway.toml and waits until the watcher has stored the new generation.
+    pub async fn reload_with(&self, toml: &str) -> Arc<Generation> {
+        let before = self.generation().number;
+        let stored = self.state.shared.reloads.succeeded.load(Ordering::SeqCst);
+        self.replace_file("gateway.toml", toml);
+        self.await_reloads(|s, _| s > stored).await;
+        let g = self.generation();
+        assert!(g.number > before);
+        g
+    }
+
+    /// Replaces a file and waits until the watcher has tried, and failed, to reload.
+    pub async fn reload_fails_with(&self, name: &str, contents: impl AsRef<[u8]>) -> String {
+        let failed = self.state.shared.reloads.failed.load(Ordering::SeqCst);
+        self.replace_file(name, contents);
+        self.await_reloads(|_, f| f > failed).await;
+        self.state.shared.reloads.last_error().unwrap()
     }
 }
 
@@ -281,150 +344,6 @@ pub fn client_for(ca_pem: &str, http2: bool) -> reqwest::Client {
         b.http1_only()
     };
     b.build().unwrap()
-}
-
-/// What the test upstream saw.
-#[derive(Default)]
-pub struct UpstreamLog {
-    pub requests: AtomicUsize,
-    /// Connections accepted.
-    pub connections: AtomicUsize,
-    pub last_headers: std::sync::Mutex<Option<hyper::HeaderMap>>,
-    /// Bytes of the upload in progress received so far.
-    pub upload_bytes: AtomicU64,
-    /// Woken whenever upload bytes arrive.
-    pub upload_progress: Notify,
-}
-
-/// A real HTTP/1.1 upstream on loopback:
-/// * `/…/echo`: 200 with the request headers as JSON;
-/// * `/…/slow`: answers after 5 s; `/…/wait`: after 1 s; `/…/close`: closes the connection;
-/// * `/…/upload`: reads the body as it streams, answers with the byte count;
-/// * `/…/download?bytes=N`: streams N bytes in 64 KiB chunks.
-pub async fn spawn_upstream() -> (SocketAddr, Arc<UpstreamLog>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let log = Arc::new(UpstreamLog::default());
-    let log2 = log.clone();
-    tokio::spawn(async move {
-        loop {
-            let (stream, _) = listener.accept().await.unwrap();
-            let log = log2.clone();
-            log.connections.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(async move {
-                let svc = service_fn(move |req| upstream_answer(req, log.clone()));
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
-            });
-        }
-    });
-    (addr, log)
-}
-
-type UpBody = http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>;
-
-async fn upstream_answer(
-    req: Request<Incoming>,
-    log: Arc<UpstreamLog>,
-) -> Result<Response<UpBody>, hyper::Error> {
-    log.requests.fetch_add(1, Ordering::SeqCst);
-    *log.last_headers.lock().unwrap() = Some(req.headers().clone());
-    let path = req.uri().path().to_owned();
-    let full = |s: String| Full::new(Bytes::from(s)).boxed();
-    if path.ends_with("/slow") {
-        tokio::time::sleep(Duration::from_secs(5)).await;
-        return Ok(Response::new(full("late".into())));
-    }
-    if path.ends_with("/close") {
-        let mut resp = Response::new(full("closing".into()));
-        resp.headers_mut()
-            .insert("connection", "close".parse().unwrap());
-        return Ok(resp);
-    }
-    if path.ends_with("/wait") {
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        return Ok(Response::new(full("waited".into())));
-    }
-    if path.ends_with("/upload") {
-        log.upload_bytes.store(0, Ordering::SeqCst);
-        let mut body = req.into_body();
-        while let Some(frame) = body.frame().await {
-            if let Some(data) = frame?.data_ref() {
-                log.upload_bytes
-                    .fetch_add(data.len() as u64, Ordering::SeqCst);
-                log.upload_progress.notify_waiters();
-            }
-        }
-        let n = log.upload_bytes.load(Ordering::SeqCst);
-        return Ok(Response::new(full(json!({ "received": n }).to_string())));
-    }
-    if path.ends_with("/download") {
-        let n: usize = req
-            .uri()
-            .query()
-            .and_then(|q| q.strip_prefix("bytes="))
-            .and_then(|n| n.parse().ok())
-            .unwrap_or(0);
-        let chunk = Bytes::from(vec![b'x'; 64 * 1024]);
-        let frames = (0..n.div_ceil(chunk.len())).map(move |i| {
-            let len = chunk.len().min(n - i * chunk.len());
-            Ok::<_, std::convert::Infallible>(Frame::data(chunk.slice(..len)))
-        });
-        return Ok(Response::new(
-            StreamBody::new(futures_util::stream::iter(frames)).boxed(),
-        ));
-    }
-    let headers: serde_json::Map<String, Value> = req
-        .headers()
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.as_str().to_owned(),
-                Value::String(v.to_str().unwrap_or("").to_owned()),
-            )
-        })
-        .collect();
-    let mut resp = Response::new(full(
-        json!({ "method": req.method().as_str(), "path": path, "headers": headers }).to_string(),
-    ));
-    resp.headers_mut()
-        .insert("content-type", "application/json".parse().unwrap());
-    Ok(resp)
-}
-
-/// An address on loopback where nothing listens.
-pub async fn dead_address() -> SocketAddr {
-    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    l.local_addr().unwrap()
-}
-
-/// Standard claims for a backoffice token, `exp` relative to now.
-pub fn claims(exp_from_now: i64) -> Value {
-    let now = storegate::token::now_unix() as i64;
-    json!({
-        "iss": ISSUER, "sub": "backoffice-app", "aud": "backoffice", "client_id": "backoffice-app",
-        "iat": now, "exp": now + exp_from_now, "jti": "t1", "scope": "read write", "gty": "client_credentials"
-    })
-}
-
-/// Signs `claims` with an Ed25519 PKCS#8 PEM key, with header kid and typ at+jwt.
-pub fn mint_eddsa(pem: &[u8], kid: &str, claims: &Value) -> String {
-    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
-    header.kid = Some(kid.to_owned());
-    header.typ = Some("at+jwt".to_owned());
-    jsonwebtoken::encode(
-        &header,
-        claims,
-        &jsonwebtoken::EncodingKey::from_ed_pem(pem).unwrap(),
-    )
-    .unwrap()
-}
-
-/// Base64url of a JSON value, for hand-made tokens.
-pub fn b64(v: &Value) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
 }
 
 /// Sends raw bytes over TLS and returns the raw response (for requests no HTTP client will

@@ -1,0 +1,245 @@
+//! Live configuration. A reload reads the config file and every file it names, builds a whole
+//! new `Generation` off the async workers and stores it only if every part of it loaded: a bad
+//! file keeps the running generation serving, logs one error line naming the file and the
+//! config key, and is counted. Settings that need a new listener or runtime keep their running
+//! values and are logged "needs a restart" (`config::RestartOnly`).
+//!
+//! Triggers: SIGHUP (`Reloader::request`, wired up by `main`), a change seen by a file watcher
+//! on the *folders* of those files (so that the atomic `..data` symlink swap of a mounted
+//! ConfigMap or Secret is seen), debounced, and the expiry of a signing key remembered after a
+//! rotation (so that it leaves the JWKS). A watcher event whose files hold the same bytes as
+//! before is no reload.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use notify::{EventKind, RecursiveMode, Watcher, event::AccessKind, event::AccessMode};
+use tokio::sync::mpsc;
+
+use crate::config::Config;
+use crate::state::{Generation, State};
+
+/// Quiet time after the last file event before reloading: one `kubectl apply` touches several
+/// files, and an editor writes in steps.
+pub const DEBOUNCE: Duration = Duration::from_millis(200);
+/// Longest a stream of file events delays a reload.
+pub const DEBOUNCE_MAX: Duration = Duration::from_secs(2);
+
+/// Why a reload happens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// A watched folder changed.
+    Files,
+    /// SIGHUP or an explicit request: reload even if no file changed.
+    Request,
+    /// A remembered signing key expired: rebuild so that it leaves the JWKS.
+    KeyExpiry,
+}
+
+/// Reloads the configuration now and stores the new generation; returns its number. A failure
+/// is logged (one line naming the file and key) and counted before it is returned.
+pub async fn reload(state: &Arc<State>, config_path: &Path, why: Trigger) -> anyhow::Result<u64> {
+    let (st, path) = (state.clone(), config_path.to_owned());
+    let result = tokio::task::spawn_blocking(move || reload_blocking(&st, &path))
+        .await
+        .context("the reload task failed")
+        .and_then(|r| r);
+    let reloads = &state.shared.reloads;
+    match result {
+        Ok(number) => {
+            reloads.success();
+            tracing::info!(generation = number, trigger = ?why, "configuration reloaded");
+            Ok(number)
+        }
+        Err(e) => {
+            let message = format!("{e:#}");
+            tracing::error!(
+                file = %config_path.display(),
+                trigger = ?why,
+                "configuration reload failed; the running configuration stays: {message}"
+            );
+            reloads.failure(message);
+            Err(e)
+        }
+    }
+}
+
+fn reload_blocking(state: &State, path: &Path) -> anyhow::Result<u64> {
+    // One reload at a time, so that generation numbers follow the order of stores.
+    let _one = state.shared.reloads.lock();
+    let mut config = Config::load(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let running = state.load();
+    let kept = (state.shared.fixed).keep_in(&mut config, running.config.tls.as_ref());
+    for key in kept {
+        tracing::warn!(key, "this setting needs a restart; the running value stays");
+    }
+    let next = Generation::build(config, running.number + 1, &state.shared.key_memory)?;
+    let number = next.number;
+    state.store(next);
+    Ok(number)
+}
+
+/// The handle of a running reloader; dropping it stops the reloader.
+pub struct Reloader {
+    tx: mpsc::Sender<Trigger>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Reloader {
+    /// Asks for a reload even if no file changed (what SIGHUP does).
+    pub fn request(&self) {
+        // A full queue already holds a pending reload.
+        let _ = self.tx.try_send(Trigger::Request);
+    }
+}
+
+impl Drop for Reloader {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Starts watching the files of the running configuration (read from `config_path`).
+pub fn spawn(state: Arc<State>, config_path: PathBuf) -> anyhow::Result<Reloader> {
+    let (tx, rx) = mpsc::channel(64);
+    let events = tx.clone();
+    let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+        if res.is_ok_and(|e| is_change(&e.kind)) {
+            let _ = events.try_send(Trigger::Files);
+        }
+    })
+    .context("starting the file watcher")?;
+    let task = tokio::spawn(run(state, config_path, watcher, rx));
+    Ok(Reloader { tx, task })
+}
+
+/// Opening and reading a file (ours included: the fingerprint reads every file) is no change.
+fn is_change(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        _ => true,
+    }
+}
+
+async fn run(
+    state: Arc<State>,
+    path: PathBuf,
+    mut watcher: notify::RecommendedWatcher,
+    mut rx: mpsc::Receiver<Trigger>,
+) {
+    let mut watched = HashSet::new();
+    let mut seen = fingerprint(&path, &state.load().config).await;
+    rewatch(&mut watcher, &mut watched, &path, &state.load().config);
+    loop {
+        let expiry = state.load().next_key_expiry;
+        let mut trigger = tokio::select! {
+            t = rx.recv() => match t {
+                Some(t) => t,
+                None => return,
+            },
+            () = until_epoch(expiry) => Trigger::KeyExpiry,
+        };
+        if trigger == Trigger::Files {
+            trigger = debounce(&mut rx).await;
+        }
+        let now = fingerprint(&path, &state.load().config).await;
+        if trigger == Trigger::Files && now == seen {
+            tracing::debug!("watched folders changed, the configuration's files did not");
+            continue;
+        }
+        // A broken file is reported once, not again until something changes.
+        seen = now;
+        if reload(&state, &path, trigger).await.is_ok() {
+            let config = &state.load().config;
+            seen = fingerprint(&path, config).await;
+            rewatch(&mut watcher, &mut watched, &path, config);
+        }
+    }
+}
+
+/// Waits for the file events to settle; a request arriving meanwhile makes it a requested
+/// reload.
+async fn debounce(rx: &mut mpsc::Receiver<Trigger>) -> Trigger {
+    let mut trigger = Trigger::Files;
+    let deadline = tokio::time::Instant::now() + DEBOUNCE_MAX;
+    loop {
+        let quiet = tokio::time::sleep(DEBOUNCE);
+        tokio::select! {
+            t = rx.recv() => match t {
+                Some(Trigger::Files) => {}
+                Some(other) => trigger = other,
+                None => return trigger,
+            },
+            () = quiet => return trigger,
+            () = tokio::time::sleep_until(deadline) => return trigger,
+        }
+    }
+}
+
+/// Sleeps until an epoch second, or forever for `None`.
+async fn until_epoch(at: Option<u64>) {
+    match at {
+        Some(at) => {
+            let secs = at.saturating_sub(crate::token::now_unix());
+            tokio::time::sleep(Duration::from_secs(secs)).await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// A digest of the bytes of the config file and every file it names (an unreadable file
+/// counts as its error), to tell a real change from an event that changed nothing.
+async fn fingerprint(path: &Path, config: &Config) -> [u8; 32] {
+    let files: Vec<PathBuf> = std::iter::once(path)
+        .chain(config.files())
+        .map(Path::to_owned)
+        .collect();
+    let digest = tokio::task::spawn_blocking(move || {
+        let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+        for f in &files {
+            ctx.update(f.as_os_str().as_encoded_bytes());
+            match std::fs::read(f) {
+                Ok(bytes) => {
+                    ctx.update(&(bytes.len() as u64).to_le_bytes());
+                    ctx.update(&bytes);
+                }
+                Err(e) => ctx.update(e.to_string().as_bytes()),
+            }
+        }
+        ctx.finish()
+    });
+    match digest.await {
+        Ok(d) => d.as_ref().try_into().unwrap_or([0; 32]),
+        Err(_) => [0; 32],
+    }
+}
+
+/// Watches the folder of every file the configuration reads, and nothing else.
+fn rewatch(
+    watcher: &mut notify::RecommendedWatcher,
+    watched: &mut HashSet<PathBuf>,
+    path: &Path,
+    config: &Config,
+) {
+    let folder = |f: &Path| match f.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let wanted: HashSet<PathBuf> = std::iter::once(path)
+        .chain(config.files())
+        .map(folder)
+        .collect();
+    for gone in watched.difference(&wanted) {
+        let _ = watcher.unwatch(gone);
+    }
+    for dir in wanted.difference(watched) {
+        if let Err(e) = watcher.watch(dir, RecursiveMode::NonRecursive) {
+            tracing::warn!(folder = %dir.display(), error = %e, "cannot watch this folder for configuration changes; SIGHUP still reloads");
+        }
+    }
+    *watched = wanted;
+}

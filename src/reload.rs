@@ -39,9 +39,22 @@ pub enum Trigger {
     KeyExpiry,
 }
 
-/// Reloads the configuration now and stores the new generation; returns its number. A failure
-/// is logged (one line naming the file and key) and counted before it is returned.
-pub async fn reload(state: &Arc<State>, config_path: &Path, why: Trigger) -> anyhow::Result<u64> {
+/// A stored reload.
+#[derive(Debug, Clone, Copy)]
+pub struct Reloaded {
+    /// The new generation's number.
+    pub generation: u64,
+    /// The digest of the files it was built from (read just before building it).
+    fingerprint: [u8; 32],
+}
+
+/// Reloads the configuration now and stores the new generation. A failure is logged (one line
+/// naming the file and key) and counted before it is returned.
+pub async fn reload(
+    state: &Arc<State>,
+    config_path: &Path,
+    why: Trigger,
+) -> anyhow::Result<Reloaded> {
     let (st, path) = (state.clone(), config_path.to_owned());
     let result = tokio::task::spawn_blocking(move || reload_blocking(&st, &path))
         .await
@@ -49,10 +62,10 @@ pub async fn reload(state: &Arc<State>, config_path: &Path, why: Trigger) -> any
         .and_then(|r| r);
     let reloads = &state.shared.reloads;
     match result {
-        Ok(number) => {
+        Ok(done) => {
             reloads.success();
-            tracing::info!(generation = number, trigger = ?why, "configuration reloaded");
-            Ok(number)
+            tracing::info!(generation = done.generation, trigger = ?why, "configuration reloaded");
+            Ok(done)
         }
         Err(e) => {
             let message = format!("{e:#}");
@@ -67,19 +80,23 @@ pub async fn reload(state: &Arc<State>, config_path: &Path, why: Trigger) -> any
     }
 }
 
-fn reload_blocking(state: &State, path: &Path) -> anyhow::Result<u64> {
+fn reload_blocking(state: &State, path: &Path) -> anyhow::Result<Reloaded> {
     // One reload at a time, so that generation numbers follow the order of stores.
     let _one = state.shared.reloads.lock();
     let mut config = Config::load(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let fingerprint = fingerprint(path, &config);
     let running = state.load();
     let kept = (state.shared.fixed).keep_in(&mut config, running.config.tls.as_ref());
     for key in kept {
         tracing::warn!(key, "this setting needs a restart; the running value stays");
     }
     let next = Generation::build(config, running.number + 1, &state.shared.key_memory)?;
-    let number = next.number;
+    let generation = next.number;
     state.store(next);
-    Ok(number)
+    Ok(Reloaded {
+        generation,
+        fingerprint,
+    })
 }
 
 /// The handle of a running reloader; dropping it stops the reloader.
@@ -106,13 +123,19 @@ impl Drop for Reloader {
 pub fn spawn(state: Arc<State>, config_path: PathBuf) -> anyhow::Result<Reloader> {
     let (tx, rx) = mpsc::channel(64);
     let events = tx.clone();
-    let watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+    let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
         if res.is_ok_and(|e| is_change(&e.kind)) {
             let _ = events.try_send(Trigger::Files);
         }
     })
     .context("starting the file watcher")?;
-    let task = tokio::spawn(run(state, config_path, watcher, rx));
+    // Watch before returning, so that no change made after start-up is missed. (Start-up
+    // work: reading a few small files here is fine.)
+    let mut watched = HashSet::new();
+    let config = &state.load().config;
+    rewatch(&mut watcher, &mut watched, &config_path, config);
+    let seen = fingerprint(&config_path, config);
+    let task = tokio::spawn(run(state, config_path, watcher, watched, seen, rx));
     Ok(Reloader { tx, task })
 }
 
@@ -129,11 +152,10 @@ async fn run(
     state: Arc<State>,
     path: PathBuf,
     mut watcher: notify::RecommendedWatcher,
+    mut watched: HashSet<PathBuf>,
+    mut seen: [u8; 32],
     mut rx: mpsc::Receiver<Trigger>,
 ) {
-    let mut watched = HashSet::new();
-    let mut seen = fingerprint(&path, &state.load().config).await;
-    rewatch(&mut watcher, &mut watched, &path, &state.load().config);
     loop {
         let expiry = state.load().next_key_expiry;
         let mut trigger = tokio::select! {
@@ -146,19 +168,27 @@ async fn run(
         if trigger == Trigger::Files {
             trigger = debounce(&mut rx).await;
         }
-        let now = fingerprint(&path, &state.load().config).await;
+        let now = current_fingerprint(&state, &path).await;
         if trigger == Trigger::Files && now == seen {
             tracing::debug!("watched folders changed, the configuration's files did not");
             continue;
         }
         // A broken file is reported once, not again until something changes.
         seen = now;
-        if reload(&state, &path, trigger).await.is_ok() {
-            let config = &state.load().config;
-            seen = fingerprint(&path, config).await;
-            rewatch(&mut watcher, &mut watched, &path, config);
+        if let Ok(done) = reload(&state, &path, trigger).await {
+            // What the stored generation was built from, not what the files hold by now: a
+            // change made since is still to be seen.
+            seen = done.fingerprint;
+            rewatch(&mut watcher, &mut watched, &path, &state.load().config);
         }
     }
+}
+
+async fn current_fingerprint(state: &Arc<State>, path: &Path) -> [u8; 32] {
+    let (st, path) = (state.clone(), path.to_owned());
+    tokio::task::spawn_blocking(move || fingerprint(&path, &st.load().config))
+        .await
+        .unwrap_or([0; 32])
 }
 
 /// Waits for the file events to settle; a request arriving meanwhile makes it a requested
@@ -193,29 +223,19 @@ async fn until_epoch(at: Option<u64>) {
 
 /// A digest of the bytes of the config file and every file it names (an unreadable file
 /// counts as its error), to tell a real change from an event that changed nothing.
-async fn fingerprint(path: &Path, config: &Config) -> [u8; 32] {
-    let files: Vec<PathBuf> = std::iter::once(path)
-        .chain(config.files())
-        .map(Path::to_owned)
-        .collect();
-    let digest = tokio::task::spawn_blocking(move || {
-        let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
-        for f in &files {
-            ctx.update(f.as_os_str().as_encoded_bytes());
-            match std::fs::read(f) {
-                Ok(bytes) => {
-                    ctx.update(&(bytes.len() as u64).to_le_bytes());
-                    ctx.update(&bytes);
-                }
-                Err(e) => ctx.update(e.to_string().as_bytes()),
+fn fingerprint(path: &Path, config: &Config) -> [u8; 32] {
+    let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    for f in std::iter::once(path).chain(config.files()) {
+        ctx.update(f.as_os_str().as_encoded_bytes());
+        match std::fs::read(f) {
+            Ok(bytes) => {
+                ctx.update(&(bytes.len() as u64).to_le_bytes());
+                ctx.update(&bytes);
             }
+            Err(e) => ctx.update(e.to_string().as_bytes()),
         }
-        ctx.finish()
-    });
-    match digest.await {
-        Ok(d) => d.as_ref().try_into().unwrap_or([0; 32]),
-        Err(_) => [0; 32],
     }
+    ctx.finish().as_ref().try_into().unwrap_or([0; 32])
 }
 
 /// Watches the folder of every file the configuration reads, and nothing else.

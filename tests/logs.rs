@@ -7,9 +7,47 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
-use tokio::process::Command;
+use tokio::process::{Child, Command};
 
 const SECRET: &str = "log-test-secret-9f8e7d6c5b4a";
+
+/// Starts the real binary on `config`: the child, its stdout, what it said so far, its port.
+async fn start(config: &std::path::Path) -> (Child, Lines, String, u16) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_storegate"))
+        .args(["--config", config.to_str().unwrap()])
+        .env("RUST_LOG", "trace")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut seen = String::new();
+    let port = read_until(&mut stdout, &mut seen, "listening on https://127.0.0.1:").await;
+    (child, stdout, seen, port.trim().parse().unwrap())
+}
+
+type Lines = BufReader<tokio::process::ChildStdout>;
+
+/// Reads log lines (30 s at most) until one contains `marker`; returns what follows it.
+async fn read_until(stdout: &mut Lines, seen: &mut String, marker: &str) -> String {
+    let found = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            let mut line = String::new();
+            assert!(
+                stdout.read_line(&mut line).await.unwrap() > 0,
+                "exited early: {seen}"
+            );
+            seen.push_str(&line);
+            if let Some(rest) = line.split(marker).nth(1) {
+                return rest.to_owned();
+            }
+        }
+    })
+    .await;
+    found.unwrap_or_else(|_| panic!("no log line with {marker:?} in:\n{seen}"))
+}
 
 #[tokio::test]
 async fn logs_name_requests_but_never_secrets_or_tokens() {
@@ -43,32 +81,7 @@ api = "store"
     );
     let path = dir.path().join("gateway.toml");
     std::fs::write(&path, config).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_storegate"))
-        .args(["--config", path.to_str().unwrap()])
-        .env("RUST_LOG", "trace")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut seen = String::new();
-    let port = tokio::time::timeout(Duration::from_secs(30), async {
-        loop {
-            let mut line = String::new();
-            assert!(
-                stdout.read_line(&mut line).await.unwrap() > 0,
-                "exited early: {seen}"
-            );
-            seen.push_str(&line);
-            if let Some(rest) = line.split("listening on https://127.0.0.1:").nth(1) {
-                return rest.trim().parse::<u16>().unwrap();
-            }
-        }
-    })
-    .await
-    .expect("the gateway said where it listens");
+    let (mut child, mut stdout, mut seen, port) = start(&path).await;
 
     let ca = std::fs::read_to_string(dir.path().join("certs/dev-ca.pem")).unwrap();
     let client = support::client_for(&ca, false);
@@ -144,4 +157,73 @@ api = "store"
             "{secret:?} appears in the log:\n{seen}"
         );
     }
+}
+
+/// SIGHUP reloads; a broken file is one error line naming the file and the key, and the
+/// running configuration goes on serving.
+#[tokio::test]
+async fn sighup_reloads_and_a_bad_file_is_one_error_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+[tls]
+cert = "cert.pem"
+key = "key.pem"
+generate_dev_files = true
+[signing]
+key = "signing.pem"
+generate_dev_files = true
+[[token_endpoints]]
+path = "/connect/token"
+shape = "connect-token"
+[[clients]]
+id = "logged-client"
+secret_hash = "{}"
+apis = ["store"]
+"#,
+        storegate::clients::hash_secret(SECRET)
+    );
+    let path = dir.path().join("gateway.toml");
+    std::fs::write(&path, &config).unwrap();
+    let (mut child, mut stdout, mut seen, port) = start(&path).await;
+
+    let pid = child.id().unwrap().to_string();
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status();
+    assert!(hup.unwrap().success());
+    let line = read_until(&mut stdout, &mut seen, "configuration reloaded").await;
+    assert!(
+        line.contains("generation=2") && line.contains("Request"),
+        "{line}"
+    );
+
+    let broken = config.replace(
+        "shape = \"connect-token\"",
+        "shape = \"connect-token\"\nbogus = 1",
+    );
+    std::fs::write(&path, broken).unwrap();
+    let line = read_until(&mut stdout, &mut seen, "configuration reload failed").await;
+    assert!(
+        line.contains("gateway.toml") && line.contains("bogus"),
+        "{line}"
+    );
+
+    let ca = std::fs::read_to_string(dir.path().join("dev-ca.pem")).unwrap();
+    let client = support::client_for(&ca, false);
+    let resp = client
+        .post(format!("https://127.0.0.1:{port}/connect/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "logged-client"),
+            ("client_secret", SECRET),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "the running configuration still serves");
+    child.start_kill().unwrap();
+    let _ = child.wait().await;
 }

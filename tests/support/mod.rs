@@ -96,6 +96,14 @@ impl Gateway {
         stats.cache_hits.load(Ordering::Relaxed)
     }
 
+    /// Stops the server, waits for it to finish, and hands over its folder (for a restart).
+    pub async fn stop_keeping_dir(mut self) -> tempfile::TempDir {
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        let _ = self.shutdown.take().unwrap().send(());
+        self.task.take().unwrap().await.unwrap().unwrap();
+        dir
+    }
+
     /// Stops the server and waits for it to finish.
     pub async fn stop(mut self) {
         let _ = self.shutdown.take().unwrap().send(());
@@ -233,6 +241,33 @@ timeout_ms = 1000
     )
 }
 
+/// The default test config with `edit` applied to it as a TOML table (no text substitution
+/// that silently does nothing when its anchor changes).
+pub fn config_with(upstream: SocketAddr, edit: impl FnOnce(&mut toml::Table)) -> String {
+    let mut table: toml::Table = config_toml(upstream, "").parse().unwrap();
+    edit(&mut table);
+    toml::to_string(&table).unwrap()
+}
+
+/// A `[[clients]]` entry for client_credentials with one secret.
+pub fn client_entry(id: &str, secret: &str, apis: &[&str], scopes: &[&str]) -> toml::Value {
+    let strings = |v: &[&str]| toml::Value::Array(v.iter().map(|s| (*s).into()).collect());
+    let mut t = toml::Table::new();
+    t.insert("id".into(), id.into());
+    t.insert(
+        "secret_hash".into(),
+        storegate::clients::hash_secret(secret).into(),
+    );
+    t.insert("apis".into(), strings(apis));
+    t.insert("scopes".into(), strings(scopes));
+    toml::Value::Table(t)
+}
+
+/// The `[[clients]]` array of a config table.
+pub fn clients_of(table: &mut toml::Table) -> &mut Vec<toml::Value> {
+    table["clients"].as_array_mut().unwrap()
+}
+
 /// Starts a gateway with `config_toml(upstream, extra)`.
 pub async fn spawn_gateway(upstream: SocketAddr, extra: &str) -> Gateway {
     spawn_gateway_toml(&config_toml(upstream, extra)).await
@@ -302,9 +337,13 @@ impl Gateway {
                 woken.await;
             }
         };
-        tokio::time::timeout(Duration::from_secs(10), wait)
+        if tokio::time::timeout(Duration::from_secs(10), wait)
             .await
-            .expect("the reload did not happen within 10 s");
+            .is_err()
+        {
+            let last = stats.last_error();
+            panic!("the reload did not happen within 10 s; last reload error: {last:?}");
+        }
     }
 
     /// Replaces gateway.toml and waits until the watcher has stored the new generation.

@@ -1,0 +1,518 @@
+//! Live configuration: reloads under load lose no request; clients, secrets, certificates and
+//! signing keys change without a restart; a broken file keeps the running configuration.
+//! Every reload here is the file watcher's, triggered by replacing files as a deployment would.
+
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use support::*;
+
+const EXTRA_SECRET: &str = "extra-secret-0123456789";
+
+/// The default config plus client "extra-app" for backoffice, with `scopes`.
+fn with_extra(up: std::net::SocketAddr, scopes: &[&str]) -> String {
+    config_with(up, |t| {
+        let extra = client_entry("extra-app", EXTRA_SECRET, &["backoffice"], scopes);
+        clients_of(t).push(extra);
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_reloads_under_load_lose_no_request() {
+    let (up, _) = spawn_upstream().await;
+    let (a, b) = (config_toml(up, ""), with_extra(up, &["read"]));
+    let gw = Arc::new(spawn_gateway_toml(&a).await);
+    let token = gw.token("backoffice-app", SECRET).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let failures = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let mut workers = Vec::new();
+    // Four HTTP/1.1 keep-alive connections and one HTTP/2 connection with two streams.
+    let clients = [gw.client.clone(), gw.client.clone(), gw.client.clone()];
+    let h2 = gw.http2_client();
+    for (i, client) in clients.into_iter().chain([h2.clone(), h2]).enumerate() {
+        let (gw, token, stop, failures) =
+            (gw.clone(), token.clone(), stop.clone(), failures.clone());
+        workers.push(tokio::spawn(async move {
+            let mut done = 0usize;
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+            while !stop.load(Ordering::SeqCst) && tokio::time::Instant::now() < deadline {
+                let status = if done % 10 == 9 {
+                    let form = [
+                        ("grant_type", "client_credentials"),
+                        ("client_id", "backoffice-app"),
+                        ("client_secret", SECRET),
+                    ];
+                    let r = client
+                        .post(gw.url("/connect/token"))
+                        .form(&form)
+                        .send()
+                        .await;
+                    r.map(|r| r.status())
+                } else {
+                    let r = client
+                        .get(gw.url("/admin/echo"))
+                        .bearer_auth(&token)
+                        .send()
+                        .await;
+                    r.map(|r| r.status())
+                };
+                match status {
+                    Ok(StatusCode::OK) => {}
+                    other => failures
+                        .lock()
+                        .unwrap()
+                        .push(format!("worker {i}: {other:?}")),
+                }
+                done += 1;
+            }
+            done
+        }));
+    }
+    for i in 0..20 {
+        gw.reload_with(if i % 2 == 0 { &b } else { &a }).await;
+    }
+    stop.store(true, Ordering::SeqCst);
+    let mut total = 0;
+    for w in workers {
+        let done = w.await.unwrap();
+        assert!(done >= 20, "a worker made only {done} requests");
+        total += done;
+    }
+    assert_eq!(gw.generation().number, 21);
+    let failures = failures.lock().unwrap();
+    assert!(
+        failures.is_empty(),
+        "{} of {total} failed: {failures:?}",
+        failures.len()
+    );
+}
+
+#[tokio::test]
+async fn a_removed_client_is_refused_at_once_even_cached_and_an_added_one_gets_tokens() {
+    let (up, log) = spawn_upstream().await;
+    let gw = spawn_gateway_toml(&config_toml(up, "")).await;
+    let refused = gw.post_form("/connect/token", &extra_form()).await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST, "unknown client");
+
+    gw.reload_with(&with_extra(up, &["read"])).await;
+    let token = gw.token("extra-app", EXTRA_SECRET).await;
+    for _ in 0..2 {
+        assert_eq!(gw.get_bearer("/admin/echo", &token).await.status(), 200);
+    }
+    assert!(gw.cache_hits() >= 1, "the second request was a cache hit");
+
+    gw.reload_with(&config_toml(up, "")).await;
+    let seen = log.requests.load(Ordering::SeqCst);
+    let resp = gw.get_bearer("/admin/echo", &token).await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let challenge = resp.headers()["www-authenticate"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(challenge.contains("invalid_token"), "{challenge}");
+    assert_eq!(
+        log.requests.load(Ordering::SeqCst),
+        seen,
+        "never reached the upstream"
+    );
+}
+
+fn extra_form() -> [(&'static str, &'static str); 3] {
+    [
+        ("grant_type", "client_credentials"),
+        ("client_id", "extra-app"),
+        ("client_secret", EXTRA_SECRET),
+    ]
+}
+
+#[tokio::test]
+async fn narrowing_a_clients_scopes_or_apis_narrows_its_tokens_at_once() {
+    let (up, _) = spawn_upstream().await;
+    let gw = spawn_gateway_toml(&with_extra(up, &["read", "write"])).await;
+    let token = gw.token("extra-app", EXTRA_SECRET).await;
+    let post = || {
+        gw.client
+            .post(gw.url("/admin/echo"))
+            .bearer_auth(&token)
+            .send()
+    };
+    assert_eq!(post().await.unwrap().status(), 200);
+
+    gw.reload_with(&with_extra(up, &["read"])).await;
+    let resp = post().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert!(resp.text().await.unwrap().contains("insufficient_scope"));
+    assert_eq!(gw.get_bearer("/admin/echo", &token).await.status(), 200);
+
+    gw.reload_with(&config_with(up, |t| {
+        let moved = client_entry("extra-app", EXTRA_SECRET, &["storefront"], &["read"]);
+        clients_of(t).push(moved);
+    }))
+    .await;
+    let resp = gw.get_bearer("/admin/echo", &token).await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::FORBIDDEN,
+        "the token lost its API"
+    );
+}
+
+#[tokio::test]
+async fn a_secret_is_rotated_with_overlap_and_old_tokens_stay_valid() {
+    let (up, _) = spawn_upstream().await;
+    let gw = spawn_gateway_toml(&with_extra(up, &["read"])).await;
+    let token = gw.token("extra-app", EXTRA_SECRET).await;
+    const NEW: &str = "rotated-secret-9876543210";
+    let both = config_with(up, |t| {
+        let mut extra = client_entry("extra-app", EXTRA_SECRET, &["backoffice"], &["read"]);
+        let hashes = [EXTRA_SECRET, NEW].map(|s| storegate::clients::hash_secret(s).into());
+        extra.as_table_mut().unwrap().remove("secret_hash");
+        extra
+            .as_table_mut()
+            .unwrap()
+            .insert("secret_hashes".into(), toml::Value::Array(hashes.into()));
+        clients_of(t).push(extra);
+    });
+    gw.reload_with(&both).await;
+    gw.token("extra-app", EXTRA_SECRET).await;
+    gw.token("extra-app", NEW).await;
+
+    gw.reload_with(&config_with(up, |t| {
+        clients_of(t).push(client_entry("extra-app", NEW, &["backoffice"], &["read"]));
+    }))
+    .await;
+    let old = gw.post_form("/connect/token", &extra_form()).await;
+    assert_eq!(
+        old.status(),
+        StatusCode::BAD_REQUEST,
+        "the old secret is gone"
+    );
+    gw.token("extra-app", NEW).await;
+    let resp = gw.get_bearer("/admin/echo", &token).await;
+    assert_eq!(
+        resp.status(),
+        200,
+        "a changed secret does not revoke tokens"
+    );
+}
+
+/// A broken file of each kind: the running generation keeps serving, and the error names the
+/// file and the config key. Putting the good file back reloads.
+#[tokio::test]
+async fn a_broken_file_keeps_the_running_configuration() {
+    let (up, _) = spawn_upstream().await;
+    let good = config_toml(up, "");
+    let gw = spawn_gateway_toml(&good).await;
+    let token = gw.token("backoffice-app", SECRET).await;
+    let signing = gw.signing_key_pem();
+    let cert = std::fs::read(gw.dir.path().join("cert.pem")).unwrap();
+    let bad_toml = good.replace("[tokens]", "[tokens");
+    let unknown_key = good.replace("[tokens]", "[tokens]\nbogus_key = 1");
+    // (file, broken contents, good contents, what the error must name)
+    type Case<'a> = (&'a str, Vec<u8>, Vec<u8>, &'a [&'a str]);
+    let cases: [Case; 4] = [
+        (
+            "gateway.toml",
+            bad_toml.into(),
+            good.clone().into(),
+            &["gateway.toml", "line"],
+        ),
+        (
+            "gateway.toml",
+            unknown_key.into(),
+            good.clone().into(),
+            &["gateway.toml", "bogus_key"],
+        ),
+        (
+            "cert.pem",
+            b"not a certificate".to_vec(),
+            cert,
+            &["tls.cert", "cert.pem"],
+        ),
+        (
+            "signing.pem",
+            b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n".to_vec(),
+            signing,
+            &["signing.key", "signing.pem"],
+        ),
+    ];
+    for (file, broken, fixed, named) in cases {
+        let before = gw.generation().number;
+        let error = gw.reload_fails_with(file, broken).await;
+        for n in named {
+            assert!(error.contains(n), "{file}: the error names {n}: {error}");
+        }
+        assert!(
+            !error.contains("BEGIN PRIVATE KEY") && !error.contains("AAAA"),
+            "{error}"
+        );
+        assert_eq!(gw.generation().number, before, "nothing was stored");
+        assert_eq!(gw.get_bearer("/admin/echo", &token).await.status(), 200);
+        gw.token("backoffice-app", SECRET).await;
+        let stored = gw.state.shared.reloads.succeeded.load(Ordering::SeqCst);
+        gw.replace_file(file, fixed);
+        gw.await_reloads(|s, _| s > stored).await;
+    }
+}
+
+#[tokio::test]
+async fn restart_only_settings_keep_their_running_values() {
+    let (up, _) = spawn_upstream().await;
+    let gw = spawn_gateway_toml(&config_toml(up, "")).await;
+    let g = gw
+        .reload_with(&config_with(up, |t| {
+            let server = t["server"].as_table_mut().unwrap();
+            server.insert("listen".into(), "127.0.0.1:1".into());
+            server.insert("max_connections".into(), 3.into());
+            server.insert("realm".into(), "reloaded".into());
+        }))
+        .await;
+    assert_eq!(g.config.max_connections, 10_000, "kept");
+    assert_eq!(g.config.listen.port(), 0, "kept");
+    assert_eq!(g.config.realm, "reloaded", "live");
+    let resp = gw.client.get(gw.url("/admin/echo")).send().await.unwrap();
+    let challenge = resp.headers()["www-authenticate"].to_str().unwrap();
+    assert_eq!(challenge, r#"Bearer realm="reloaded""#);
+}
+
+/// A TLS connection to the gateway trusting `cas`, and the SHA-256 of the certificate it saw.
+async fn connect(
+    gw: &Gateway,
+    cas: &[&str],
+) -> (hyper::client::conn::http1::SendRequest<String>, Vec<u8>) {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in cas {
+        roots
+            .add(CertificateDer::from_pem_slice(ca.as_bytes()).unwrap())
+            .unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    let leaf = tls.get_ref().1.peer_certificates().unwrap()[0].to_vec();
+    let io = hyper_util::rt::TokioIo::new(tls);
+    let (sender, conn) = hyper::client::conn::http1::handshake(io).await.unwrap();
+    tokio::spawn(conn);
+    (sender, leaf)
+}
+
+async fn get(sender: &mut hyper::client::conn::http1::SendRequest<String>, token: &str) -> u16 {
+    let req = hyper::Request::get("/admin/echo")
+        .header("host", "127.0.0.1")
+        .header("authorization", format!("Bearer {token}"))
+        .body(String::new())
+        .unwrap();
+    sender.send_request(req).await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn a_new_certificate_serves_new_connections_while_open_ones_continue() {
+    let (up, _) = spawn_upstream().await;
+    let gw = spawn_gateway_toml(&config_toml(up, "")).await;
+    let token = gw.token("backoffice-app", SECRET).await;
+    let renewed = storegate::tls::DevPki::generate(&["localhost", "127.0.0.1"]).unwrap();
+    let cas = [gw.ca_pem.as_str(), renewed.ca_pem.as_str()];
+    let (mut open, old_cert) = connect(&gw, &cas).await;
+    assert_eq!(get(&mut open, &token).await, 200);
+
+    let stored = gw.state.shared.reloads.succeeded.load(Ordering::SeqCst);
+    gw.replace_file("key.pem", &renewed.key_pem);
+    gw.replace_file("cert.pem", &renewed.cert_pem);
+    gw.await_reloads(|s, _| s > stored).await;
+
+    let (mut fresh, new_cert) = connect(&gw, &cas).await;
+    let expected = rustls_pki_types::CertificateDer::from_pem_slice(renewed.cert_pem.as_bytes());
+    use rustls_pki_types::pem::PemObject;
+    assert_ne!(new_cert, old_cert);
+    assert_eq!(
+        new_cert,
+        expected.unwrap().to_vec(),
+        "the renewed certificate"
+    );
+    assert_eq!(get(&mut fresh, &token).await, 200);
+    assert_eq!(
+        get(&mut open, &token).await,
+        200,
+        "the open connection continues"
+    );
+}
+
+/// Kubernetes mounts a ConfigMap or Secret as `..data -> ..<timestamp>/` with each file a
+/// symlink through `..data`, and updates it by swapping `..data` atomically.
+#[tokio::test]
+async fn a_mounted_secret_swapped_through_its_data_symlink_is_reloaded() {
+    use std::os::unix::fs::symlink;
+    let (up, _) = spawn_upstream().await;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    std::fs::create_dir(root.join("..2026_11_23_a")).unwrap();
+    symlink("..2026_11_23_a", root.join("..data")).unwrap();
+    for f in ["gateway.toml", "cert.pem", "key.pem", "signing.pem"] {
+        symlink(format!("..data/{f}"), root.join(f)).unwrap();
+    }
+    let gw = spawn_gateway_in(dir, &config_toml(up, "")).await;
+    assert!(
+        root_is_linked(&gw),
+        "the gateway wrote through the symlinks"
+    );
+
+    let next = gw.dir.path().join("..2026_11_23_b");
+    std::fs::create_dir(&next).unwrap();
+    for f in ["cert.pem", "key.pem", "signing.pem"] {
+        std::fs::copy(gw.dir.path().join(f), next.join(f)).unwrap();
+    }
+    std::fs::write(next.join("gateway.toml"), with_extra(up, &["read"])).unwrap();
+    let stored = gw.state.shared.reloads.succeeded.load(Ordering::SeqCst);
+    symlink("..2026_11_23_b", gw.dir.path().join("..data_tmp")).unwrap();
+    std::fs::rename(
+        gw.dir.path().join("..data_tmp"),
+        gw.dir.path().join("..data"),
+    )
+    .unwrap();
+    gw.await_reloads(|s, _| s > stored).await;
+    gw.token("extra-app", EXTRA_SECRET).await;
+}
+
+fn root_is_linked(gw: &Gateway) -> bool {
+    let real = gw.dir.path().join("..2026_11_23_a");
+    ["gateway.toml", "cert.pem", "key.pem", "signing.pem"]
+        .iter()
+        .all(|f| real.join(f).is_file())
+}
+
+/// The `kid`s the JWKS lists.
+async fn jwks_kids(gw: &Gateway) -> Vec<String> {
+    let jwks: Value = gw.get_json("/.well-known/jwks.json").await;
+    let keys = jwks["keys"].as_array().unwrap();
+    keys.iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn kid_of_token(token: &str) -> String {
+    jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
+}
+
+fn new_signing_key() -> String {
+    rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519)
+        .unwrap()
+        .serialize_pem()
+}
+
+/// A config whose signing key file is `key`, with tokens of `lifetime` seconds, leeway 0.
+fn signing_config(up: std::net::SocketAddr, key: &str, lifetime: i64, state_dir: bool) -> String {
+    config_with(up, |t| {
+        let signing = t["signing"].as_table_mut().unwrap();
+        signing.insert("key".into(), key.into());
+        let tokens = t["tokens"].as_table_mut().unwrap();
+        tokens.insert("lifetime_secs".into(), lifetime.into());
+        tokens.insert("leeway_secs".into(), 0.into());
+        if state_dir {
+            let server = t["server"].as_table_mut().unwrap();
+            server.insert("state_dir".into(), "state".into());
+        }
+    })
+}
+
+#[tokio::test]
+async fn a_new_signing_key_overlaps_the_old_until_its_tokens_expire() {
+    let (up, _) = spawn_upstream().await;
+    let gw = spawn_gateway_toml(&signing_config(up, "signing.pem", 3, false)).await;
+    let old_kid = gw.generation().keys.kid.clone();
+    let old_token = gw.token("backoffice-app", SECRET).await;
+    gw.replace_file("signing2.pem", new_signing_key());
+    let g = gw
+        .reload_with(&signing_config(up, "signing2.pem", 3, false))
+        .await;
+    let new_kid = g.keys.kid.clone();
+    assert_ne!(new_kid, old_kid);
+
+    assert_eq!(gw.get_bearer("/admin/echo", &old_token).await.status(), 200);
+    let new_token = gw.token("backoffice-app", SECRET).await;
+    assert_eq!(kid_of_token(&new_token), new_kid);
+    let kids = jwks_kids(&gw).await;
+    assert!(
+        kids.contains(&old_kid) && kids.contains(&new_kid),
+        "{kids:?}"
+    );
+
+    // The old key's tokens live 3 s: then a rebuild of its own takes the key out.
+    let stored = gw.state.shared.reloads.succeeded.load(Ordering::SeqCst);
+    gw.await_reloads(|s, _| s > stored).await;
+    assert_eq!(jwks_kids(&gw).await, vec![new_kid]);
+    assert_eq!(gw.get_bearer("/admin/echo", &old_token).await.status(), 401);
+}
+
+#[tokio::test]
+async fn a_gateway_restarted_mid_rotation_still_verifies_the_old_keys_tokens() {
+    let (up, _) = spawn_upstream().await;
+    let gw = spawn_gateway_toml(&signing_config(up, "signing.pem", 600, true)).await;
+    let old_kid = gw.generation().keys.kid.clone();
+    let old_token = gw.token("backoffice-app", SECRET).await;
+    gw.replace_file("signing2.pem", new_signing_key());
+    let rotated = signing_config(up, "signing2.pem", 600, true);
+    gw.reload_with(&rotated).await;
+    let dir = gw.stop_keeping_dir().await;
+
+    let restarted = spawn_gateway_in(dir, &rotated).await;
+    assert!(jwks_kids(&restarted).await.contains(&old_kid));
+    let resp = restarted.get_bearer("/admin/echo", &old_token).await;
+    assert_eq!(
+        resp.status(),
+        200,
+        "remembered in state_dir across the restart"
+    );
+}
+
+#[tokio::test]
+async fn a_next_key_is_published_before_it_signs_then_promoted() {
+    let (up, _) = spawn_upstream().await;
+    let gw = spawn_gateway_toml(&config_toml(up, "")).await;
+    let first_kid = gw.generation().keys.kid.clone();
+    gw.replace_file("next.pem", new_signing_key());
+    let g = gw
+        .reload_with(&config_with(up, |t| {
+            let signing = t["signing"].as_table_mut().unwrap();
+            signing.insert("next_key".into(), "next.pem".into());
+            signing.insert("next_kid".into(), "2026-12".into());
+        }))
+        .await;
+    assert_eq!(g.keys.kid, first_kid, "the next key does not sign yet");
+    assert_eq!(
+        jwks_kids(&gw).await,
+        vec![first_kid.clone(), "2026-12".into()]
+    );
+    let old_token = gw.token("backoffice-app", SECRET).await;
+    assert_eq!(kid_of_token(&old_token), first_kid);
+
+    gw.reload_with(&config_with(up, |t| {
+        let signing = t["signing"].as_table_mut().unwrap();
+        signing.insert("key".into(), "next.pem".into());
+        signing.insert("kid".into(), "2026-12".into());
+    }))
+    .await;
+    let token = gw.token("backoffice-app", SECRET).await;
+    assert_eq!(kid_of_token(&token), "2026-12");
+    assert!(
+        jwks_kids(&gw).await.contains(&first_kid),
+        "the old key is remembered"
+    );
+    assert_eq!(gw.get_bearer("/admin/echo", &old_token).await.status(), 200);
+}

@@ -176,11 +176,10 @@ impl State {
                 .get(id)
                 .is_some_and(|c| c.rate_limit_per_sec.is_some())
         });
-        let previous = self.current.swap(Arc::new(next));
-        let now = self.current.load();
-        if previous.config.issuer != now.config.issuer
-            || previous.config.leeway != now.config.leeway
-        {
+        let next = Arc::new(next);
+        let previous = self.current.swap(next.clone());
+        let (was, is) = (&previous.config, &next.config);
+        if was.issuer != is.issuer || was.leeway != is.leeway {
             self.shared.tokens.invalidate_all();
         }
     }

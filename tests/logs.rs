@@ -11,6 +11,33 @@ use tokio::process::{Child, Command};
 
 const SECRET: &str = "log-test-secret-9f8e7d6c5b4a";
 
+/// A config for the real binary: TLS and signing key generated under certs/, a token endpoint,
+/// one client; `tail` is appended.
+fn binary_config(tail: &str) -> String {
+    format!(
+        r#"
+[server]
+listen = "127.0.0.1:0"
+log = "trace"
+[tls]
+cert = "certs/cert.pem"
+key = "certs/key.pem"
+generate_dev_files = true
+[signing]
+key = "certs/signing.pem"
+generate_dev_files = true
+[[token_endpoints]]
+path = "/connect/token"
+shape = "connect-token"
+[[clients]]
+id = "logged-client"
+secret_hash = "{}"
+apis = ["store"]
+{tail}"#,
+        storegate::clients::hash_secret(SECRET)
+    )
+}
+
 /// Starts the real binary on `config`: the child, its stdout, what it said so far, its port.
 async fn start(config: &std::path::Path) -> (Child, Lines, String, u16) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_storegate"))
@@ -53,32 +80,9 @@ async fn read_until(stdout: &mut Lines, seen: &mut String, marker: &str) -> Stri
 async fn logs_name_requests_but_never_secrets_or_tokens() {
     let dir = tempfile::tempdir().unwrap();
     let dead = support::dead_address().await;
-    let config = format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-log = "trace"
-[tls]
-cert = "certs/cert.pem"
-key = "certs/key.pem"
-generate_dev_files = true
-[signing]
-key = "certs/signing.pem"
-generate_dev_files = true
-[[token_endpoints]]
-path = "/connect/token"
-shape = "connect-token"
-[[clients]]
-id = "logged-client"
-secret_hash = "{}"
-apis = ["store"]
-[[routes]]
-prefix = "/api/"
-upstream = "http://{dead}"
-api = "store"
-"#,
-        storegate::clients::hash_secret(SECRET)
-    );
+    let config = binary_config(&format!(
+        "[[routes]]\nprefix = \"/api/\"\nupstream = \"http://{dead}\"\napi = \"store\"\n"
+    ));
     let path = dir.path().join("gateway.toml");
     std::fs::write(&path, config).unwrap();
     let (mut child, mut stdout, mut seen, port) = start(&path).await;
@@ -164,27 +168,7 @@ api = "store"
 #[tokio::test]
 async fn sighup_reloads_and_a_bad_file_is_one_error_line() {
     let dir = tempfile::tempdir().unwrap();
-    let config = format!(
-        r#"
-[server]
-listen = "127.0.0.1:0"
-[tls]
-cert = "cert.pem"
-key = "key.pem"
-generate_dev_files = true
-[signing]
-key = "signing.pem"
-generate_dev_files = true
-[[token_endpoints]]
-path = "/connect/token"
-shape = "connect-token"
-[[clients]]
-id = "logged-client"
-secret_hash = "{}"
-apis = ["store"]
-"#,
-        storegate::clients::hash_secret(SECRET)
-    );
+    let config = binary_config("");
     let path = dir.path().join("gateway.toml");
     std::fs::write(&path, &config).unwrap();
     let (mut child, mut stdout, mut seen, port) = start(&path).await;
@@ -211,7 +195,7 @@ apis = ["store"]
         "{line}"
     );
 
-    let ca = std::fs::read_to_string(dir.path().join("dev-ca.pem")).unwrap();
+    let ca = std::fs::read_to_string(dir.path().join("certs/dev-ca.pem")).unwrap();
     let client = support::client_for(&ca, false);
     let resp = client
         .post(format!("https://127.0.0.1:{port}/connect/token"))

@@ -16,7 +16,7 @@ use crate::devfiles;
 /// The file in `state_dir` that holds the memory.
 pub const FILE_NAME: &str = "signing-keys.json";
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 struct Memory {
     /// The key signing now, with the longest token lifetime it has signed with.
     signing: Option<SigningRecord>,
@@ -25,14 +25,14 @@ struct Memory {
     retired: Vec<RetiredKey>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct SigningRecord {
     jwk: Jwk,
     lifetime_secs: u64,
 }
 
 /// A public key that signed before and is trusted until its tokens have expired.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RetiredKey {
     pub jwk: Jwk,
     /// Epoch seconds.
@@ -114,7 +114,7 @@ impl KeyMemory {
         // A key promoted back to signing is no longer retired; expired ones are forgotten.
         next.retired
             .retain(|r| r.until >= now && kid(&r.jwk) != kid(current));
-        if let Some(file) = &self.file {
+        if let Some(file) = self.file.as_ref().filter(|_| next != *guard) {
             let bytes = serde_json::to_vec_pretty(&next).context("serializing the key memory")?;
             let tmp = file.with_extension("json.tmp");
             devfiles::write_file(&tmp, &bytes, 0o644)?;

@@ -1,6 +1,7 @@
-//! Live configuration: reloads under load lose no request; clients, secrets, certificates and
-//! signing keys change without a restart; a broken file keeps the running configuration.
-//! (Certificates and signing keys: tests/rotation.rs.) Every reload here is the file watcher's, triggered by replacing files as a deployment would.
+//! Live configuration: reloads under load lose no request; clients and secrets change without
+//! a restart; a broken file keeps the running configuration; restart-only settings stay.
+//! Certificates and signing keys: tests/rotation.rs. Every reload here is the file watcher's,
+//! triggered by replacing files as a deployment would.
 
 mod support;
 

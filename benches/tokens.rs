@@ -15,7 +15,7 @@ use storegate::clients::{Client, Clients, Grant};
 use storegate::token::cache::TokenCache;
 use storegate::token::issue::TokenIssuer;
 use storegate::token::keys::{KeySet, SigningAlgorithm};
-use storegate::token::verify::Verifier;
+use storegate::token::verify::{Rules, Verifier};
 
 const ALGS: [(SigningAlgorithm, &rcgen::SignatureAlgorithm); 3] = [
     (SigningAlgorithm::EdDSA, &rcgen::PKCS_ED25519),
@@ -69,7 +69,12 @@ fn benches(c: &mut Criterion) {
             b.iter(|| s.keys.signer.sign(signing_input.as_bytes()))
         });
 
-        let verifier = Verifier::new(s.keys.clone(), "https://bench", 30, 1);
+        let rules = Rules {
+            issuer: "https://bench",
+            leeway_secs: 30,
+            max_age_secs: 86_400,
+        };
+        let verifier = Verifier::new(s.keys.clone(), rules, 1);
         let no_cache = TokenCache::new(0, Duration::from_secs(300));
         c.bench_function(&format!("verify_uncached/{name}"), |b| {
             b.iter(|| verifier.verify_uncached(&token, &no_cache).unwrap())

@@ -28,6 +28,9 @@ pub const DEBOUNCE: Duration = Duration::from_millis(200);
 /// Longest a stream of file events delays a reload.
 pub const DEBOUNCE_MAX: Duration = Duration::from_secs(2);
 
+/// After a failed rebuild for an expired remembered key, the wait before the next try.
+pub const EXPIRY_RETRY_SECS: u64 = 60;
+
 /// Why a reload happens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Trigger {
@@ -156,8 +159,11 @@ async fn run(
     mut seen: [u8; 32],
     mut rx: mpsc::Receiver<Trigger>,
 ) {
+    // After a failed rebuild for an expired key, wait before trying again (the expiry is
+    // already past, so it would fire at once).
+    let mut expiry_floor = 0;
     loop {
-        let expiry = state.load().next_key_expiry;
+        let expiry = state.load().next_key_expiry.map(|e| e.max(expiry_floor));
         let mut trigger = tokio::select! {
             t = rx.recv() => match t {
                 Some(t) => t,
@@ -175,11 +181,17 @@ async fn run(
         }
         // A broken file is reported once, not again until something changes.
         seen = now;
-        if let Ok(done) = reload(&state, &path, trigger).await {
-            // What the stored generation was built from, not what the files hold by now: a
-            // change made since is still to be seen.
-            seen = done.fingerprint;
-            rewatch(&mut watcher, &mut watched, &path, &state.load().config);
+        match reload(&state, &path, trigger).await {
+            Ok(done) => {
+                // What the stored generation was built from, not what the files hold by now:
+                // a change made since is still to be seen.
+                seen = done.fingerprint;
+                rewatch(&mut watcher, &mut watched, &path, &state.load().config);
+            }
+            Err(_) if trigger == Trigger::KeyExpiry => {
+                expiry_floor = crate::token::now_unix() + EXPIRY_RETRY_SECS;
+            }
+            Err(_) => {}
         }
     }
 }

@@ -22,7 +22,7 @@ use crate::token::cache::TokenCache;
 use crate::token::issue::TokenIssuer;
 use crate::token::keys::KeySet;
 use crate::token::rotation::KeyMemory;
-use crate::token::verify::Verifier;
+use crate::token::verify::{Rules, Verifier};
 
 /// Everything a request needs.
 pub struct State {
@@ -123,12 +123,12 @@ impl Generation {
             config.issuer.clone(),
             config.token_lifetime.as_secs(),
         );
-        let verifier = Verifier::new(
-            keys.clone(),
-            &config.issuer,
-            config.leeway.as_secs(),
-            number,
-        );
+        let rules = Rules {
+            issuer: &config.issuer,
+            leeway_secs: config.leeway.as_secs(),
+            max_age_secs: config.max_token_age.as_secs(),
+        };
+        let verifier = Verifier::new(keys.clone(), rules, number);
         Ok(Generation {
             number,
             config,
@@ -167,8 +167,9 @@ impl State {
 
     /// Makes `next` the current generation. Requests already under way finish with the one
     /// they loaded; the next request loads `next`. Cached verifications are bound again to
-    /// `next`'s clients on their next use, unless the token rules changed (issuer, leeway),
-    /// in which case they are dropped and verified afresh.
+    /// `next`'s clients on their next use, unless the token rules changed (issuer, leeway,
+    /// maximum age, or a kid now naming another key), in which case they are dropped and
+    /// verified afresh.
     pub fn store(&self, next: Generation) {
         let clients = &next.config.clients;
         self.shared.rate_limits.retain(|id| {
@@ -179,7 +180,17 @@ impl State {
         let next = Arc::new(next);
         let previous = self.current.swap(next.clone());
         let (was, is) = (&previous.config, &next.config);
-        if was.issuer != is.issuer || was.leeway != is.leeway {
+        // A kid that now names other key material must not vouch for what the old key signed.
+        let kid_reused = (previous.keys.verify.keys()).any(|kid| {
+            next.keys
+                .jwk(kid)
+                .is_some_and(|j| previous.keys.jwk(kid) != Some(j))
+        });
+        if was.issuer != is.issuer
+            || was.leeway != is.leeway
+            || was.max_token_age != is.max_token_age
+            || kid_reused
+        {
             self.shared.tokens.invalidate_all();
         }
     }

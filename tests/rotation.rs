@@ -255,3 +255,27 @@ async fn a_next_key_is_published_before_it_signs_then_promoted() {
     );
     assert_eq!(gw.get_bearer("/admin/echo", &old_token).await.status(), 200);
 }
+
+#[tokio::test]
+async fn a_kid_reused_for_a_new_key_does_not_vouch_for_the_old_keys_cached_tokens() {
+    let (up, _) = spawn_upstream().await;
+    let named = |key: &str| {
+        config_with(up, |t| {
+            let signing = t["signing"].as_table_mut().unwrap();
+            signing.insert("key".into(), key.into());
+            signing.insert("kid".into(), "fixed".into());
+        })
+    };
+    let gw = spawn_gateway_toml(&named("signing.pem")).await;
+    let token = gw.token("backoffice-app", SECRET).await;
+    for _ in 0..2 {
+        assert_eq!(gw.get_bearer("/admin/echo", &token).await.status(), 200);
+    }
+    assert!(gw.cache_hits() >= 1);
+    gw.replace_file("signing2.pem", new_signing_key());
+    gw.reload_with(&named("signing2.pem")).await;
+    let resp = gw.get_bearer("/admin/echo", &token).await;
+    assert_eq!(resp.status(), 401, "signed by the old key, cached or not");
+    let fresh = gw.token("backoffice-app", SECRET).await;
+    assert_eq!(gw.get_bearer("/admin/echo", &fresh).await.status(), 200);
+}

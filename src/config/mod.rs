@@ -30,6 +30,9 @@ pub const DEFAULT_MAX_TOKEN_BODY_BYTES: usize = 16 * 1024;
 pub const DEFAULT_REALM: &str = "storegate";
 pub const DEFAULT_TOKEN_LIFETIME_SECS: u64 = 3600;
 pub const DEFAULT_LEEWAY_SECS: u64 = 30;
+/// Longest `exp - iat` a token may have to be accepted (24 h, generous on purpose: lowering
+/// `lifetime_secs` by reload must not refuse the tokens already out).
+pub const DEFAULT_MAX_TOKEN_AGE_SECS: u64 = 86_400;
 pub const DEFAULT_CACHE_CAPACITY: u64 = 100_000;
 pub const DEFAULT_CACHE_TTL_SECS: u64 = 300;
 pub const DEFAULT_UPSTREAM_TIMEOUT_MS: u64 = 15_000;
@@ -81,6 +84,8 @@ pub struct Config {
     pub token_lifetime: Duration,
     /// Clock leeway for `exp`/`nbf`.
     pub leeway: Duration,
+    /// Longest `exp - iat` a verified token may have.
+    pub max_token_age: Duration,
     /// restart: verified tokens cached at most (0: no cache).
     pub cache_capacity: u64,
     /// restart: longest a verification is reused.
@@ -263,6 +268,7 @@ impl RawServer {
             issuer: DEFAULT_ISSUER.to_owned(),
             token_lifetime: Duration::from_secs(DEFAULT_TOKEN_LIFETIME_SECS),
             leeway: Duration::from_secs(DEFAULT_LEEWAY_SECS),
+            max_token_age: Duration::from_secs(DEFAULT_MAX_TOKEN_AGE_SECS),
             cache_capacity: DEFAULT_CACHE_CAPACITY,
             cache_ttl: Duration::from_secs(DEFAULT_CACHE_TTL_SECS),
             upstream_connect_timeout: Duration::from_millis(DEFAULT_UPSTREAM_CONNECT_TIMEOUT_MS),
@@ -290,6 +296,19 @@ impl RawTokens {
             DEFAULT_TOKEN_LIFETIME_SECS,
         )?);
         cfg.leeway = Duration::from_secs(self.leeway_secs.unwrap_or(DEFAULT_LEEWAY_SECS));
+        let max_age = self
+            .max_token_age_secs
+            .unwrap_or(DEFAULT_MAX_TOKEN_AGE_SECS);
+        if max_age < cfg.token_lifetime.as_secs() {
+            return Err(bad(
+                "tokens.max_token_age_secs",
+                format!(
+                    "{max_age} is below tokens.lifetime_secs ({}): every token issued would be refused",
+                    cfg.token_lifetime.as_secs()
+                ),
+            ));
+        }
+        cfg.max_token_age = Duration::from_secs(max_age);
         cfg.cache_capacity = self.cache_capacity.unwrap_or(DEFAULT_CACHE_CAPACITY);
         cfg.cache_ttl = Duration::from_secs(positive(
             "tokens.cache_ttl_secs",

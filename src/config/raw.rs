@@ -77,6 +77,8 @@ pub struct RawTokens {
     pub lifetime_secs: Option<u64>,
     /// Clock leeway for exp/nbf; default DEFAULT_LEEWAY_SECS.
     pub leeway_secs: Option<u64>,
+    /// Longest `exp - iat` a token may have to be accepted; default DEFAULT_MAX_TOKEN_AGE_SECS.
+    pub max_token_age_secs: Option<u64>,
     /// Verified tokens held at most; 0 turns the cache off. Default DEFAULT_CACHE_CAPACITY.
     pub cache_capacity: Option<u64>,
     /// Longest a verification is reused (never past the token's exp); default DEFAULT_CACHE_TTL_SECS.

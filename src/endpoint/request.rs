@@ -84,9 +84,14 @@ pub fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Params, Refusal> {
             }
         }
         Encoding::Json => {
-            let map: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(body)
-                .map_err(|_| Refusal::InvalidRequest("the request body is not a JSON object"))?;
-            for (k, v) in map {
+            let JsonObject(members) = serde_json::from_slice(body).map_err(|e| {
+                Refusal::InvalidRequest(if e.to_string().starts_with(DUPLICATE) {
+                    "a parameter was given more than once"
+                } else {
+                    "the request body is not a JSON object"
+                })
+            })?;
+            for (k, v) in members {
                 match v {
                     serde_json::Value::String(s) => params.set(&k, s)?,
                     serde_json::Value::Null => {}
@@ -105,6 +110,40 @@ pub fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Params, Refusal> {
         }
     }
     Ok(params)
+}
+
+/// The error a duplicate member raises while a JSON object is read.
+const DUPLICATE: &str = "duplicate member";
+
+/// A JSON object's members in order, refusing a member name given twice: serde_json's own
+/// maps keep the last, so `{"client_secret":"x","client_secret":"<right>"}` would pass a
+/// check the first one failed (RFC 8259 §4 leaves duplicates to the reader).
+struct JsonObject(Vec<(String, serde_json::Value)>);
+
+impl<'de> serde::Deserialize<'de> for JsonObject {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Members;
+        impl<'de> serde::de::Visitor<'de> for Members {
+            type Value = JsonObject;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<JsonObject, A::Error> {
+                let mut members: Vec<(String, serde_json::Value)> = Vec::new();
+                while let Some((k, v)) = map.next_entry::<String, serde_json::Value>()? {
+                    if members.iter().any(|(seen, _)| *seen == k) {
+                        return Err(serde::de::Error::custom(DUPLICATE));
+                    }
+                    members.push((k, v));
+                }
+                Ok(JsonObject(members))
+            }
+        }
+        d.deserialize_map(Members)
+    }
 }
 
 /// Client credentials from an `Authorization: Basic` header, if one is present.
@@ -176,6 +215,17 @@ mod tests {
             parse_body(&json, b"[1]"),
             Err(Refusal::InvalidRequest(_))
         ));
+        for dup in [
+            &br#"{"client_secret":"wrong","client_secret":"right"}"#[..],
+            br#"{"grant_type":"client_credentials","extra":1,"extra":2}"#,
+        ] {
+            assert_eq!(
+                parse_body(&json, dup),
+                Err(Refusal::InvalidRequest(
+                    "a parameter was given more than once"
+                ))
+            );
+        }
         assert!(matches!(
             parse_body(&json, br#"{"client_id":5}"#),
             Err(Refusal::InvalidRequest(_))

@@ -244,6 +244,13 @@ impl KeySet {
         Self::assemble(alg, signer, current, others.to_vec())
     }
 
+    /// The public JWK trusted under `kid`.
+    pub fn jwk(&self, kid: &str) -> Option<&Jwk> {
+        std::iter::once(&self.current)
+            .chain(&self.others)
+            .find(|j| j.common.key_id.as_deref() == Some(kid))
+    }
+
     /// The same keys, also trusting `extra` (keys with a kid already trusted are skipped).
     pub fn trust(self, extra: &[Jwk]) -> anyhow::Result<KeySet> {
         let mut others = self.others;

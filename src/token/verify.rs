@@ -48,19 +48,28 @@ pub struct Verifier {
     validation: HashMap<String, Validation>,
     /// The generation whose keys and clients these are.
     generation: u64,
+    /// Longest `exp - iat` accepted.
+    max_age_secs: u64,
+}
+
+/// What a generation's verifier checks besides the keys.
+pub struct Rules<'a> {
+    pub issuer: &'a str,
+    pub leeway_secs: u64,
+    pub max_age_secs: u64,
 }
 
 impl Verifier {
-    pub fn new(keys: Arc<KeySet>, issuer: &str, leeway_secs: u64, generation: u64) -> Verifier {
+    pub fn new(keys: Arc<KeySet>, rules: Rules, generation: u64) -> Verifier {
         let validation = keys
             .verify
             .iter()
             .map(|(kid, key)| {
                 let mut v = Validation::new(key.algorithm);
-                v.set_issuer(&[issuer]);
+                v.set_issuer(&[rules.issuer]);
                 v.validate_aud = false;
                 v.validate_nbf = true;
-                v.leeway = leeway_secs;
+                v.leeway = rules.leeway_secs;
                 v.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
                 (kid.clone(), v)
             })
@@ -69,6 +78,7 @@ impl Verifier {
             keys,
             validation,
             generation,
+            max_age_secs: rules.max_age_secs,
         }
     }
 
@@ -110,6 +120,13 @@ impl Verifier {
         if !typ_ok {
             return Err(Refusal::InvalidToken("the token is not an access token"));
         }
+        // RFC 7515 §4.1.11: storegate understands no header extension, so any `crit` is one
+        // it must refuse.
+        if header.crit.is_some() {
+            return Err(Refusal::InvalidToken(
+                "the token has a critical header parameter",
+            ));
+        }
         let unknown = Refusal::InvalidToken("the token was not signed by a known key");
         let kid = header.kid.ok_or(unknown.clone())?;
         let (Some(key), Some(validation)) = (self.keys.verify.get(&kid), self.validation.get(&kid))
@@ -132,6 +149,12 @@ impl Verifier {
             })
         })?;
         let c = data.claims;
+        // A token valid for longer than any this gateway issues (exp = u64::MAX, say) is no
+        // token of ours, whatever key signed it.
+        let issued = c.iat.unwrap_or_else(super::now_unix);
+        if c.exp.saturating_sub(issued) > self.max_age_secs {
+            return Err(Refusal::InvalidToken("the token's lifetime is too long"));
+        }
         let grant = c
             .gty
             .as_deref()

@@ -94,20 +94,52 @@ pub fn find_route<'r>(routes: &'r [Route], path: &str) -> Option<&'r Route> {
     routes.iter().find(|r| path.starts_with(r.prefix.as_str()))
 }
 
-/// Whether a path has a `.` or `..` segment, also percent-encoded (RFC 3986 §5.2.4).
-pub fn has_dot_segment(path: &str) -> bool {
-    // Most paths have neither "/." nor "%2e": decide those without splitting.
-    let lower_has_encoded_dot = path
-        .as_bytes()
-        .windows(3)
-        .any(|w| w[0] == b'%' && w[1] == b'2' && (w[2] | 0x20) == b'e');
-    if !path.contains("/.") && !lower_has_encoded_dot {
-        return false;
+/// Why a guarded path is refused, if it is. Upstreams disagree on how they read a path, so a
+/// path that one of them could take for another route's is refused rather than forwarded:
+///
+/// * a `.` or `..` segment (RFC 3986 §5.2.4), also percent-encoded (`%2e`) or with a `;`
+///   parameter after it (`..;/`, which Tomcat and Spring treat as `..`);
+/// * an encoded `/` or `\` (`%2f`, `%5c`), which an upstream that decodes before splitting
+///   takes for a separator, and a raw `\`, which some take for one too;
+/// * a double-encoded `.`, `/` or `\` (`%252e`, `%252f`, `%255c`), for upstreams that decode
+///   twice; and an encoded NUL (`%00`).
+///
+/// Everything else (`;` parameters on other segments, `..b`, `v1.2`) is forwarded as it is.
+pub fn path_refusal(path: &str) -> Option<&'static str> {
+    let bytes = path.as_bytes();
+    // Most paths have no '%', no '\\' and no "/.": decide those in one pass.
+    if !bytes.iter().any(|&b| b == b'%' || b == b'\\') && !path.contains("/.") {
+        return None;
     }
-    path.split('/').any(|seg| {
-        let decoded = seg.replace("%2e", ".").replace("%2E", ".");
-        decoded == "." || decoded == ".."
-    })
+    if bytes.contains(&b'\\') {
+        return Some("the path may not contain a backslash");
+    }
+    for (i, _) in path.match_indices('%') {
+        match hex_pair(bytes, i + 1) {
+            Some(b'/' | b'\\') => return Some("the path may not contain an encoded / or \\"),
+            Some(0) => return Some("the path may not contain an encoded NUL"),
+            // "%25" is an encoded '%': what follows it is double-encoded.
+            Some(b'%') if matches!(hex_pair(bytes, i + 3), Some(b'.' | b'/' | b'\\')) => {
+                return Some("the path may not contain double-encoded characters");
+            }
+            _ => {}
+        }
+    }
+    let dot_segment = path.split('/').any(|seg| {
+        let name = seg.split(';').next().unwrap_or("");
+        let name = name.replace("%2e", ".").replace("%2E", ".");
+        name == "." || name == ".."
+    });
+    dot_segment.then_some("the path may not contain . or .. segments")
+}
+
+/// The byte two hex digits at `at` stand for.
+fn hex_pair(bytes: &[u8], at: usize) -> Option<u8> {
+    let hex = |b: &u8| (*b as char).to_digit(16);
+    match bytes.get(at..at + 2)? {
+        [h, l] => Some((hex(h)? * 16 + hex(l)?) as u8),
+        _ => None,
+    }
 }
 
 /// Route "/api/" for API "store", write scope "write", to 127.0.0.1:9000.
@@ -128,10 +160,10 @@ pub(crate) fn for_tests() -> Route {
 
 #[cfg(test)]
 mod tests {
-    use super::has_dot_segment;
+    use super::path_refusal;
 
     #[test]
-    fn dot_segments_are_found_however_written() {
+    fn paths_an_upstream_could_read_as_another_route_are_refused() {
         for p in [
             "/admin/../shop",
             "/a/./b",
@@ -139,8 +171,21 @@ mod tests {
             "/a/%2e%2E/b",
             "/a/.%2e/b",
             "/a/%2E",
+            "/admin/..;/shop",
+            "/admin/..;jsessionid=x/shop",
+            "/admin/%2e%2e;/shop",
+            "/admin/..%2fshop",
+            "/admin/%2e%2e%2fshop",
+            "/admin/..%5cshop",
+            "/admin/..%5Cshop",
+            "/admin/..\\shop",
+            "/admin\\..\\shop",
+            "/admin/%252e%252e/shop",
+            "/admin/%252fshop",
+            "/admin/%255c",
+            "/admin/x%00.json",
         ] {
-            assert!(has_dot_segment(p), "{p}");
+            assert!(path_refusal(p).is_some(), "{p}");
         }
         for p in [
             "/api/products",
@@ -148,9 +193,16 @@ mod tests {
             "/a/..b",
             "/a/b.json",
             "/a/%2ex",
+            "/a/v1.2/b",
+            "/a;v=1/b",
+            "/a/b;c=d",
+            "/a/%20space",
+            "/a/%25",
+            "/a/%2525",
+            "/a/100%",
             "/",
         ] {
-            assert!(!has_dot_segment(p), "{p}");
+            assert_eq!(path_refusal(p), None, "{p}");
         }
     }
 }

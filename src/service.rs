@@ -64,11 +64,10 @@ async fn handle_inner(
         Target::NotFound => return Outcome::refused(Refusal::NotFound, cfg.default_error_shape),
         Target::Route(route) => route,
     };
-    if routes::has_dot_segment(path) {
+    if let Some(why) = routes::path_refusal(path) {
         // "/admin/../shop/x" matches the /admin/ route here but may be /shop/x to an upstream
         // that normalizes paths: refuse rather than guess which API it is for.
-        let refusal = Refusal::InvalidRequest("the path may not contain . or .. segments");
-        return Outcome::refused(refusal, route.error_shape);
+        return Outcome::refused(Refusal::InvalidRequest(why), route.error_shape);
     }
     let who = match crate::guard::check(req.method(), req.headers(), route, g, shared) {
         Ok(who) => who,

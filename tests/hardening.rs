@@ -70,3 +70,34 @@ async fn a_critical_header_or_an_absurd_lifetime_is_refused() {
     let within = mint_eddsa(&pem, &kid, &claims(23 * 3600));
     assert_eq!(gw.get_bearer("/admin/echo", &within).await.status(), 200);
 }
+
+/// `..;`, `..%2f`, `%2e%2e%2f`, `..%5c` and `..\` were forwarded as written, to upstreams that
+/// may read them as `../` (Tomcat's `;` parameters, a decoded `%2F`, backslash separators).
+#[tokio::test]
+async fn every_spelling_of_a_path_escape_is_refused_on_a_guarded_route() {
+    let (up, log) = spawn_upstream().await;
+    let gw = spawn_gateway(up, "").await;
+    let token = gw.token("backoffice-app", SECRET).await;
+    for path in [
+        "/admin/..;/shop/echo",
+        "/admin/..%2fshop/echo",
+        "/admin/%2e%2e%2fshop/echo",
+        "/admin/..%5cshop/echo",
+        "/admin/..\\shop/echo",
+        "/admin/%252e%252e/shop/echo",
+        "/admin/x%00/echo",
+        "/admin/%2e%2e/shop/echo",
+    ] {
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+        );
+        let answer = raw_https(&gw, request.as_bytes()).await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{path}: {answer}");
+        assert!(!answer.contains(&token), "{path}: the token is not echoed");
+    }
+    assert_eq!(log.requests.load(Ordering::SeqCst), 0, "none reached the upstream");
+    for allowed in ["/admin/a;v=1/echo", "/admin/..b/echo", "/admin/v1.2/echo"] {
+        let resp = gw.get_bearer(allowed, &token).await;
+        assert_eq!(resp.status(), 200, "{allowed}");
+    }
+}

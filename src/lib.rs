@@ -21,6 +21,8 @@ pub mod demo;
 pub mod devfiles;
 pub mod endpoint;
 pub mod errors;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod guard;
 pub mod headers;
 pub mod outcome;

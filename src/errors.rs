@@ -40,6 +40,9 @@ pub enum Refusal {
     MethodNotAllowed,
     #[error("request body too large")]
     PayloadTooLarge,
+    /// The caller stopped sending its request body (`body_idle_timeout_ms`).
+    #[error("request body timed out")]
+    RequestTimeout,
     #[error("no bearer token")]
     MissingToken,
     #[error("invalid token: {0}")]
@@ -139,6 +142,11 @@ impl Refusal {
                 S::PAYLOAD_TOO_LARGE,
                 "invalid_request",
                 "the request body is too large",
+            ),
+            Refusal::RequestTimeout => row(
+                S::REQUEST_TIMEOUT,
+                "invalid_request",
+                "the request body was not received in time",
             ),
             Refusal::MissingToken => row(
                 S::UNAUTHORIZED,
@@ -295,6 +303,7 @@ mod tests {
             (Refusal::InvalidScope, 400, 400),
             (Refusal::MethodNotAllowed, 405, 405),
             (Refusal::PayloadTooLarge, 413, 413),
+            (Refusal::RequestTimeout, 408, 408),
             (Refusal::MissingToken, 401, 401),
             (Refusal::InvalidToken("x"), 401, 401),
             (scope(), 403, 403),

@@ -14,6 +14,7 @@
 //! store API.
 #![forbid(unsafe_code)]
 
+pub mod body;
 pub mod clients;
 pub mod config;
 pub mod conn;
@@ -36,5 +37,6 @@ pub mod state;
 pub mod tls;
 pub mod token;
 
-/// The response body type: a small body the gateway wrote, or the upstream's body, streamed.
-pub type Body = http_body_util::Either<http_body_util::Full<bytes::Bytes>, hyper::body::Incoming>;
+/// The response body type: a small body the gateway wrote, or the upstream's body, streamed
+/// under an idle timeout.
+pub type Body = http_body_util::Either<http_body_util::Full<bytes::Bytes>, body::Guarded>;

@@ -5,13 +5,14 @@
 use std::time::Duration;
 
 use http::{HeaderValue, Request, Response, Uri, Version, header};
-use http_body_util::{Either, LengthLimitError, Limited};
+use http_body_util::Either;
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::Body;
+use crate::body::{Fault, Guarded, Track};
 use crate::conn::ConnInfo;
 use crate::errors::Refusal;
 use crate::headers;
@@ -20,7 +21,7 @@ use crate::token::verified::Verified;
 
 /// The shared, pooled upstream client.
 pub struct Upstream {
-    client: Client<HttpConnector, Limited<Incoming>>,
+    client: Client<HttpConnector, Guarded>,
 }
 
 impl Upstream {
@@ -28,7 +29,7 @@ impl Upstream {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(connect_timeout));
-        connector.set_keepalive(Some(Duration::from_secs(60)));
+        connector.set_keepalive(Some(UPSTREAM_TCP_KEEPALIVE));
         let client = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(idle_timeout)
@@ -55,34 +56,64 @@ impl Upstream {
             return Err(Refusal::PayloadTooLarge);
         }
         // A body without a length is cut off at the limit as it streams.
-        let req = req.map(|b| Limited::new(b, usize::try_from(limit).unwrap_or(usize::MAX)));
-        let resp = match tokio::time::timeout(route.timeout, self.client.request(req)).await {
-            Err(_) => {
+        let (parts, body) = req.into_parts();
+        let body = Guarded::new(body, limit, route.body_idle_timeout);
+        let sent = body.track();
+        let answer = self.client.request(Request::from_parts(parts, body));
+        let resp = match head_within(route.timeout, &sent, answer).await {
+            None => {
                 tracing::warn!(route = %route.prefix, "upstream did not answer within {:?}", route.timeout);
                 return Err(Refusal::GatewayTimeout);
             }
-            Ok(Err(e)) if caused_by_length_limit(&e) => return Err(Refusal::PayloadTooLarge),
-            Ok(Err(e)) => {
-                tracing::warn!(route = %route.prefix, error = %e, source = ?std::error::Error::source(&e), "upstream request failed");
-                return Err(Refusal::BadGateway);
-            }
-            Ok(Ok(resp)) => resp,
+            Some(Err(e)) => return Err(failure(route, &sent, &e)),
+            Some(Ok(resp)) => resp,
         };
         let (mut parts, body) = resp.into_parts();
         headers::strip_hop_by_hop(&mut parts.headers);
+        let body = Guarded::new(body, u64::MAX, route.body_idle_timeout);
         Ok(Response::from_parts(parts, Either::Right(body)))
     }
 }
 
-fn caused_by_length_limit(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cause = Some(e);
-    while let Some(c) = cause {
-        if c.is::<LengthLimitError>() {
-            return true;
+/// TCP keep-alive probes on upstream connections, so a vanished upstream host is noticed.
+const UPSTREAM_TCP_KEEPALIVE: Duration = Duration::from_secs(60);
+
+/// The upstream's response head, if it comes within `timeout` of the end of the request body:
+/// a long upload is not the upstream's delay (the body's own idle timeout ends a stalled one).
+async fn head_within<F: std::future::Future>(
+    timeout: Duration,
+    sent: &Track,
+    answer: F,
+) -> Option<F::Output> {
+    tokio::pin!(answer);
+    let mut deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        match tokio::time::timeout_at(deadline, &mut answer).await {
+            Ok(out) => return Some(out),
+            Err(_) => match sent.finished() {
+                Some(at) if at + timeout > deadline => deadline = at + timeout,
+                Some(_) => return None,
+                None if sent.fault().is_some() => return None,
+                None => deadline += timeout,
+            },
         }
-        cause = c.source();
     }
-    false
+}
+
+/// A failed upstream request: the caller's fault when its own body failed, else the upstream's.
+fn failure(route: &Route, sent: &Track, e: &hyper_util::client::legacy::Error) -> Refusal {
+    match sent.fault() {
+        Some(Fault::TooLarge) => Refusal::PayloadTooLarge,
+        Some(Fault::Idle) => Refusal::RequestTimeout,
+        Some(Fault::Broken) => {
+            tracing::debug!(route = %route.prefix, "the caller's request body was malformed");
+            Refusal::InvalidRequest("the request body is malformed")
+        }
+        None => {
+            tracing::warn!(route = %route.prefix, error = %e, source = ?std::error::Error::source(e), "upstream request failed");
+            Refusal::BadGateway
+        }
+    }
 }
 
 /// Rewrites a client's request into the upstream's: URI, headers, identity.

@@ -49,8 +49,10 @@ pub struct Route {
     /// The API (token audience) a token must be for.
     pub api: String,
     pub error_shape: ErrorShape,
-    /// Deadline for the upstream's response head.
+    /// Deadline for the upstream's response head, from the end of the request body.
     pub timeout: Duration,
+    /// Longest pause in a body streamed either way before it is ended.
+    pub body_idle_timeout: Duration,
     pub forward_authorization: bool,
     /// A scope every non-read request must carry.
     pub write_scope: Option<String>,
@@ -152,6 +154,7 @@ pub(crate) fn for_tests() -> Route {
         api: "store".into(),
         error_shape: ErrorShape::OAuth,
         timeout: Duration::from_secs(1),
+        body_idle_timeout: Duration::from_secs(1),
         forward_authorization: false,
         write_scope: Some("write".into()),
         max_body_bytes: None,

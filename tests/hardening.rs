@@ -95,9 +95,84 @@ async fn every_spelling_of_a_path_escape_is_refused_on_a_guarded_route() {
         assert!(answer.starts_with("HTTP/1.1 400"), "{path}: {answer}");
         assert!(!answer.contains(&token), "{path}: the token is not echoed");
     }
-    assert_eq!(log.requests.load(Ordering::SeqCst), 0, "none reached the upstream");
+    assert_eq!(
+        log.requests.load(Ordering::SeqCst),
+        0,
+        "none reached the upstream"
+    );
     for allowed in ["/admin/a;v=1/echo", "/admin/..b/echo", "/admin/v1.2/echo"] {
         let resp = gw.get_bearer(allowed, &token).await;
         assert_eq!(resp.status(), 200, "{allowed}");
+    }
+}
+
+/// A caller's broken chunked body was answered 502 and logged as an upstream failure.
+#[tokio::test]
+async fn a_malformed_request_body_is_the_callers_400_not_a_502() {
+    let (up, _) = spawn_upstream().await;
+    let gw = spawn_gateway(up, "").await;
+    let token = gw.token("backoffice-app", SECRET).await;
+    for (what, body) in [
+        ("bad chunk size", "zz\r\nhello\r\n0\r\n\r\n"),
+        (
+            "overflowing chunk size",
+            "fffffffffffffffffffff\r\nhello\r\n0\r\n\r\n",
+        ),
+        ("bare LF framing", "5\nhello\n0\n\n"),
+    ] {
+        let request = format!(
+            "POST /admin/upload HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n{body}"
+        );
+        let answer = raw_https(&gw, request.as_bytes()).await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{what}: {answer}");
+        assert!(answer.contains("invalid_request"), "{what}: {answer}");
+    }
+    assert_eq!(gw.get_bearer("/admin/echo", &token).await.status(), 200);
+}
+
+/// A caller that stops sending its body is answered 408 after the route's body idle time.
+#[tokio::test]
+async fn a_stalled_request_body_is_408_after_the_idle_time() {
+    let (up, _) = spawn_upstream().await;
+    let gw = spawn_gateway(up, "body_idle_timeout_ms = 300").await;
+    let token = gw.token("storefront-app", READER_SECRET).await;
+    let request = format!(
+        "POST /shop/upload HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\nContent-Length: 100\r\n\r\nonly ten b"
+    );
+    // raw_https waits for the connection to end (10 s at most): the gateway ends it.
+    let started = std::time::Instant::now();
+    let answer = raw_https(&gw, request.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+/// An upstream that sent the head and part of the body, then stalled, held the caller's
+/// connection for as long as it liked.
+#[tokio::test]
+async fn an_upstream_stalling_mid_body_is_cut_off_and_the_next_request_succeeds() {
+    let (up, _) = spawn_upstream().await;
+    let gw = spawn_gateway(up, "body_idle_timeout_ms = 300").await;
+    let token = gw.token("storefront-app", READER_SECRET).await;
+    for client in [gw.client.clone(), gw.http2_client()] {
+        let started = std::time::Instant::now();
+        let resp = client
+            .get(gw.url("/shop/stall"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "the head came through");
+        assert!(
+            resp.bytes().await.is_err(),
+            "the body was cut off, not completed"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        let next = client
+            .get(gw.url("/shop/echo"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(next.status(), 200);
     }
 }

@@ -36,6 +36,8 @@ pub const DEFAULT_MAX_TOKEN_AGE_SECS: u64 = 86_400;
 pub const DEFAULT_CACHE_CAPACITY: u64 = 100_000;
 pub const DEFAULT_CACHE_TTL_SECS: u64 = 300;
 pub const DEFAULT_UPSTREAM_TIMEOUT_MS: u64 = 15_000;
+/// As nginx's client_body_timeout and proxy_read_timeout.
+pub const DEFAULT_BODY_IDLE_TIMEOUT_MS: u64 = 60_000;
 pub const DEFAULT_UPSTREAM_CONNECT_TIMEOUT_MS: u64 = 5_000;
 pub const DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS: u64 = 90_000;
 pub const DEFAULT_ISSUER: &str = "storegate";

@@ -132,8 +132,12 @@ pub struct RawRoute {
     pub api: String,
     /// "oauth" (default) or "errors".
     pub error_shape: Option<String>,
-    /// Deadline for the upstream's response head; default DEFAULT_UPSTREAM_TIMEOUT_MS.
+    /// Deadline for the upstream's response head, counted from the end of the request body;
+    /// default DEFAULT_UPSTREAM_TIMEOUT_MS.
     pub timeout_ms: Option<u64>,
+    /// Longest pause in a request or response body streamed through; the request is then
+    /// refused (408) or the response ended. Default DEFAULT_BODY_IDLE_TIMEOUT_MS.
+    pub body_idle_timeout_ms: Option<u64>,
     /// Pass the caller's Authorization header on to the upstream; default false.
     #[serde(default)]
     pub forward_authorization: bool,

@@ -4,7 +4,9 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use super::raw::{RawRoute, RawTokenEndpoint};
-use super::{ConfigError, DEFAULT_UPSTREAM_TIMEOUT_MS, bad, positive};
+use super::{
+    ConfigError, DEFAULT_BODY_IDLE_TIMEOUT_MS, DEFAULT_UPSTREAM_TIMEOUT_MS, bad, positive,
+};
 use crate::clients::Clients;
 use crate::errors::ErrorShape;
 use crate::routes::{EndpointShape, Route, TokenEndpoint};
@@ -91,6 +93,11 @@ pub(super) fn routes(raw: &[RawRoute], clients: &Clients) -> Result<Vec<Route>, 
                 &k("timeout_ms"),
                 r.timeout_ms,
                 DEFAULT_UPSTREAM_TIMEOUT_MS,
+            )?),
+            body_idle_timeout: Duration::from_millis(positive(
+                &k("body_idle_timeout_ms"),
+                r.body_idle_timeout_ms,
+                DEFAULT_BODY_IDLE_TIMEOUT_MS,
             )?),
             forward_authorization: r.forward_authorization,
             write_scope: r.write_scope.clone(),

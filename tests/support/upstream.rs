@@ -30,6 +30,7 @@ pub struct UpstreamLog {
 
 /// A real HTTP/1.1 upstream on loopback:
 /// * `/…/echo`: 200 with the request headers as JSON;
+/// * `/…/stall`: sends the head and a first chunk, then stalls for 30 s;
 /// * `/…/slow`: answers after 5 s; `/…/wait`: after 1 s; `/…/close`: closes the connection;
 /// * `/…/upload`: reads the body as it streams, answers with the byte count;
 /// * `/…/download?bytes=N`: streams N bytes in 64 KiB chunks.
@@ -73,6 +74,16 @@ async fn upstream_answer(
         resp.headers_mut()
             .insert("connection", "close".parse().unwrap());
         return Ok(resp);
+    }
+    if path.ends_with("/stall") {
+        // The head and a first chunk, then nothing for 30 s.
+        let first = futures_util::stream::once(async { Ok(Frame::data(Bytes::from("partial"))) });
+        let late = futures_util::stream::once(async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            Ok(Frame::data(Bytes::from("late")))
+        });
+        let body = StreamBody::new(futures_util::StreamExt::chain(first, late));
+        return Ok(Response::new(body.boxed()));
     }
     if path.ends_with("/wait") {
         tokio::time::sleep(Duration::from_secs(1)).await;

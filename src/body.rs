@@ -1,0 +1,162 @@
+//! Bodies streamed through the proxy, guarded: cut off at a byte limit, ended when no byte
+//! arrives for an idle time, and remembering why they failed. The caller's body goes upstream
+//! in one; the upstream's response body comes back in another. When an upstream request fails,
+//! the caller's body says whether the failure was the caller's (a malformed chunk, a body over
+//! the limit, a stall: 4xx) or the upstream's (5xx).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
+use tokio::time::{Instant, Sleep};
+
+/// Why a guarded body ended early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// More bytes than the limit.
+    TooLarge,
+    /// The peer's framing was broken (a bad chunk size, say) or its connection reset.
+    Broken,
+    /// No byte for the idle time.
+    Idle,
+}
+
+impl std::fmt::Display for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Fault::TooLarge => "the body is larger than allowed",
+            Fault::Broken => "the body could not be read",
+            Fault::Idle => "no byte of the body arrived in time",
+        })
+    }
+}
+
+impl std::error::Error for Fault {}
+
+/// What a body records for whoever sent it: why it failed, or when it was all read.
+#[derive(Debug, Default, Clone)]
+pub struct Track(Arc<TrackInner>);
+
+#[derive(Debug, Default)]
+struct TrackInner {
+    fault: OnceLock<Fault>,
+    finished: OnceLock<Instant>,
+}
+
+impl Track {
+    pub fn fault(&self) -> Option<Fault> {
+        self.0.fault.get().copied()
+    }
+
+    /// When the last byte was read, if it was.
+    pub fn finished(&self) -> Option<Instant> {
+        self.0.finished.get().copied()
+    }
+
+    fn set(&self, fault: Fault) -> Fault {
+        *self.0.fault.get_or_init(|| fault)
+    }
+
+    fn finish(&self) {
+        self.0.finished.get_or_init(Instant::now);
+    }
+}
+
+/// A streamed body with a byte limit and an idle timeout.
+pub struct Guarded {
+    inner: Incoming,
+    /// Bytes still allowed.
+    left: u64,
+    idle: Duration,
+    /// Armed while waiting for the peer; reset by every frame.
+    timer: Option<Pin<Box<Sleep>>>,
+    track: Track,
+}
+
+impl Guarded {
+    /// `limit` bytes at most (`u64::MAX`: none), `idle` at most between two frames.
+    pub fn new(inner: Incoming, limit: u64, idle: Duration) -> Guarded {
+        let track = Track::default();
+        if inner.is_end_stream() {
+            track.finish();
+        }
+        Guarded {
+            inner,
+            left: limit,
+            idle,
+            timer: None,
+            track,
+        }
+    }
+
+    /// Where this body records why it failed, or when it ended.
+    pub fn track(&self) -> Track {
+        self.track.clone()
+    }
+
+    fn fail(&mut self, fault: Fault) -> Poll<Option<Result<Frame<Bytes>, Fault>>> {
+        self.timer = None;
+        if fault == Fault::Idle {
+            // The caller's side is answered (408) and logged by the proxy; a stalled upstream
+            // body can only be cut off (h1: the connection closes; h2: the stream is reset).
+            tracing::warn!(idle = ?self.idle, "a streamed body stalled; ending it");
+        }
+        Poll::Ready(Some(Err(self.track.set(fault))))
+    }
+}
+
+impl Body for Guarded {
+    type Data = Bytes;
+    type Error = Fault;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Fault>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                let len = frame.data_ref().map_or(0, |d| d.len() as u64);
+                if len > this.left {
+                    return this.fail(Fault::TooLarge);
+                }
+                this.left -= len;
+                if let Some(t) = &mut this.timer {
+                    t.as_mut().reset(Instant::now() + this.idle);
+                }
+                if this.inner.is_end_stream() {
+                    this.track.finish();
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(_))) => this.fail(Fault::Broken),
+            Poll::Ready(None) => {
+                this.timer = None;
+                this.track.finish();
+                Poll::Ready(None)
+            }
+            Poll::Pending => {
+                let idle = this.idle;
+                let timer = this
+                    .timer
+                    .get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
+                match timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => this.fail(Fault::Idle),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}

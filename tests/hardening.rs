@@ -176,3 +176,65 @@ async fn an_upstream_stalling_mid_body_is_cut_off_and_the_next_request_succeeds(
         assert_eq!(next.status(), 200);
     }
 }
+
+/// With `max_connections` TLS connections that negotiated h2 and then sent nothing (or only
+/// the preface and SETTINGS), every new client was locked out until they closed.
+#[tokio::test]
+async fn silent_http2_connections_do_not_hold_connection_slots() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (up, _) = spawn_upstream().await;
+    let gw = spawn_gateway_toml(&config_with(up, |t| {
+        let server = t["server"].as_table_mut().unwrap();
+        server.insert("max_connections".into(), 4.into());
+        server.insert("header_read_timeout_ms".into(), 500.into());
+        server.insert("idle_timeout_ms".into(), 500.into());
+    }))
+    .await;
+    let mut silent = Vec::new();
+    for i in 0..4 {
+        let mut tls = tls_stream(&gw, &[&gw.ca_pem], &[b"h2"]).await;
+        if i % 2 == 1 {
+            // The client preface and an empty SETTINGS frame, then nothing.
+            tls.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\0\x04\0\0\0\0\0")
+                .await
+                .unwrap();
+        }
+        silent.push(tls);
+    }
+    let started = std::time::Instant::now();
+    let token = gw.token("backoffice-app", SECRET).await;
+    assert_eq!(gw.get_bearer("/admin/echo", &token).await.status(), 200);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    // The silent ones were closed by the gateway (GOAWAY, then EOF), not left open.
+    for mut tls in silent {
+        let mut rest = Vec::new();
+        let read = tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            tls.read_to_end(&mut rest),
+        );
+        assert!(
+            read.await.is_ok(),
+            "the gateway closed the silent connection"
+        );
+    }
+}
+
+/// A keep-alive connection that no request uses is closed after `idle_timeout_ms`.
+#[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (up, _) = spawn_upstream().await;
+    let gw = spawn_gateway_toml(&config_with(up, |t| {
+        let server = t["server"].as_table_mut().unwrap();
+        server.insert("idle_timeout_ms".into(), 300.into());
+    }))
+    .await;
+    let mut tls = tls_stream(&gw, &[&gw.ca_pem], &[b"http/1.1"]).await;
+    tls.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let mut all = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(5), tls.read_to_end(&mut all));
+    assert!(read.await.is_ok(), "closed after the idle time");
+    assert!(String::from_utf8_lossy(&all).starts_with("HTTP/1.1 200"));
+}

@@ -5,7 +5,6 @@
 
 mod support;
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use serde_json::Value;
@@ -16,27 +15,7 @@ async fn connect(
     gw: &Gateway,
     cas: &[&str],
 ) -> (hyper::client::conn::http1::SendRequest<String>, Vec<u8>) {
-    use rustls_pki_types::CertificateDer;
-    use rustls_pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    for ca in cas {
-        roots
-            .add(CertificateDer::from_pem_slice(ca.as_bytes()).unwrap())
-            .unwrap();
-    }
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let tcp = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
-    let name = rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap();
-    let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(name, tcp)
-        .await
-        .unwrap();
+    let tls = tls_stream(gw, cas, &[b"http/1.1"]).await;
     let leaf = tls.get_ref().1.peer_certificates().unwrap()[0].to_vec();
     let io = hyper_util::rt::TokioIo::new(tls);
     let (sender, conn) = hyper::client::conn::http1::handshake(io).await.unwrap();

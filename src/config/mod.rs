@@ -25,6 +25,8 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 pub const DEFAULT_HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
 pub const DEFAULT_HEADER_READ_TIMEOUT_MS: u64 = 30_000;
 pub const DEFAULT_BODY_READ_TIMEOUT_MS: u64 = 10_000;
+/// A connection no request uses is closed after this (nginx's keepalive_timeout is 75 s).
+pub const DEFAULT_IDLE_TIMEOUT_MS: u64 = 60_000;
 pub const DEFAULT_SHUTDOWN_GRACE_MS: u64 = 10_000;
 pub const DEFAULT_MAX_TOKEN_BODY_BYTES: usize = 16 * 1024;
 pub const DEFAULT_REALM: &str = "storegate";
@@ -66,8 +68,11 @@ pub struct Config {
     pub max_connections: usize,
     /// restart: TLS handshake deadline.
     pub handshake_timeout: Duration,
-    /// restart: HTTP/1 request-head deadline.
+    /// restart: HTTP/1 request-head deadline; also how long a new connection may wait for its
+    /// first request.
     pub header_read_timeout: Duration,
+    /// restart: a connection no request uses is closed after this.
+    pub idle_timeout: Duration,
     /// Deadline for reading a token request body.
     pub body_read_timeout: Duration,
     /// restart: how long in-flight requests get after SIGTERM.
@@ -258,6 +263,11 @@ impl RawServer {
             )? as usize,
             handshake_timeout: ms(self.handshake_timeout_ms, DEFAULT_HANDSHAKE_TIMEOUT_MS),
             header_read_timeout: ms(self.header_read_timeout_ms, DEFAULT_HEADER_READ_TIMEOUT_MS),
+            idle_timeout: Duration::from_millis(positive(
+                "server.idle_timeout_ms",
+                self.idle_timeout_ms,
+                DEFAULT_IDLE_TIMEOUT_MS,
+            )?),
             body_read_timeout: ms(self.body_read_timeout_ms, DEFAULT_BODY_READ_TIMEOUT_MS),
             shutdown_grace: ms(self.shutdown_grace_ms, DEFAULT_SHUTDOWN_GRACE_MS),
             max_token_body_bytes,

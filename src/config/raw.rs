@@ -37,8 +37,11 @@ pub struct RawServer {
     pub max_connections: Option<usize>,
     /// TLS handshake deadline; default DEFAULT_HANDSHAKE_TIMEOUT_MS.
     pub handshake_timeout_ms: Option<u64>,
-    /// HTTP/1 request-head deadline; default DEFAULT_HEADER_READ_TIMEOUT_MS.
+    /// HTTP/1 request-head deadline, and how long a new connection (HTTP/1 or 2) may wait for
+    /// its first request; default DEFAULT_HEADER_READ_TIMEOUT_MS.
     pub header_read_timeout_ms: Option<u64>,
+    /// A connection no request uses is closed after this; default DEFAULT_IDLE_TIMEOUT_MS.
+    pub idle_timeout_ms: Option<u64>,
     /// Deadline for reading a token request body; default DEFAULT_BODY_READ_TIMEOUT_MS.
     pub body_read_timeout_ms: Option<u64>,
     /// In-flight requests get this long after SIGTERM; default DEFAULT_SHUTDOWN_GRACE_MS.

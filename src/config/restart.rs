@@ -18,6 +18,7 @@ pub struct RestartOnly {
     pub max_connections: usize,
     pub handshake_timeout: Duration,
     pub header_read_timeout: Duration,
+    pub idle_timeout: Duration,
     pub shutdown_grace: Duration,
     pub log: String,
     pub cache_capacity: u64,
@@ -36,6 +37,7 @@ impl RestartOnly {
             max_connections: c.max_connections,
             handshake_timeout: c.handshake_timeout,
             header_read_timeout: c.header_read_timeout,
+            idle_timeout: c.idle_timeout,
             shutdown_grace: c.shutdown_grace,
             log: c.log.clone(),
             cache_capacity: c.cache_capacity,
@@ -50,7 +52,7 @@ impl RestartOnly {
     /// The config keys whose value in `new` differs from the running one.
     pub fn changed_in(&self, new: &Config) -> Vec<&'static str> {
         let n = RestartOnly::of(new);
-        let checks: [(&'static str, bool); 11] = [
+        let checks: [(&'static str, bool); 12] = [
             ("server.listen", self.listen != n.listen),
             ("server.plaintext", self.tls != n.tls),
             (
@@ -80,6 +82,10 @@ impl RestartOnly {
                 self.demo_upstream != n.demo_upstream,
             ),
             ("server.state_dir", self.state_dir != n.state_dir),
+            (
+                "server.idle_timeout_ms",
+                self.idle_timeout != n.idle_timeout,
+            ),
         ];
         checks.iter().filter(|(_, c)| *c).map(|(k, _)| *k).collect()
     }
@@ -102,6 +108,7 @@ impl RestartOnly {
         config.max_connections = self.max_connections;
         config.handshake_timeout = self.handshake_timeout;
         config.header_read_timeout = self.header_read_timeout;
+        config.idle_timeout = self.idle_timeout;
         config.shutdown_grace = self.shutdown_grace;
         config.log.clone_from(&self.log);
         config.cache_capacity = self.cache_capacity;

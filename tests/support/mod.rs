@@ -385,26 +385,40 @@ pub fn client_for(ca_pem: &str, http2: bool) -> reqwest::Client {
     b.build().unwrap()
 }
 
-/// Sends raw bytes over TLS and returns the raw response (for requests no HTTP client will
-/// send as written, such as unnormalized paths).
-pub async fn raw_https(gw: &Gateway, request: &[u8]) -> String {
+/// A TLS connection to the gateway, trusting `cas`, offering `alpn`.
+pub async fn tls_stream(
+    gw: &Gateway,
+    cas: &[&str],
+    alpn: &[&[u8]],
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
     use rustls_pki_types::CertificateDer;
     use rustls_pki_types::pem::PemObject;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(CertificateDer::from_pem_slice(gw.ca_pem.as_bytes()).unwrap())
-        .unwrap();
+    for ca in cas {
+        roots
+            .add(CertificateDer::from_pem_slice(ca.as_bytes()).unwrap())
+            .unwrap();
+    }
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_root_certificates(roots)
         .with_no_client_auth();
-    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     let tcp = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
     let name = rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap();
-    let mut tls = connector.connect(name, tcp).await.unwrap();
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+        .unwrap()
+}
+
+/// Sends raw bytes over TLS and returns the raw response (for requests no HTTP client will
+/// send as written, such as unnormalized paths).
+pub async fn raw_https(gw: &Gateway, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tls = tls_stream(gw, &[&gw.ca_pem], &[]).await;
     tls.write_all(request).await.unwrap();
     let mut out = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(10), tls.read_to_end(&mut out)).await;

@@ -1,0 +1,205 @@
+//! One connection: the TLS handshake under a deadline, HTTP/1.1 or HTTP/2 (ALPN decides, or
+//! the auto builder sniffs on plain HTTP), and its end: the server's shutdown, or idleness.
+//!
+//! A connection no request is using is closed gracefully (HTTP/2 GOAWAY; HTTP/1.1 after the
+//! response in progress) once it has been idle for `server.idle_timeout_ms`, or, before its
+//! first request, for `server.header_read_timeout_ms`: an HTTP/2 connection that sends nothing
+//! (or only its preface and SETTINGS) holds no connection slot for longer than that.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::conn::ConnInfo;
+use crate::service;
+use crate::state::State;
+
+pub(super) struct Builders {
+    pub auto: auto::Builder<TokioExecutor>,
+    pub http1: hyper::server::conn::http1::Builder,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+pub(super) async fn serve(
+    stream: TcpStream,
+    peer: std::net::SocketAddr,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    state: Arc<State>,
+    builder: &Builders,
+    stopping: watch::Receiver<bool>,
+) {
+    let fixed = &state.shared.fixed;
+    let activity = Arc::new(Activity::new(fixed.header_read_timeout, fixed.idle_timeout));
+    // Each request loads the generation current when it starts; the connection holds none.
+    let service = |conn: Arc<ConnInfo>| {
+        let (state, activity) = (state.clone(), activity.clone());
+        service_fn(move |req| {
+            let (state, conn) = (state.clone(), conn.clone());
+            let busy = activity.busy();
+            async move {
+                let resp = service::handle(req, &state, &conn).await;
+                drop(busy);
+                Ok::<_, Infallible>(resp)
+            }
+        })
+    };
+    // This connection's own graceful shutdown, started by the server's or by idleness.
+    let local = GracefulShutdown::new();
+    let watcher = local.watcher();
+    let result: Result<(), BoxError> = match acceptor {
+        None => {
+            let svc = service(Arc::new(ConnInfo::new(peer, false)));
+            let conn = builder
+                .auto
+                .serve_connection(TokioIo::new(stream), svc)
+                .into_owned();
+            drive(watcher.watch(conn), local, stopping, &activity).await
+        }
+        Some(acceptor) => {
+            let handshake = acceptor.accept(stream);
+            let tls =
+                match tokio::time::timeout(state.shared.fixed.handshake_timeout, handshake).await {
+                    Ok(Ok(tls)) => tls,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(%peer, "TLS handshake timed out");
+                        return;
+                    }
+                };
+            let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+            let svc = service(Arc::new(ConnInfo::new(peer, true)));
+            let io = TokioIo::new(tls);
+            if h2 {
+                // ALPN already chose: skip the auto builder's preface sniffing.
+                let h2 = builder.auto.clone();
+                let conn = h2.http2_only().serve_connection(io, svc).into_owned();
+                drive(watcher.watch(conn), local, stopping, &activity).await
+            } else {
+                let conn = watcher.watch(builder.http1.serve_connection(io, svc));
+                drive(conn, local, stopping, &activity).await
+            }
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
+}
+
+/// Runs a connection until it ends; starts its graceful shutdown when the server stops or the
+/// connection has been idle too long, and keeps running it until the shutdown completes.
+async fn drive<E: Into<BoxError>>(
+    conn: impl Future<Output = Result<(), E>>,
+    local: GracefulShutdown,
+    mut stopping: watch::Receiver<bool>,
+    activity: &Activity,
+) -> Result<(), BoxError> {
+    tokio::pin!(conn);
+    let mut local = Some(local);
+    let mut closing: Option<Pin<Box<dyn Future<Output = ()> + Send>>> = None;
+    let mut close = |why: &str| {
+        tracing::debug!("closing the connection: {why}");
+        local
+            .take()
+            .map(|l| Box::pin(l.shutdown()) as Pin<Box<dyn Future<Output = ()> + Send>>)
+    };
+    if *stopping.borrow() {
+        closing = close("the server is shutting down");
+    }
+    // An idle connection whose graceful close does not complete (an HTTP/2 peer that never
+    // answers the PING that follows GOAWAY, or never sent its preface) is dropped after this.
+    let mut drop_at: Option<Instant> = None;
+    loop {
+        // A request that ends can move the idle time earlier: look again within `idle`.
+        let idle_at = activity.idle_at().min(Instant::now() + activity.idle);
+        tokio::select! {
+            r = &mut conn => return r.map_err(Into::into),
+            _ = stopping.changed(), if closing.is_none() => closing = close("the server is shutting down"),
+            () = tokio::time::sleep_until(idle_at), if closing.is_none() => {
+                if activity.idle_at() <= Instant::now() {
+                    closing = close("idle");
+                    drop_at = Some(Instant::now() + activity.idle.min(IDLE_CLOSE_GRACE));
+                }
+            }
+            () = sleep_until_some(drop_at) => {
+                tracing::debug!("dropping an idle connection that did not close gracefully");
+                return Ok(());
+            }
+            () = async { if let Some(c) = closing.as_mut() { c.await } }, if closing.is_some() => {}
+        }
+    }
+}
+
+/// Longest an idle connection's graceful close may take before the connection is dropped.
+const IDLE_CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// What a connection is doing: requests in flight, and when it last had one.
+struct Activity {
+    started: Instant,
+    in_flight: AtomicUsize,
+    /// Milliseconds after `started` when the last request ended (0: none has yet).
+    last_ms: AtomicU64,
+    first_request: Duration,
+    idle: Duration,
+}
+
+impl Activity {
+    fn new(first_request: Duration, idle: Duration) -> Activity {
+        Activity {
+            started: Instant::now(),
+            in_flight: AtomicUsize::new(0),
+            last_ms: AtomicU64::new(0),
+            first_request,
+            idle,
+        }
+    }
+
+    fn busy(self: &Arc<Self>) -> BusyGuard {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        BusyGuard(self.clone())
+    }
+
+    /// When the connection will have been idle too long, if nothing happens meanwhile.
+    fn idle_at(&self) -> Instant {
+        if self.in_flight.load(Ordering::Relaxed) > 0 {
+            return Instant::now() + self.idle;
+        }
+        match self.last_ms.load(Ordering::Relaxed) {
+            0 => self.started + self.first_request,
+            ms => self.started + Duration::from_millis(ms) + self.idle,
+        }
+    }
+}
+
+/// Held while a request is handled (dropped also when a stream is reset mid-request).
+struct BusyGuard(Arc<Activity>);
+
+impl Drop for BusyGuard {
+    fn drop(&mut self) {
+        let a = &self.0;
+        let ms = a.started.elapsed().as_millis().max(1) as u64;
+        a.last_ms.store(ms, Ordering::Relaxed);
+        a.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+}

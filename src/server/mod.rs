@@ -1,0 +1,110 @@
+//! The accept loop: a connection cap, HTTP/1.1 and HTTP/2 builders with their limits, and a
+//! graceful shutdown with a deadline. Each connection is served by `conn`.
+
+mod conn;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+
+use crate::state::State;
+
+/// HTTP/2 PING interval on a connection, and how long a PING may go unanswered before the
+/// connection is closed: a peer that vanished is noticed even mid-stream.
+pub const H2_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(20);
+pub const H2_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Serves `listener` until `shutdown` completes, then lets in-flight requests finish for up to
+/// the configured grace period.
+pub async fn run(
+    listener: TcpListener,
+    state: Arc<State>,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    // Listener settings are restart-only: a reload never changes them under open connections.
+    let cfg = &state.shared.fixed;
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(cfg.header_read_timeout)
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(H2_KEEPALIVE_INTERVAL))
+        .keep_alive_timeout(H2_KEEPALIVE_TIMEOUT)
+        .max_concurrent_streams(256);
+    // TLS connections whose ALPN chose HTTP/1.1 (or nothing) skip the auto builder's
+    // version sniffing and its rewind buffer.
+    let mut http1 = hyper::server::conn::http1::Builder::new();
+    http1
+        .timer(TokioTimer::new())
+        .header_read_timeout(cfg.header_read_timeout)
+        .keep_alive(true);
+    let builder = Arc::new(conn::Builders {
+        auto: builder,
+        http1,
+    });
+    let slots = Arc::new(Semaphore::new(cfg.max_connections));
+    let (stop, stopping) = watch::channel(false);
+    tokio::pin!(shutdown);
+
+    loop {
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => p.expect("the connection semaphore is never closed"),
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    accept_error(e).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let state = state.clone();
+        let builder = builder.clone();
+        let stopping = stopping.clone();
+        // The certificate of the generation current at accept time serves this connection.
+        let acceptor = state.load().tls.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            let _ = stream.set_nodelay(true);
+            conn::serve(stream, peer, acceptor, state, &builder, stopping).await;
+        });
+    }
+
+    drop(listener);
+    let grace = state.shared.fixed.shutdown_grace;
+    let all = cfg.max_connections;
+    tracing::info!(
+        open = all - slots.available_permits(),
+        "shutting down; waiting up to {grace:?} for open requests"
+    );
+    let _ = stop.send(true);
+    // Every open connection holds a slot: all slots back means all connections closed.
+    let all = u32::try_from(all).unwrap_or(u32::MAX);
+    tokio::select! {
+        _ = slots.acquire_many(all) => tracing::info!("all connections closed"),
+        () = tokio::time::sleep(grace) => tracing::warn!("grace period over; closing the remaining connections"),
+    }
+    Ok(())
+}
+
+async fn accept_error(e: std::io::Error) {
+    use std::io::ErrorKind::*;
+    // A peer that gave up before we accepted is no problem of ours; anything else (such as
+    // running out of file descriptors) gets a pause so the loop does not spin.
+    if !matches!(e.kind(), ConnectionAborted | ConnectionReset | Interrupted) {
+        tracing::error!(error = %e, "accept failed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

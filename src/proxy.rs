@@ -53,6 +53,7 @@ impl Upstream {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         if declared.is_some_and(|n| n > limit) {
+            crate::body::drain_for_refusal(req).await;
             return Err(Refusal::PayloadTooLarge);
         }
         // A body without a length is cut off at the limit as it streams.

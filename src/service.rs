@@ -11,7 +11,7 @@ use hyper::body::Incoming;
 
 use crate::Body;
 use crate::conn::ConnInfo;
-use crate::errors::Refusal;
+use crate::errors::{ErrorShape, Refusal};
 use crate::outcome::Outcome;
 use crate::routes::{self, Target};
 use crate::state::{Generation, Shared, State};
@@ -61,23 +61,29 @@ async fn handle_inner(
             return Outcome::new(Ok(json(StatusCode::OK, body)), cfg.default_error_shape);
         }
         Target::Jwks => return Outcome::new(Ok(jwks(g)), cfg.default_error_shape),
-        Target::NotFound => return Outcome::refused(Refusal::NotFound, cfg.default_error_shape),
+        Target::NotFound => return refuse(req, Refusal::NotFound, cfg.default_error_shape).await,
         Target::Route(route) => route,
     };
     if let Some(why) = routes::path_refusal(path) {
         // "/admin/../shop/x" matches the /admin/ route here but may be /shop/x to an upstream
         // that normalizes paths: refuse rather than guess which API it is for.
-        return Outcome::refused(Refusal::InvalidRequest(why), route.error_shape);
+        return refuse(req, Refusal::InvalidRequest(why), route.error_shape).await;
     }
     let who = match crate::guard::check(req.method(), req.headers(), route, g, shared) {
         Ok(who) => who,
-        Err(refusal) => return Outcome::refused(refusal, route.error_shape),
+        Err(refusal) => return refuse(req, refusal, route.error_shape).await,
     };
     let result = shared.upstream.forward(req, route, &who, conn).await;
     Outcome {
         client: Some(who.client.clone()),
         ..Outcome::new(result, route.error_shape)
     }
+}
+
+/// A refusal of a request whose body is still unread.
+async fn refuse(req: Request<Incoming>, refusal: Refusal, shape: ErrorShape) -> Outcome {
+    crate::body::drain_for_refusal(req).await;
+    Outcome::refused(refusal, shape)
 }
 
 fn jwks(g: &Generation) -> Response<Body> {

@@ -238,3 +238,53 @@ async fn an_idle_keep_alive_connection_is_closed() {
     assert!(read.await.is_ok(), "closed after the idle time");
     assert!(String::from_utf8_lossy(&all).starts_with("HTTP/1.1 200"));
 }
+
+/// A POST refused before its body was read (401 here) ended its HTTP/2 stream with
+/// RST_STREAM(NO_ERROR), which curl 7.88 reports as a framing error instead of showing the
+/// refusal. The body is now read first, so the stream ends normally.
+#[tokio::test]
+async fn an_http2_refusal_reads_a_small_body_first_so_the_stream_is_not_reset() {
+    let (up, log) = spawn_upstream().await;
+    let gw = spawn_gateway(up, "").await;
+    let tls = tls_stream(&gw, &[&gw.ca_pem], &[b"h2"]).await;
+    let (mut h2, connection) = h2::client::handshake(tls).await.unwrap();
+    tokio::spawn(connection);
+    for path in ["/admin/orders", "/nowhere", "/connect/token"] {
+        let method = if path == "/connect/token" {
+            "PUT"
+        } else {
+            "POST"
+        };
+        let req = http::Request::builder()
+            .method(method)
+            .uri(format!("https://127.0.0.1{path}"))
+            .body(())
+            .unwrap();
+        let (answer, mut send) = h2.send_request(req, false).unwrap();
+        send.send_data(bytes::Bytes::from(vec![b'x'; 8 * 1024]), false)
+            .unwrap();
+        // The rest of the body comes a little later, as an upload's would.
+        let later = tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            let _ = send.send_data(bytes::Bytes::from_static(b"end"), true);
+            std::future::poll_fn(|cx| send.poll_reset(cx)).await.ok()
+        });
+        let resp = answer.await.unwrap();
+        assert!(resp.status().is_client_error(), "{path}: {}", resp.status());
+        let mut body = resp.into_body();
+        let mut text = Vec::new();
+        while let Some(chunk) = body.data().await {
+            text.extend_from_slice(&chunk.unwrap());
+        }
+        assert!(
+            String::from_utf8_lossy(&text).contains("error"),
+            "{path}: the error body"
+        );
+        let reset = tokio::time::timeout(std::time::Duration::from_millis(500), later).await;
+        assert!(
+            !matches!(reset, Ok(Ok(Some(_)))),
+            "{path}: the stream was reset: {reset:?}"
+        );
+    }
+    assert_eq!(log.requests.load(Ordering::SeqCst), 0);
+}

@@ -39,6 +39,7 @@ async fn token_response(
     logged_client: &mut Option<Arc<Client>>,
 ) -> Result<Response<Body>, Refusal> {
     if req.method() != Method::POST {
+        crate::body::drain_for_refusal(req).await;
         return Err(Refusal::MethodNotAllowed);
     }
     let (parts, body) = req.into_parts();

@@ -58,6 +58,9 @@ pub enum Refusal {
     /// The client's `rate_limit_per_sec` is used up.
     #[error("rate limit reached")]
     TooManyRequests,
+    /// Too many failed authentications for this client id from this source (`throttle`).
+    #[error("throttled after failed authentications")]
+    TooManyFailures { retry_after_secs: u64 },
     #[error("upstream unavailable")]
     BadGateway,
     #[error("upstream timed out")]
@@ -162,6 +165,11 @@ impl Refusal {
                 S::TOO_MANY_REQUESTS,
                 "too_many_requests",
                 "this client has made too many requests; retry later",
+            ),
+            Refusal::TooManyFailures { .. } => row(
+                S::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                "too many failed attempts; retry later",
             ),
             Refusal::BadGateway => row(
                 S::BAD_GATEWAY,
@@ -273,6 +281,10 @@ impl Refusal {
             Refusal::TooManyRequests => {
                 h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"))
             }
+            Refusal::TooManyFailures { retry_after_secs } => h.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after_secs.max(1)),
+            ),
             _ => None,
         };
         resp
@@ -309,6 +321,13 @@ mod tests {
             (scope(), 403, 403),
             (Refusal::NotFound, 404, 404),
             (Refusal::TooManyRequests, 429, 429),
+            (
+                Refusal::TooManyFailures {
+                    retry_after_secs: 9,
+                },
+                429,
+                429,
+            ),
             (Refusal::BadGateway, 502, 502),
             (Refusal::GatewayTimeout, 504, 504),
             (Refusal::Internal, 500, 500),

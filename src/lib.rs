@@ -34,6 +34,7 @@ pub mod routes;
 pub mod server;
 pub mod service;
 pub mod state;
+pub mod throttle;
 pub mod tls;
 pub mod token;
 

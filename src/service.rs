@@ -55,7 +55,7 @@ async fn handle_inner(
     let cfg = &g.config;
     let path = req.uri().path();
     let route = match routes::resolve(&cfg.token_endpoints, &cfg.routes, req.method(), path) {
-        Target::Token(ep) => return crate::endpoint::handle(req, ep, g).await,
+        Target::Token(ep) => return crate::endpoint::handle(req, ep, g, shared, conn).await,
         Target::Health => {
             let body = Bytes::from_static(b"{\"status\":\"ok\"}");
             return Outcome::new(Ok(json(StatusCode::OK, body)), cfg.default_error_shape);

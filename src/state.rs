@@ -18,6 +18,7 @@ use arc_swap::ArcSwap;
 use crate::config::{Config, RestartOnly};
 use crate::proxy::Upstream;
 use crate::ratelimit::RateLimits;
+use crate::throttle::Throttle;
 use crate::token::cache::TokenCache;
 use crate::token::issue::TokenIssuer;
 use crate::token::keys::KeySet;
@@ -51,6 +52,8 @@ pub struct Shared {
     pub fixed: RestartOnly,
     pub upstream: Upstream,
     pub rate_limits: RateLimits,
+    /// Failed client authentications at the token endpoint.
+    pub throttle: Throttle,
     pub tokens: TokenCache,
     /// Signing keys remembered after a rotation (in `state_dir` when one is configured).
     pub key_memory: KeyMemory,
@@ -148,6 +151,7 @@ impl State {
         let shared = Shared {
             upstream: Upstream::new(fixed.upstream_connect_timeout, fixed.upstream_idle_timeout),
             rate_limits: RateLimits::default(),
+            throttle: Throttle::default(),
             tokens: TokenCache::new(fixed.cache_capacity, fixed.cache_ttl),
             key_memory: KeyMemory::open(fixed.state_dir.as_deref())?,
             reloads: ReloadStats::default(),

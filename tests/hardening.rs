@@ -288,3 +288,129 @@ async fn an_http2_refusal_reads_a_small_body_first_so_the_stream_is_not_reset() 
     }
     assert_eq!(log.requests.load(Ordering::SeqCst), 0);
 }
+
+/// 300 wrong secrets for one client id took 0.1 s, all answered. Now a source is throttled
+/// after `failures_per_source` failures, in the endpoint's own error shape, with Retry-After;
+/// the real client calling from elsewhere is not locked out; X-Forwarded-For counts only from
+/// a trusted proxy.
+#[tokio::test]
+async fn secret_guessing_is_throttled_per_source_without_locking_out_the_real_client() {
+    let (up, _) = spawn_upstream().await;
+    let gw = spawn_gateway_toml(&config_with(up, |t| {
+        let server = t["server"].as_table_mut().unwrap();
+        server.insert("trusted_proxies".into(), vec!["127.0.0.1"].into());
+    }))
+    .await;
+    let attempt = |secret: &'static str, from: &'static str| {
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", "backoffice-app"),
+            ("client_secret", secret),
+        ];
+        let req = gw.client.post(gw.url("/connect/token")).form(&form);
+        async move { req.header("x-forwarded-for", from).send().await.unwrap() }
+    };
+    for _ in 0..5 {
+        assert_eq!(attempt("wrong", "203.0.113.7").await.status(), 400);
+    }
+    let throttled = attempt(SECRET, "203.0.113.7").await;
+    assert_eq!(
+        throttled.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "even the right secret"
+    );
+    let wait: u64 = throttled.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=300).contains(&wait), "{wait}");
+    let body: Value = throttled.json().await.unwrap();
+    assert_eq!(body["error"], "too_many_requests");
+    assert_eq!(
+        attempt(SECRET, "198.51.100.9").await.status(),
+        200,
+        "another source"
+    );
+
+    // The errors-shaped endpoint answers in its own shape.
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", "backoffice-app"),
+        ("client_secret", "x"),
+    ];
+    let req = gw.client.post(gw.url("/oauth/access_token")).form(&form);
+    let resp = req
+        .header("x-forwarded-for", "203.0.113.7")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["errors"][0]["status"], "429");
+}
+
+#[tokio::test]
+async fn forwarded_for_from_an_untrusted_peer_does_not_dodge_the_throttle() {
+    let (up, _) = spawn_upstream().await;
+    let gw = spawn_gateway(up, "").await;
+    let mut statuses = Vec::new();
+    for i in 0..8 {
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", "backoffice-app"),
+            ("client_secret", "wrong"),
+        ];
+        let req = gw.client.post(gw.url("/connect/token")).form(&form);
+        let resp = req
+            .header("x-forwarded-for", format!("192.0.2.{i}"))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(resp.status().as_u16());
+    }
+    assert_eq!(statuses, [400, 400, 400, 400, 400, 429, 429, 429]);
+}
+
+/// A guess spread over many sources: past `failures_per_client`, every source that failed for
+/// the client id is refused, and a source that never failed still gets its token.
+#[tokio::test]
+async fn a_distributed_guess_meets_the_per_client_ceiling() {
+    let (up, _) = spawn_upstream().await;
+    let gw = spawn_gateway_toml(&config_with(up, |t| {
+        let server = t["server"].as_table_mut().unwrap();
+        server.insert("trusted_proxies".into(), vec!["127.0.0.0/8"].into());
+        let mut throttle = toml::Table::new();
+        throttle.insert("failures_per_client".into(), 3.into());
+        t.insert("throttle".into(), throttle.into());
+    }))
+    .await;
+    let attempt = |secret: &'static str, from: String| {
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", "backoffice-app"),
+            ("client_secret", secret),
+        ];
+        let req = gw.client.post(gw.url("/connect/token")).form(&form);
+        async move {
+            req.header("x-forwarded-for", from)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    for i in 0..3 {
+        assert_eq!(attempt("wrong", format!("203.0.113.{i}")).await, 400);
+    }
+    assert_eq!(
+        attempt(SECRET, "203.0.113.1".into()).await,
+        429,
+        "it failed before"
+    );
+    assert_eq!(
+        attempt(SECRET, "198.51.100.9".into()).await,
+        200,
+        "it never failed"
+    );
+}

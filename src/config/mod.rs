@@ -10,6 +10,7 @@ mod clients;
 mod raw;
 mod restart;
 mod routes;
+mod sections;
 
 pub use raw::*;
 pub use restart::RestartOnly;
@@ -18,7 +19,7 @@ use crate::clients::Clients;
 use crate::errors::ErrorShape;
 use crate::routes::{Route, TokenEndpoint};
 use crate::tls::TlsFiles;
-use crate::token::keys::{SigningAlgorithm, SigningConfig};
+use crate::token::keys::SigningConfig;
 
 // Defaults, with their units, in one place. Each field's doc below names the one it uses.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
@@ -44,6 +45,10 @@ pub const DEFAULT_UPSTREAM_CONNECT_TIMEOUT_MS: u64 = 5_000;
 pub const DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS: u64 = 90_000;
 pub const DEFAULT_ISSUER: &str = "storegate";
 pub const DEFAULT_LOG: &str = "info";
+/// Failed authentications before a source is throttled; Authelia bans after 3 in 2 minutes.
+pub const DEFAULT_FAILURES_PER_SOURCE: u32 = 5;
+pub const DEFAULT_FAILURES_PER_CLIENT: u32 = 100;
+pub const DEFAULT_THROTTLE_WINDOW_SECS: u64 = 300;
 /// Least useful `server.max_token_body_bytes`: a form with an id, a secret and a scope.
 pub const MIN_TOKEN_BODY_BYTES: usize = 256;
 
@@ -112,6 +117,10 @@ pub struct Config {
     pub demo_upstream: Option<SocketAddr>,
     /// restart: the folder state is kept in across restarts; `None`: in memory only.
     pub state_dir: Option<PathBuf>,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The token endpoint's failure throttle.
+    pub throttle: crate::throttle::Limits,
 }
 
 impl Config {
@@ -197,6 +206,7 @@ impl RawConfig {
         }
         cfg.clients = clients::validate(entries)?;
         cfg.routes = routes::routes(&self.routes, &cfg.clients)?;
+        cfg.throttle = self.throttle.validate()?;
         if let Some(d) = &self.demo {
             let addr = parse_addr("demo.upstream_listen", &d.upstream_listen)?;
             if !addr.ip().is_loopback() {
@@ -292,86 +302,12 @@ impl RawServer {
             routes: Vec::new(),
             demo_upstream: None,
             state_dir: self.state_dir.as_ref().map(|d| base.join(d)),
-        })
-    }
-}
-
-impl RawTokens {
-    fn validate(&self, cfg: &mut Config) -> Result<(), ConfigError> {
-        cfg.issuer = self.issuer.as_deref().unwrap_or(DEFAULT_ISSUER).to_owned();
-        if cfg.issuer.is_empty() {
-            return Err(bad("tokens.issuer", "may not be empty"));
-        }
-        cfg.token_lifetime = Duration::from_secs(positive(
-            "tokens.lifetime_secs",
-            self.lifetime_secs,
-            DEFAULT_TOKEN_LIFETIME_SECS,
-        )?);
-        cfg.leeway = Duration::from_secs(self.leeway_secs.unwrap_or(DEFAULT_LEEWAY_SECS));
-        let max_age = self
-            .max_token_age_secs
-            .unwrap_or(DEFAULT_MAX_TOKEN_AGE_SECS);
-        if max_age < cfg.token_lifetime.as_secs() {
-            return Err(bad(
-                "tokens.max_token_age_secs",
-                format!(
-                    "{max_age} is below tokens.lifetime_secs ({}): every token issued would be refused",
-                    cfg.token_lifetime.as_secs()
-                ),
-            ));
-        }
-        cfg.max_token_age = Duration::from_secs(max_age);
-        cfg.cache_capacity = self.cache_capacity.unwrap_or(DEFAULT_CACHE_CAPACITY);
-        cfg.cache_ttl = Duration::from_secs(positive(
-            "tokens.cache_ttl_secs",
-            self.cache_ttl_secs,
-            DEFAULT_CACHE_TTL_SECS,
-        )?);
-        Ok(())
-    }
-}
-
-impl RawSigning {
-    fn validate(&self, base: &Path) -> Result<SigningConfig, ConfigError> {
-        let algorithm = match self.algorithm.as_deref() {
-            None | Some("EdDSA") => SigningAlgorithm::EdDSA,
-            Some("ES256") => SigningAlgorithm::ES256,
-            Some("RS256") => SigningAlgorithm::RS256,
-            Some(other) => {
-                return Err(bad(
-                    "signing.algorithm",
-                    format!("{other:?} is not one of \"EdDSA\", \"ES256\", \"RS256\""),
-                ));
-            }
-        };
-        let mut retired = Vec::with_capacity(self.retired.len());
-        for (i, r) in self.retired.iter().enumerate() {
-            let key = format!("signing.retired[{i}].jwk");
-            let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_str(&r.jwk)
-                .map_err(|e| bad(&key, format!("is not a public JWK: {e}")))?;
-            crate::token::keys::check_retired_jwk(&jwk).map_err(|e| bad(&key, e))?;
-            retired.push(jwk);
-        }
-        if self.next_kid.is_some() && self.next_key.is_none() {
-            return Err(bad(
-                "signing.next_kid",
-                "is set but signing.next_key is not",
-            ));
-        }
-        if self.next_key.as_ref() == Some(&self.key) {
-            return Err(bad(
-                "signing.next_key",
-                "names the same file as signing.key",
-            ));
-        }
-        Ok(SigningConfig {
-            algorithm,
-            key: base.join(&self.key),
-            kid: self.kid.clone(),
-            generate_dev_files: self.generate_dev_files,
-            next_key: self.next_key.as_ref().map(|k| base.join(k)),
-            next_kid: self.next_kid.clone(),
-            retired,
+            trusted_proxies: sections::trusted_proxies(&self.trusted_proxies)?,
+            throttle: crate::throttle::Limits {
+                per_source: DEFAULT_FAILURES_PER_SOURCE,
+                per_client: DEFAULT_FAILURES_PER_CLIENT,
+                window: Duration::from_secs(DEFAULT_THROTTLE_WINDOW_SECS),
+            },
         })
     }
 }

@@ -23,6 +23,22 @@ pub struct RawConfig {
     #[serde(default)]
     pub routes: Vec<RawRoute>,
     pub demo: Option<RawDemo>,
+    #[serde(default)]
+    pub throttle: RawThrottle,
+}
+
+/// Failed client authentications at the token endpoint, before a source is refused (429).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawThrottle {
+    /// Failures of one client id from one source address per window; default
+    /// DEFAULT_FAILURES_PER_SOURCE.
+    pub failures_per_source: Option<u32>,
+    /// Failures of one client id from all sources per window, after which every source that
+    /// failed for it is refused; default DEFAULT_FAILURES_PER_CLIENT.
+    pub failures_per_client: Option<u32>,
+    /// The window, in seconds (at most 3600); default DEFAULT_THROTTLE_WINDOW_SECS.
+    pub window_secs: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -54,6 +70,10 @@ pub struct RawServer {
     pub error_shape: Option<String>,
     /// Log filter when RUST_LOG is unset; default "info".
     pub log: Option<String>,
+    /// Proxies (addresses or CIDR blocks) whose `X-Forwarded-For` names the caller, e.g. a
+    /// mesh sidecar on loopback. Default: none, the peer is the caller.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
     /// A folder the gateway keeps state in across restarts (signing keys it still verifies
     /// after a rotation). Default: none, kept in memory only.
     pub state_dir: Option<PathBuf>,

@@ -1,6 +1,7 @@
 //! The token endpoint: read the request (`request`), decide the grant, issue a token, and
 //! answer in the shape of the documented API this endpoint is mounted as (`response`).
 
+pub mod client_auth;
 pub mod request;
 pub mod response;
 
@@ -12,18 +13,31 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
 use crate::Body;
-use crate::clients::{Client, Clients, Grant};
+use crate::clients::{Client, Grant};
 use crate::config::Config;
+use crate::conn::ConnInfo;
 use crate::errors::Refusal;
 use crate::outcome::Outcome;
 use crate::routes::{EndpointShape, TokenEndpoint};
-use crate::state::Generation;
-use request::Params;
+use crate::state::{Generation, Shared};
+use client_auth::Asking;
 
 /// Answers a token request (the client, once known, goes in the outcome for the access log).
-pub async fn handle(req: Request<Incoming>, ep: &TokenEndpoint, g: &Generation) -> Outcome {
+pub async fn handle(
+    req: Request<Incoming>,
+    ep: &TokenEndpoint,
+    g: &Generation,
+    shared: &Shared,
+    conn: &ConnInfo,
+) -> Outcome {
     let mut client = None;
-    let result = token_response(req, ep, g, &mut client).await;
+    let asking = Asking {
+        clients: &g.config.clients,
+        throttle: &shared.throttle,
+        limits: g.config.throttle,
+        source: conn.source(req.headers(), &g.config.trusted_proxies),
+    };
+    let result = token_response(req, ep, g, &asking, &mut client).await;
     Outcome {
         client,
         no_store: true,
@@ -35,6 +49,7 @@ async fn token_response(
     req: Request<Incoming>,
     ep: &TokenEndpoint,
     g: &Generation,
+    asking: &Asking<'_>,
     // Set once the client is known, for the access log.
     logged_client: &mut Option<Arc<Client>>,
 ) -> Result<Response<Body>, Refusal> {
@@ -52,7 +67,7 @@ async fn token_response(
         Some("implicit") if ep.shape == EndpointShape::OauthAccessToken => Grant::Implicit,
         Some(_) => return Err(Refusal::UnsupportedGrantType),
     };
-    let client = authenticate(&g.config.clients, grant, &params, basic)?;
+    let client = asking.authenticate(grant == Grant::ClientCredentials, &params, basic)?;
     *logged_client = Some(client.clone());
     if !client.may_use(grant) {
         return Err(Refusal::UnauthorizedClient);
@@ -80,43 +95,6 @@ async fn read_body(body: Incoming, cfg: &Config) -> Result<Bytes, Refusal> {
             "the request body could not be read",
         )),
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
-    }
-}
-
-/// Finds the client and, for client_credentials, checks its secret.
-fn authenticate(
-    clients: &Clients,
-    grant: Grant,
-    params: &Params,
-    basic: Option<(String, String)>,
-) -> Result<Arc<Client>, Refusal> {
-    let via_basic = basic.is_some();
-    let (id, secret) = match basic {
-        Some((id, secret)) => {
-            // RFC 6749 §2.3: one authentication method per request.
-            if params.client_secret.is_some() || params.client_id.as_ref().is_some_and(|b| *b != id)
-            {
-                return Err(Refusal::InvalidRequest(
-                    "client credentials were sent both in the Authorization header and in the body",
-                ));
-            }
-            (Some(id), Some(secret))
-        }
-        None => (params.client_id.clone(), params.client_secret.clone()),
-    };
-    let id = id.ok_or(Refusal::InvalidRequest("client_id is missing"))?;
-    let invalid = Refusal::InvalidClient { basic: via_basic };
-    let client = clients.get_shared(&id);
-    match grant {
-        // The implicit grant identifies a public client by its id alone (seed 004).
-        Grant::Implicit => client.ok_or(invalid),
-        Grant::ClientCredentials => {
-            let secret = secret.ok_or(Refusal::InvalidRequest("client_secret is missing"))?;
-            match client {
-                Some(c) if c.secret_matches(&secret) => Ok(c),
-                _ => Err(invalid),
-            }
-        }
     }
 }
 

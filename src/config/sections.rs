@@ -1,0 +1,137 @@
+//! The smaller sections of gateway.toml: `[tokens]`, `[signing]`, `[throttle]`, and the
+//! `server.trusted_proxies` list.
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::raw::{RawSigning, RawThrottle, RawTokens};
+use super::*;
+use crate::token::keys::{SigningAlgorithm, SigningConfig};
+
+pub(super) fn trusted_proxies(raw: &[String]) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    raw.iter()
+        .enumerate()
+        .map(|(i, s)| {
+            s.parse::<ipnet::IpNet>()
+                .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    bad(
+                        &format!("server.trusted_proxies[{i}]"),
+                        format!("{s:?} is not an address or a CIDR block such as \"10.0.0.0/8\""),
+                    )
+                })
+        })
+        .collect()
+}
+
+impl RawThrottle {
+    pub(super) fn validate(&self) -> Result<crate::throttle::Limits, ConfigError> {
+        let count = |key: &str, v: Option<u32>, default: u32| {
+            positive(key, v.map(u64::from), u64::from(default)).map(|n| n as u32)
+        };
+        let window = positive(
+            "throttle.window_secs",
+            self.window_secs,
+            DEFAULT_THROTTLE_WINDOW_SECS,
+        )?;
+        if window > crate::throttle::MAX_WINDOW.as_secs() {
+            return Err(bad(
+                "throttle.window_secs",
+                format!("{window} is over the longest window, 3600"),
+            ));
+        }
+        Ok(crate::throttle::Limits {
+            per_source: count(
+                "throttle.failures_per_source",
+                self.failures_per_source,
+                DEFAULT_FAILURES_PER_SOURCE,
+            )?,
+            per_client: count(
+                "throttle.failures_per_client",
+                self.failures_per_client,
+                DEFAULT_FAILURES_PER_CLIENT,
+            )?,
+            window: Duration::from_secs(window),
+        })
+    }
+}
+
+impl RawTokens {
+    pub(super) fn validate(&self, cfg: &mut Config) -> Result<(), ConfigError> {
+        cfg.issuer = self.issuer.as_deref().unwrap_or(DEFAULT_ISSUER).to_owned();
+        if cfg.issuer.is_empty() {
+            return Err(bad("tokens.issuer", "may not be empty"));
+        }
+        cfg.token_lifetime = Duration::from_secs(positive(
+            "tokens.lifetime_secs",
+            self.lifetime_secs,
+            DEFAULT_TOKEN_LIFETIME_SECS,
+        )?);
+        cfg.leeway = Duration::from_secs(self.leeway_secs.unwrap_or(DEFAULT_LEEWAY_SECS));
+        let max_age = self
+            .max_token_age_secs
+            .unwrap_or(DEFAULT_MAX_TOKEN_AGE_SECS);
+        if max_age < cfg.token_lifetime.as_secs() {
+            return Err(bad(
+                "tokens.max_token_age_secs",
+                format!(
+                    "{max_age} is below tokens.lifetime_secs ({}): every token issued would be refused",
+                    cfg.token_lifetime.as_secs()
+                ),
+            ));
+        }
+        cfg.max_token_age = Duration::from_secs(max_age);
+        cfg.cache_capacity = self.cache_capacity.unwrap_or(DEFAULT_CACHE_CAPACITY);
+        cfg.cache_ttl = Duration::from_secs(positive(
+            "tokens.cache_ttl_secs",
+            self.cache_ttl_secs,
+            DEFAULT_CACHE_TTL_SECS,
+        )?);
+        Ok(())
+    }
+}
+
+impl RawSigning {
+    pub(super) fn validate(&self, base: &Path) -> Result<SigningConfig, ConfigError> {
+        let algorithm = match self.algorithm.as_deref() {
+            None | Some("EdDSA") => SigningAlgorithm::EdDSA,
+            Some("ES256") => SigningAlgorithm::ES256,
+            Some("RS256") => SigningAlgorithm::RS256,
+            Some(other) => {
+                return Err(bad(
+                    "signing.algorithm",
+                    format!("{other:?} is not one of \"EdDSA\", \"ES256\", \"RS256\""),
+                ));
+            }
+        };
+        let mut retired = Vec::with_capacity(self.retired.len());
+        for (i, r) in self.retired.iter().enumerate() {
+            let key = format!("signing.retired[{i}].jwk");
+            let jwk: jsonwebtoken::jwk::Jwk = serde_json::from_str(&r.jwk)
+                .map_err(|e| bad(&key, format!("is not a public JWK: {e}")))?;
+            crate::token::keys::check_retired_jwk(&jwk).map_err(|e| bad(&key, e))?;
+            retired.push(jwk);
+        }
+        if self.next_kid.is_some() && self.next_key.is_none() {
+            return Err(bad(
+                "signing.next_kid",
+                "is set but signing.next_key is not",
+            ));
+        }
+        if self.next_key.as_ref() == Some(&self.key) {
+            return Err(bad(
+                "signing.next_key",
+                "names the same file as signing.key",
+            ));
+        }
+        Ok(SigningConfig {
+            algorithm,
+            key: base.join(&self.key),
+            kid: self.kid.clone(),
+            generate_dev_files: self.generate_dev_files,
+            next_key: self.next_key.as_ref().map(|k| base.join(k)),
+            next_kid: self.next_kid.clone(),
+            retired,
+        })
+    }
+}

@@ -1,0 +1,176 @@
+//! Slowing down secret guessing at the token endpoint. Failed client authentications are
+//! counted per (client id, source address) and per client id, in fixed windows:
+//!
+//! * a source with `failures_per_source` failures for a client id is refused (429) for that
+//!   client id until its window ends, whatever it sends — the right secret included;
+//! * once a client id has `failures_per_client` failures from anywhere (a distributed guess),
+//!   every source that has failed for it at least once is refused too, while a source with no
+//!   failure — the real client calling from elsewhere — still gets its tokens.
+//!
+//! A success clears its source's count. Counters are bounded in number and forgotten after
+//! an hour, so a flood of made-up client ids cannot grow memory without bound.
+
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// Longest window a counter is kept for (`throttle.window_secs` is at most this).
+pub const MAX_WINDOW: Duration = Duration::from_secs(3600);
+/// Counters kept at most, each kind.
+pub const MAX_TRACKED: u64 = 100_000;
+
+/// The limits, from the configuration (live).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub per_source: u32,
+    pub per_client: u32,
+    pub window: Duration,
+}
+
+#[derive(Debug)]
+struct Window {
+    start: Instant,
+    failures: u32,
+}
+
+impl Window {
+    /// Failures in the window current at `now`, and when it ends.
+    fn current(&self, now: Instant, window: Duration) -> (u32, Instant) {
+        let end = self.start + window;
+        if now < end {
+            (self.failures, end)
+        } else {
+            (0, now + window)
+        }
+    }
+
+    fn fail(&mut self, now: Instant, window: Duration) {
+        if now >= self.start + window {
+            self.start = now;
+            self.failures = 0;
+        }
+        self.failures += 1;
+    }
+}
+
+type Counter = Arc<Mutex<Window>>;
+
+/// The failure counters of the process (they outlive configuration reloads).
+pub struct Throttle {
+    by_source: moka::sync::Cache<(String, IpAddr), Counter>,
+    by_client: moka::sync::Cache<String, Counter>,
+}
+
+fn counters<K: std::hash::Hash + Eq + Send + Sync + 'static>() -> moka::sync::Cache<K, Counter> {
+    moka::sync::Cache::builder()
+        .max_capacity(MAX_TRACKED)
+        .time_to_live(MAX_WINDOW)
+        .build()
+}
+
+impl Default for Throttle {
+    fn default() -> Throttle {
+        Throttle {
+            by_source: counters(),
+            by_client: counters(),
+        }
+    }
+}
+
+fn read(counter: Option<Counter>, now: Instant, window: Duration) -> (u32, Instant) {
+    counter.map_or((0, now + window), |c| {
+        c.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .current(now, window)
+    })
+}
+
+impl Throttle {
+    /// `Err(retry after)` when `client_id` is throttled for `source`.
+    pub fn check(&self, client_id: &str, source: IpAddr, l: Limits) -> Result<(), Duration> {
+        let now = Instant::now();
+        let pair = (client_id.to_owned(), source);
+        let (mine, my_end) = read(self.by_source.get(&pair), now, l.window);
+        if mine >= l.per_source {
+            return Err(my_end - now);
+        }
+        let (all, all_end) = read(self.by_client.get(client_id), now, l.window);
+        if all >= l.per_client && mine > 0 {
+            return Err(all_end.max(my_end) - now);
+        }
+        Ok(())
+    }
+
+    /// Counts a failed authentication of `client_id` from `source`.
+    pub fn failed(&self, client_id: &str, source: IpAddr, l: Limits) {
+        let now = Instant::now();
+        let fresh = || {
+            Arc::new(Mutex::new(Window {
+                start: now,
+                failures: 0,
+            }))
+        };
+        let pair = self
+            .by_source
+            .get_with((client_id.to_owned(), source), fresh);
+        let all = self.by_client.get_with(client_id.to_owned(), fresh);
+        for c in [pair, all] {
+            c.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .fail(now, l.window);
+        }
+    }
+
+    /// A successful authentication clears its source's count.
+    pub fn succeeded(&self, client_id: &str, source: IpAddr) {
+        self.by_source.invalidate(&(client_id.to_owned(), source));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const L: Limits = Limits {
+        per_source: 3,
+        per_client: 5,
+        window: Duration::from_secs(60),
+    };
+
+    fn ip(last: u8) -> IpAddr {
+        IpAddr::from([192, 0, 2, last])
+    }
+
+    #[test]
+    fn a_source_is_throttled_after_its_failures_and_a_success_clears_it() {
+        let t = Throttle::default();
+        for _ in 0..3 {
+            assert!(t.check("c", ip(1), L).is_ok());
+            t.failed("c", ip(1), L);
+        }
+        let wait = t.check("c", ip(1), L).unwrap_err();
+        assert!(wait > Duration::from_secs(55) && wait <= Duration::from_secs(60));
+        assert!(t.check("c", ip(2), L).is_ok(), "another source is not");
+        assert!(t.check("d", ip(1), L).is_ok(), "another client id is not");
+        t.succeeded("c", ip(1));
+        assert!(t.check("c", ip(1), L).is_ok());
+    }
+
+    #[test]
+    fn past_the_client_ceiling_only_sources_that_failed_are_throttled() {
+        let t = Throttle::default();
+        for last in 1..=5 {
+            t.failed("c", ip(last), L);
+        }
+        assert!(
+            t.check("c", ip(1), L).is_err(),
+            "it failed once, past the ceiling"
+        );
+        assert!(
+            t.check("c", ip(9), L).is_ok(),
+            "a clean source still passes"
+        );
+    }
+}

@@ -26,6 +26,7 @@ pub mod errors;
 pub mod fuzzing;
 pub mod guard;
 pub mod headers;
+pub mod limits;
 pub mod outcome;
 pub mod proxy;
 pub mod ratelimit;

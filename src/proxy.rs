@@ -25,7 +25,7 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    pub fn new(connect_timeout: Duration, idle_timeout: Duration) -> Upstream {
+    pub fn new(connect_timeout: Duration, idle_timeout: Duration, max_head: usize) -> Upstream {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(connect_timeout));
@@ -33,6 +33,7 @@ impl Upstream {
         let client = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(idle_timeout)
+            .http1_max_buf_size(max_head.max(crate::limits::MIN_HEAD_BYTES))
             .build(connector);
         Upstream { client }
     }

@@ -53,6 +53,9 @@ async fn handle_inner(
     conn: &ConnInfo,
 ) -> Outcome {
     let cfg = &g.config;
+    if req.uri().path_and_query().map_or(0, |p| p.as_str().len()) > cfg.limits.max_uri_bytes {
+        return refuse(req, Refusal::UriTooLong, cfg.default_error_shape).await;
+    }
     let path = req.uri().path();
     let route = match routes::resolve(&cfg.token_endpoints, &cfg.routes, req.method(), path) {
         Target::Token(ep) => return crate::endpoint::handle(req, ep, g, shared, conn).await,

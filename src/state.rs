@@ -149,7 +149,11 @@ impl State {
     pub fn new(config: Config) -> anyhow::Result<State> {
         let fixed = RestartOnly::of(&config);
         let shared = Shared {
-            upstream: Upstream::new(fixed.upstream_connect_timeout, fixed.upstream_idle_timeout),
+            upstream: Upstream::new(
+                fixed.upstream_connect_timeout,
+                fixed.upstream_idle_timeout,
+                fixed.limits.max_upstream_head_bytes,
+            ),
             rate_limits: RateLimits::default(),
             throttle: Throttle::default(),
             tokens: TokenCache::new(fixed.cache_capacity, fixed.cache_ttl),

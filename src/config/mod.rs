@@ -121,6 +121,8 @@ pub struct Config {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The token endpoint's failure throttle.
     pub throttle: crate::throttle::Limits,
+    /// restart (but for `max_uri_bytes`): protocol limits.
+    pub limits: crate::limits::HttpLimits,
 }
 
 impl Config {
@@ -207,6 +209,7 @@ impl RawConfig {
         cfg.clients = clients::validate(entries)?;
         cfg.routes = routes::routes(&self.routes, &cfg.clients)?;
         cfg.throttle = self.throttle.validate()?;
+        cfg.limits = self.limits.validate()?;
         if let Some(d) = &self.demo {
             let addr = parse_addr("demo.upstream_listen", &d.upstream_listen)?;
             if !addr.ip().is_loopback() {
@@ -308,6 +311,7 @@ impl RawServer {
                 per_client: DEFAULT_FAILURES_PER_CLIENT,
                 window: Duration::from_secs(DEFAULT_THROTTLE_WINDOW_SECS),
             },
+            limits: crate::limits::HttpLimits::default(),
         })
     }
 }

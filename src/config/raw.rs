@@ -25,6 +25,21 @@ pub struct RawConfig {
     pub demo: Option<RawDemo>,
     #[serde(default)]
     pub throttle: RawThrottle,
+    #[serde(default)]
+    pub limits: RawLimits,
+}
+
+/// Protocol limits; each field's default is in `crate::limits::HttpLimits::default`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    pub max_headers: Option<usize>,
+    pub max_header_bytes: Option<usize>,
+    pub max_uri_bytes: Option<usize>,
+    pub h2_max_concurrent_streams: Option<u32>,
+    pub h2_max_pending_accept_reset_streams: Option<usize>,
+    pub h2_max_local_error_reset_streams: Option<usize>,
+    pub max_upstream_head_bytes: Option<usize>,
 }
 
 /// Failed client authentications at the token endpoint, before a source is refused (429).

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::Config;
+use crate::limits::HttpLimits;
 use crate::tls::TlsFiles;
 
 /// The restart-only settings the process started with.
@@ -27,6 +28,7 @@ pub struct RestartOnly {
     pub upstream_idle_timeout: Duration,
     pub demo_upstream: Option<SocketAddr>,
     pub state_dir: Option<PathBuf>,
+    pub limits: crate::limits::HttpLimits,
 }
 
 impl RestartOnly {
@@ -46,13 +48,19 @@ impl RestartOnly {
             upstream_idle_timeout: c.upstream_idle_timeout,
             demo_upstream: c.demo_upstream,
             state_dir: c.state_dir.clone(),
+            limits: c.limits,
         }
     }
 
     /// The config keys whose value in `new` differs from the running one.
     pub fn changed_in(&self, new: &Config) -> Vec<&'static str> {
         let n = RestartOnly::of(new);
-        let checks: [(&'static str, bool); 12] = [
+        // The URI limit is checked per request, so it is live.
+        let same_limits = HttpLimits {
+            max_uri_bytes: n.limits.max_uri_bytes,
+            ..self.limits
+        } == n.limits;
+        let checks: [(&'static str, bool); 13] = [
             ("server.listen", self.listen != n.listen),
             ("server.plaintext", self.tls != n.tls),
             (
@@ -86,6 +94,7 @@ impl RestartOnly {
                 "server.idle_timeout_ms",
                 self.idle_timeout != n.idle_timeout,
             ),
+            ("limits", !same_limits),
         ];
         checks.iter().filter(|(_, c)| *c).map(|(k, _)| *k).collect()
     }
@@ -117,6 +126,10 @@ impl RestartOnly {
         config.upstream_idle_timeout = self.upstream_idle_timeout;
         config.demo_upstream = self.demo_upstream;
         config.state_dir.clone_from(&self.state_dir);
+        config.limits = HttpLimits {
+            max_uri_bytes: config.limits.max_uri_bytes,
+            ..self.limits
+        };
         changed
     }
 }

@@ -4,8 +4,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::raw::{RawSigning, RawThrottle, RawTokens};
+use super::raw::{RawLimits, RawSigning, RawThrottle, RawTokens};
 use super::*;
+use crate::limits::{HttpLimits, MIN_HEAD_BYTES};
 use crate::token::keys::{SigningAlgorithm, SigningConfig};
 
 pub(super) fn trusted_proxies(raw: &[String]) -> Result<Vec<ipnet::IpNet>, ConfigError> {
@@ -132,6 +133,57 @@ impl RawSigning {
             next_key: self.next_key.as_ref().map(|k| base.join(k)),
             next_kid: self.next_kid.clone(),
             retired,
+        })
+    }
+}
+
+impl RawLimits {
+    pub(super) fn validate(&self) -> Result<HttpLimits, ConfigError> {
+        let d = HttpLimits::default();
+        let at_least = |key: &str, v: Option<usize>, default: usize, least: usize| {
+            let v = v.unwrap_or(default);
+            if v < least {
+                return Err(bad(key, format!("{v} is below the least allowed, {least}")));
+            }
+            Ok(v)
+        };
+        let head = |key, v, default| at_least(key, v, default, MIN_HEAD_BYTES);
+        Ok(HttpLimits {
+            max_headers: at_least("limits.max_headers", self.max_headers, d.max_headers, 8)?,
+            max_header_bytes: head(
+                "limits.max_header_bytes",
+                self.max_header_bytes,
+                d.max_header_bytes,
+            )?,
+            max_uri_bytes: at_least(
+                "limits.max_uri_bytes",
+                self.max_uri_bytes,
+                d.max_uri_bytes,
+                256,
+            )?,
+            h2_max_concurrent_streams: at_least(
+                "limits.h2_max_concurrent_streams",
+                self.h2_max_concurrent_streams.map(|n| n as usize),
+                d.h2_max_concurrent_streams as usize,
+                1,
+            )? as u32,
+            h2_max_pending_accept_reset_streams: at_least(
+                "limits.h2_max_pending_accept_reset_streams",
+                self.h2_max_pending_accept_reset_streams,
+                d.h2_max_pending_accept_reset_streams,
+                1,
+            )?,
+            h2_max_local_error_reset_streams: at_least(
+                "limits.h2_max_local_error_reset_streams",
+                self.h2_max_local_error_reset_streams,
+                d.h2_max_local_error_reset_streams,
+                1,
+            )?,
+            max_upstream_head_bytes: head(
+                "limits.max_upstream_head_bytes",
+                self.max_upstream_head_bytes,
+                d.max_upstream_head_bytes,
+            )?,
         })
     }
 }

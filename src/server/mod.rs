@@ -12,6 +12,7 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 
+use crate::limits::HttpLimits;
 use crate::state::State;
 
 /// HTTP/2 PING interval on a connection, and how long a PING may go unanswered before the
@@ -28,25 +29,39 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     // Listener settings are restart-only: a reload never changes them under open connections.
     let cfg = &state.shared.fixed;
+    let limits = cfg.limits;
     let mut builder = auto::Builder::new(TokioExecutor::new());
+    // hyper-util's auto builder (plain HTTP) has no head-size limit of its own: its read
+    // buffer's bound stands in for it (exceeded by at most one read).
+    let head_buffer = limits.max_header_bytes.max(crate::limits::MIN_HEAD_BYTES);
     builder
         .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(cfg.header_read_timeout)
+        .max_buf_size(head_buffer)
         .keep_alive(true);
     builder
         .http2()
         .timer(TokioTimer::new())
         .keep_alive_interval(Some(H2_KEEPALIVE_INTERVAL))
         .keep_alive_timeout(H2_KEEPALIVE_TIMEOUT)
-        .max_concurrent_streams(256);
+        .max_concurrent_streams(limits.h2_max_concurrent_streams)
+        .max_header_list_size(u32::try_from(limits.max_header_bytes).unwrap_or(u32::MAX))
+        .max_pending_accept_reset_streams(limits.h2_max_pending_accept_reset_streams)
+        .max_local_error_reset_streams(limits.h2_max_local_error_reset_streams);
     // TLS connections whose ALPN chose HTTP/1.1 (or nothing) skip the auto builder's
     // version sniffing and its rewind buffer.
     let mut http1 = hyper::server::conn::http1::Builder::new();
     http1
         .timer(TokioTimer::new())
         .header_read_timeout(cfg.header_read_timeout)
+        .max_header_size(limits.max_header_bytes)
         .keep_alive(true);
+    if limits.max_headers != HttpLimits::default().max_headers {
+        // Only when changed: hyper then parses headers into the heap (~5% slower, its docs say).
+        builder.http1().max_headers(limits.max_headers);
+        http1.max_headers(limits.max_headers);
+    }
     let builder = Arc::new(conn::Builders {
         auto: builder,
         http1,

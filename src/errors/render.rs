@@ -1,0 +1,105 @@
+//! Rendering a refusal: its body in the route's documented shape, its `WWW-Authenticate`
+//! challenge, and the response (the one place a refusal becomes HTTP).
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+use http_body_util::{Either, Full};
+use serde::Serialize;
+
+use super::{ErrorShape, Refusal};
+use crate::Body;
+
+impl Refusal {
+    /// The JSON body in the given shape.
+    pub fn body(&self, shape: ErrorShape) -> Vec<u8> {
+        let r = self.row();
+        match shape {
+            ErrorShape::OAuth => {
+                #[derive(Serialize)]
+                struct OAuth<'a> {
+                    error: &'a str,
+                    #[serde(skip_serializing_if = "Option::is_none")]
+                    error_description: Option<&'a str>,
+                }
+                serde_json::to_vec(&OAuth {
+                    error: r.code,
+                    error_description: r.description,
+                })
+            }
+            ErrorShape::Errors => {
+                #[derive(Serialize)]
+                struct Item<'a> {
+                    title: &'a str,
+                    status: &'a str,
+                    #[serde(skip_serializing_if = "Option::is_none")]
+                    detail: Option<&'a str>,
+                }
+                #[derive(Serialize)]
+                struct Errors<'a> {
+                    errors: [Item<'a>; 1],
+                }
+                let status = r.errors_status;
+                let item = Item {
+                    title: status.canonical_reason().unwrap_or("Error"),
+                    status: status.as_str(),
+                    detail: r.description.filter(|_| r.errors_detail),
+                };
+                serde_json::to_vec(&Errors { errors: [item] })
+            }
+        }
+        .expect("serializing a fixed error body cannot fail")
+    }
+
+    /// The `WWW-Authenticate` challenge this refusal carries, if any (RFC 6750 §3, RFC 7235).
+    pub fn challenge(&self, shape: ErrorShape, realm: &str) -> Option<String> {
+        match self {
+            Refusal::InvalidClient { .. } if self.status(shape) == StatusCode::UNAUTHORIZED => {
+                Some(format!("Basic realm=\"{realm}\""))
+            }
+            Refusal::MissingToken => Some(format!("Bearer realm=\"{realm}\"")),
+            Refusal::InvalidToken(d) => Some(format!(
+                "Bearer realm=\"{realm}\", error=\"invalid_token\", error_description=\"{d}\""
+            )),
+            Refusal::InsufficientScope { detail, scope } => {
+                let mut v = format!(
+                    "Bearer realm=\"{realm}\", error=\"insufficient_scope\", error_description=\"{detail}\""
+                );
+                if let Some(s) = scope {
+                    v.push_str(&format!(", scope=\"{s}\""));
+                }
+                Some(v)
+            }
+            _ => None,
+        }
+    }
+
+    /// The refusal as a response: the one place refusals become HTTP, and are logged.
+    pub fn into_response(self, shape: ErrorShape, realm: &str) -> Response<Body> {
+        tracing::debug!(refusal = %self, "refused");
+        let mut resp = Response::new(Either::Left(Full::new(Bytes::from(self.body(shape)))));
+        *resp.status_mut() = self.status(shape);
+        let h = resp.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if let Some(c) = self.challenge(shape, realm) {
+            // Every part of a challenge is a fixed string or a validated config value.
+            if let Ok(v) = HeaderValue::from_str(&c) {
+                h.insert(header::WWW_AUTHENTICATE, v);
+            }
+        }
+        match self {
+            Refusal::MethodNotAllowed => h.insert(header::ALLOW, HeaderValue::from_static("POST")),
+            Refusal::TooManyRequests => {
+                h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"))
+            }
+            Refusal::TooManyFailures { retry_after_secs } => h.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after_secs.max(1)),
+            ),
+            _ => None,
+        };
+        resp
+    }
+}

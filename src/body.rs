@@ -95,7 +95,8 @@ impl Track {
 
 /// A streamed body with a byte limit and an idle timeout.
 pub struct Guarded {
-    inner: Incoming,
+    /// `None`: an empty body (a request sent again).
+    inner: Option<Incoming>,
     /// Bytes still allowed.
     left: u64,
     idle: Duration,
@@ -112,9 +113,22 @@ impl Guarded {
             track.finish();
         }
         Guarded {
-            inner,
+            inner: Some(inner),
             left: limit,
             idle,
+            timer: None,
+            track,
+        }
+    }
+
+    /// An empty body.
+    pub fn empty() -> Guarded {
+        let track = Track::default();
+        track.finish();
+        Guarded {
+            inner: None,
+            left: 0,
+            idle: Duration::ZERO,
             timer: None,
             track,
         }
@@ -145,7 +159,10 @@ impl Body for Guarded {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Fault>>> {
         let this = &mut *self;
-        match Pin::new(&mut this.inner).poll_frame(cx) {
+        let Some(inner) = this.inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match Pin::new(inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 let len = frame.data_ref().map_or(0, |d| d.len() as u64);
                 if len > this.left {
@@ -155,7 +172,7 @@ impl Body for Guarded {
                 if let Some(t) = &mut this.timer {
                     t.as_mut().reset(Instant::now() + this.idle);
                 }
-                if this.inner.is_end_stream() {
+                if this.is_end_stream() {
                     this.track.finish();
                 }
                 Poll::Ready(Some(Ok(frame)))
@@ -180,10 +197,12 @@ impl Body for Guarded {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.inner.as_ref().is_none_or(Incoming::is_end_stream)
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), Incoming::size_hint)
     }
 }

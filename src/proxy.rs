@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use http::{HeaderValue, Request, Response, Uri, Version, header};
 use http_body_util::Either;
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
@@ -61,8 +61,25 @@ impl Upstream {
         let (parts, body) = req.into_parts();
         let body = Guarded::new(body, limit, route.body_idle_timeout);
         let sent = body.track();
+        // A bodiless idempotent request can be sent again if the upstream closed a pooled
+        // connection under it before answering (RFC 9110 §9.2.2).
+        let replay = (body.is_end_stream() && parts.method.is_idempotent()).then(|| {
+            let mut again = Request::new(Guarded::empty());
+            *again.method_mut() = parts.method.clone();
+            *again.uri_mut() = parts.uri.clone();
+            *again.headers_mut() = parts.headers.clone();
+            again
+        });
         let answer = self.client.request(Request::from_parts(parts, body));
         let resp = match head_within(route.timeout, &sent, answer).await {
+            Some(Err(e)) if replay.is_some() && closed_before_answering(&e) => {
+                tracing::debug!(route = %route.prefix, "upstream closed a pooled connection; sending again");
+                let again = self.client.request(replay.expect("checked above"));
+                head_within(route.timeout, &sent, again).await
+            }
+            other => other,
+        };
+        let resp = match resp {
             None => {
                 tracing::warn!(route = %route.prefix, "upstream did not answer within {:?}", route.timeout);
                 return Err(Refusal::GatewayTimeout);
@@ -100,6 +117,12 @@ async fn head_within<F: std::future::Future>(
             },
         }
     }
+}
+
+/// Whether the upstream closed the connection before a byte of its answer came.
+fn closed_before_answering(e: &hyper_util::client::legacy::Error) -> bool {
+    let hyper = std::error::Error::source(e).and_then(|s| s.downcast_ref::<hyper::Error>());
+    !e.is_connect() && hyper.is_some_and(|h| h.is_incomplete_message() || h.is_canceled())
 }
 
 /// A failed upstream request: the caller's fault when its own body failed, else the upstream's.

@@ -58,7 +58,7 @@ async fn spawn_bad_upstream() -> (SocketAddr, Arc<AtomicUsize>) {
                             let head = b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n0123456789";
                             let _ = s.write_all(head).await;
                             tokio::time::sleep(Duration::from_millis(50)).await;
-                            let _ = s.set_linger(Some(Duration::ZERO));
+                            let _ = s.set_zero_linger();
                             return;
                         }
                         "bighead" => format!(

@@ -385,6 +385,43 @@ pub fn client_for(ca_pem: &str, http2: bool) -> reqwest::Client {
     b.build().unwrap()
 }
 
+/// Asserts a 401 whose challenge says `invalid_token`.
+pub fn assert_invalid_token(resp: &reqwest::Response) {
+    assert_eq!(resp.status(), reqwest::StatusCode::UNAUTHORIZED);
+    let challenge = resp.headers()["www-authenticate"].to_str().unwrap();
+    assert!(challenge.contains("invalid_token"), "{challenge}");
+}
+
+/// GETs `cut` and asserts its head came but its body was cut off (within 5 s, no hang), then
+/// that `fine` on the same client succeeds.
+pub async fn assert_cut_off_then_fine(
+    gw: &Gateway,
+    client: &reqwest::Client,
+    token: &str,
+    cut: &str,
+    fine: &str,
+) {
+    let resp = client
+        .get(gw.url(cut))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{cut}: the head came through");
+    let body = tokio::time::timeout(Duration::from_secs(5), resp.bytes()).await;
+    assert!(
+        matches!(body, Ok(Err(_))),
+        "{cut}: the body was cut off: {body:?}"
+    );
+    let next = client
+        .get(gw.url(fine))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(next.status(), 200, "{fine} after {cut}");
+}
+
 /// A TLS connection to the gateway, trusting `cas`, offering `alpn`.
 pub async fn tls_stream(
     gw: &Gateway,

@@ -80,12 +80,9 @@ impl Upstream {
             other => other,
         };
         let resp = match resp {
-            None => {
-                tracing::warn!(route = %route.prefix, "upstream did not answer within {:?}", route.timeout);
-                return Err(Refusal::GatewayTimeout);
-            }
-            Some(Err(e)) => return Err(failure(route, &sent, &e)),
             Some(Ok(resp)) => resp,
+            Some(Err(e)) => return Err(failure(route, &sent, Some(&e))),
+            None => return Err(failure(route, &sent, None)),
         };
         let (mut parts, body) = resp.into_parts();
         headers::strip_hop_by_hop(&mut parts.headers);
@@ -125,18 +122,27 @@ fn closed_before_answering(e: &hyper_util::client::legacy::Error) -> bool {
     !e.is_connect() && hyper.is_some_and(|h| h.is_incomplete_message() || h.is_canceled())
 }
 
-/// A failed upstream request: the caller's fault when its own body failed, else the upstream's.
-fn failure(route: &Route, sent: &Track, e: &hyper_util::client::legacy::Error) -> Refusal {
-    match sent.fault() {
-        Some(Fault::TooLarge) => Refusal::PayloadTooLarge,
-        Some(Fault::Idle) => Refusal::RequestTimeout,
-        Some(Fault::Broken) => {
+/// A failed upstream request (`None`: no head in time): the caller's fault when its own body
+/// failed, else the upstream's.
+fn failure(
+    route: &Route,
+    sent: &Track,
+    error: Option<&hyper_util::client::legacy::Error>,
+) -> Refusal {
+    match (sent.fault(), error) {
+        (Some(Fault::TooLarge), _) => Refusal::PayloadTooLarge,
+        (Some(Fault::Idle), _) => Refusal::RequestTimeout,
+        (Some(Fault::Broken), _) => {
             tracing::debug!(route = %route.prefix, "the caller's request body was malformed");
             Refusal::InvalidRequest("the request body is malformed")
         }
-        None => {
+        (None, Some(e)) => {
             tracing::warn!(route = %route.prefix, error = %e, source = ?std::error::Error::source(e), "upstream request failed");
             Refusal::BadGateway
+        }
+        (None, None) => {
+            tracing::warn!(route = %route.prefix, "upstream did not answer within {:?}", route.timeout);
+            Refusal::GatewayTimeout
         }
     }
 }

@@ -85,10 +85,17 @@ fn validate_one(i: usize, e: RawClient) -> Result<Client, ConfigError> {
             ),
         ));
     }
-    if e.apis.is_empty() || e.apis.iter().any(String::is_empty) {
+    if e.apis.is_empty()
+        || e.apis
+            .iter()
+            .any(|a| a.is_empty() || a.contains(char::is_control))
+    {
         return Err(bad(
             &k("apis"),
-            format!("{:?} must name at least one API", e.apis),
+            format!(
+                "{:?} must name at least one API, without control characters",
+                e.apis
+            ),
         ));
     }
     if e.apis.len() > MAX_APIS_PER_CLIENT {

@@ -77,8 +77,11 @@ pub(super) fn routes(raw: &[RawRoute], clients: &Clients) -> Result<Vec<Route>, 
             return Err(bad(&k("prefix"), format!("{:?} is routed twice", r.prefix)));
         }
         let (scheme, authority) = upstream_origin(&k("upstream"), &r.upstream)?;
-        if r.api.is_empty() {
-            return Err(bad(&k("api"), "may not be empty"));
+        if r.api.is_empty() || r.api.contains(char::is_control) {
+            return Err(bad(
+                &k("api"),
+                format!("{:?} must be a name without control characters", r.api),
+            ));
         }
         if !clients.any_for_api(&r.api) {
             tracing::warn!(route = %r.prefix, api = %r.api, "no client is registered for this route's API");

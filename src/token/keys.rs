@@ -132,7 +132,7 @@ pub struct KeySet {
     /// The other trusted keys: the next key, retired keys, keys remembered after a rotation.
     pub others: Vec<Jwk>,
     /// By kid: the signing key's public half and every other trusted key.
-    pub verify: HashMap<String, VerifyKey>,
+    pub verify: HashMap<std::sync::Arc<str>, VerifyKey>,
     /// `{"keys":[...]}`, serialized once.
     pub jwks: bytes::Bytes,
 }
@@ -274,7 +274,7 @@ impl KeySet {
         let mut verify = HashMap::new();
         for jwk in std::iter::once(&current).chain(&others) {
             let (k, vk) = verify_key(jwk)?;
-            if verify.insert(k.clone(), vk).is_some() {
+            if verify.insert(k.as_str().into(), vk).is_some() {
                 bail!("key id {k:?} is used by more than one key");
             }
         }
@@ -346,7 +346,7 @@ mod tests {
             assert_eq!(k["alg"], alg.jwt_name());
             assert_eq!(k["use"], "sig");
             assert!(k.get("d").is_none(), "no private part is published");
-            assert_eq!(ks.verify[&ks.kid].algorithm, alg.jsonwebtoken());
+            assert_eq!(ks.verify[ks.kid.as_str()].algorithm, alg.jsonwebtoken());
         }
     }
 
@@ -364,7 +364,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ks.verify.len(), 2);
-        assert_eq!(ks.verify[&old.kid].algorithm, Algorithm::ES256);
+        assert_eq!(ks.verify[old.kid.as_str()].algorithm, Algorithm::ES256);
         let jwks: serde_json::Value = serde_json::from_slice(&ks.jwks).unwrap();
         assert_eq!(jwks["keys"].as_array().unwrap().len(), 2);
     }

@@ -9,19 +9,70 @@ use http::HeaderValue;
 use crate::clients::{Client, Clients, Grant};
 use crate::errors::Refusal;
 
-/// The claims of a token whose signature, `typ`, `iss`, `exp` and `nbf` were checked.
-#[derive(Debug)]
+/// The claims of a token whose signature, `typ`, `iss`, `exp` and `nbf` were checked. Kept
+/// compact, since the cache holds one per token: the kid is shared with the key set, and the
+/// strings live in one allocation, a line each.
+#[derive(Debug, Clone)]
 pub struct Signed {
     /// The key that signed it.
-    pub kid: String,
-    pub client_id: String,
-    pub aud: Vec<String>,
-    /// The scope as issued (space-separated).
-    pub scope: String,
+    pub kid: Arc<str>,
     pub grant: Grant,
     pub exp: u64,
     pub iat: Option<u64>,
-    pub jti: Option<String>,
+    /// The client id, the scope as issued, the jti (empty if none), then each audience.
+    lines: Box<str>,
+}
+
+impl Signed {
+    /// `None` when a value holds a line break (no token of this gateway's does).
+    pub fn new<'a>(
+        kid: Arc<str>,
+        client_id: &'a str,
+        scope: &'a str,
+        jti: Option<&'a str>,
+        aud: impl IntoIterator<Item = &'a str>,
+        (grant, exp, iat): (Grant, u64, Option<u64>),
+    ) -> Option<Signed> {
+        let mut lines = String::with_capacity(client_id.len() + scope.len() + 48);
+        let fields = [client_id, scope, jti.unwrap_or("")].into_iter().chain(aud);
+        for (i, f) in fields.enumerate() {
+            if f.contains('\n') {
+                return None;
+            }
+            if i > 0 {
+                lines.push('\n');
+            }
+            lines.push_str(f);
+        }
+        Some(Signed {
+            kid,
+            grant,
+            exp,
+            iat,
+            lines: lines.into_boxed_str(),
+        })
+    }
+
+    fn line(&self, n: usize) -> &str {
+        self.lines.split('\n').nth(n).unwrap_or("")
+    }
+
+    pub fn client_id(&self) -> &str {
+        self.line(0)
+    }
+
+    /// The scope as issued (space-separated).
+    pub fn scope(&self) -> &str {
+        self.line(1)
+    }
+
+    pub fn jti(&self) -> Option<&str> {
+        Some(self.line(2)).filter(|j| !j.is_empty())
+    }
+
+    pub fn aud(&self) -> impl Iterator<Item = &str> {
+        self.lines.split('\n').skip(3)
+    }
 }
 
 /// A token as the guard needs it under one configuration generation. Kept small, since the
@@ -31,7 +82,7 @@ pub struct Signed {
 pub struct Verified {
     /// The configuration generation this was bound under; a newer one binds it again.
     pub generation: u64,
-    pub signed: Arc<Signed>,
+    pub signed: Signed,
     pub client: Arc<Client>,
     /// Bit i: the token is for `client.apis[i]`.
     aud_mask: u64,
@@ -43,13 +94,9 @@ impl Verified {
     /// Binds signed claims to the registry of a generation. The token's audience and scope are
     /// narrowed to what the client is registered for now: taking an API or a scope away from a
     /// client takes it away from the tokens it already holds, and a removed client loses them.
-    pub fn bind(
-        signed: Arc<Signed>,
-        clients: &Clients,
-        generation: u64,
-    ) -> Result<Verified, Refusal> {
+    pub fn bind(signed: Signed, clients: &Clients, generation: u64) -> Result<Verified, Refusal> {
         let client = clients
-            .get_shared(&signed.client_id)
+            .get_shared(signed.client_id())
             .ok_or(Refusal::InvalidToken(
                 "the token's client is no longer registered",
             ))?;
@@ -57,10 +104,10 @@ impl Verified {
             .apis
             .iter()
             .enumerate()
-            .filter(|(_, api)| signed.aud.contains(api))
+            .filter(|(_, api)| signed.aud().any(|a| a == api.as_str()))
             .fold(0u64, |m, (i, _)| m | (1 << i));
         let granted: Vec<&str> = signed
-            .scope
+            .scope()
             .split(' ')
             .filter(|s| client.scopes.iter().any(|c| c == s))
             .collect();
@@ -112,15 +159,7 @@ pub(crate) fn for_tests(api: &str, grant: Grant, scope: &str) -> Verified {
         scopes: vec!["read".into(), "write".into()],
         rate_limit_per_sec: None,
     });
-    let signed = Signed {
-        kid: "k".into(),
-        client_id: "c1".into(),
-        aud: vec![api.into()],
-        scope: scope.into(),
-        grant,
-        exp: 0,
-        iat: None,
-        jti: None,
-    };
-    Verified::bind(Arc::new(signed), &clients, 1).expect("c1 is registered")
+    let signed = Signed::new("k".into(), "c1", scope, None, [api], (grant, 0, None))
+        .expect("no line breaks");
+    Verified::bind(signed, &clients, 1).expect("c1 is registered")
 }

@@ -45,7 +45,7 @@ struct Claims {
 pub struct Verifier {
     keys: Arc<KeySet>,
     /// By kid: the rules for that key's tokens. Built once per generation.
-    validation: HashMap<String, Validation>,
+    validation: HashMap<Arc<str>, Validation>,
     /// The generation whose keys and clients these are.
     generation: u64,
     /// Longest `exp - iat` accepted.
@@ -92,17 +92,13 @@ impl Verifier {
     ) -> Result<Arc<Verified>, Refusal> {
         if !cache.is_enabled() {
             let signed = self.verify_uncached(token, cache)?;
-            return Ok(Arc::new(Verified::bind(
-                Arc::new(signed),
-                clients,
-                self.generation,
-            )?));
+            return Ok(Arc::new(Verified::bind(signed, clients, self.generation)?));
         }
         let key = digest(token);
         let signed = match cache.get(&key) {
             Some(v) if v.generation == self.generation => return Ok(v),
             Some(v) if self.validation.contains_key(&v.signed.kid) => v.signed.clone(),
-            _ => Arc::new(self.verify_uncached(token, cache)?),
+            _ => self.verify_uncached(token, cache)?,
         };
         let v = Arc::new(Verified::bind(signed, clients, self.generation)?);
         cache.insert(key, v.clone());
@@ -129,8 +125,10 @@ impl Verifier {
         }
         let unknown = Refusal::InvalidToken("the token was not signed by a known key");
         let kid = header.kid.ok_or(unknown.clone())?;
-        let (Some(key), Some(validation)) = (self.keys.verify.get(&kid), self.validation.get(&kid))
-        else {
+        let (Some((kid, key)), Some(validation)) = (
+            self.keys.verify.get_key_value(kid.as_str()),
+            self.validation.get(kid.as_str()),
+        ) else {
             return Err(unknown);
         };
         if header.alg != key.algorithm {
@@ -160,18 +158,18 @@ impl Verifier {
             .as_deref()
             .and_then(Grant::parse)
             .ok_or(Refusal::InvalidToken("the token names no known grant"))?;
-        Ok(Signed {
-            kid,
-            client_id: c.client_id.unwrap_or(c.sub),
-            aud: match c.aud {
-                OneOrMany::One(a) => vec![a],
-                OneOrMany::Many(a) => a,
-            },
-            scope: c.scope,
-            grant,
-            exp: c.exp,
-            iat: c.iat,
-            jti: c.jti,
-        })
+        let aud = match &c.aud {
+            OneOrMany::One(a) => std::slice::from_ref(a),
+            OneOrMany::Many(a) => a.as_slice(),
+        };
+        Signed::new(
+            kid.clone(),
+            c.client_id.as_deref().unwrap_or(&c.sub),
+            &c.scope,
+            c.jti.as_deref(),
+            aud.iter().map(String::as_str),
+            (grant, c.exp, c.iat),
+        )
+        .ok_or(Refusal::InvalidToken("the token is malformed"))
     }
 }

@@ -103,6 +103,9 @@ pub struct Guarded {
     /// Armed while waiting for the peer; reset by every frame.
     timer: Option<Pin<Box<Sleep>>>,
     track: Track,
+    /// An upstream's response body: its failures are logged here, since nobody else sees them
+    /// (a caller's are answered and logged by the proxy).
+    upstream: bool,
 }
 
 impl Guarded {
@@ -118,6 +121,15 @@ impl Guarded {
             idle,
             timer: None,
             track,
+            upstream: false,
+        }
+    }
+
+    /// An upstream's response body, ended (and logged) when it stalls for `idle`.
+    pub fn from_upstream(inner: Incoming, idle: Duration) -> Guarded {
+        Guarded {
+            upstream: true,
+            ..Guarded::new(inner, u64::MAX, idle)
         }
     }
 
@@ -131,6 +143,7 @@ impl Guarded {
             idle: Duration::ZERO,
             timer: None,
             track,
+            upstream: false,
         }
     }
 
@@ -141,10 +154,15 @@ impl Guarded {
 
     fn fail(&mut self, fault: Fault) -> Poll<Option<Result<Frame<Bytes>, Fault>>> {
         self.timer = None;
-        if fault == Fault::Idle {
-            // The caller's side is answered (408) and logged by the proxy; a stalled upstream
-            // body can only be cut off (h1: the connection closes; h2: the stream is reset).
-            tracing::warn!(idle = ?self.idle, "a streamed body stalled; ending it");
+        if self.upstream {
+            // A failed upstream body can only be cut off (h1: the connection closes; h2: the
+            // stream is reset).
+            match fault {
+                Fault::Idle => {
+                    tracing::warn!(idle = ?self.idle, "the upstream's response body stalled; ending the response")
+                }
+                _ => tracing::warn!("the upstream's response body failed; ending the response"),
+            }
         }
         Poll::Ready(Some(Err(self.track.set(fault))))
     }

@@ -86,7 +86,7 @@ impl Upstream {
         };
         let (mut parts, body) = resp.into_parts();
         headers::strip_hop_by_hop(&mut parts.headers);
-        let body = Guarded::new(body, u64::MAX, route.body_idle_timeout);
+        let body = Guarded::from_upstream(body, route.body_idle_timeout);
         Ok(Response::from_parts(parts, Either::Right(body)))
     }
 }

@@ -51,6 +51,10 @@ pub struct Client {
     pub scopes: Vec<String>,
     /// Requests a second through the gateway; the buckets live in `ratelimit::RateLimits`.
     pub rate_limit_per_sec: Option<u32>,
+    /// Its tokens issued before this instant (epoch seconds) are revoked (`revocation`).
+    pub revoke_issued_before: Option<u64>,
+    /// It may ask the introspection endpoint about tokens (RFC 7662).
+    pub introspect: bool,
 }
 
 impl fmt::Debug for Client {
@@ -82,7 +86,14 @@ impl Client {
             grants: vec![Grant::ClientCredentials],
             scopes: owned(scopes),
             rate_limit_per_sec: None,
+            revoke_issued_before: None,
+            introspect: false,
         })
+    }
+
+    /// A public client: one that has no secret to authenticate with.
+    pub fn is_public(&self) -> bool {
+        self.secret_digests.is_empty()
     }
 
     pub fn may_use(&self, grant: Grant) -> bool {

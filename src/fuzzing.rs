@@ -305,6 +305,7 @@ fn routing_table() -> &'static (Vec<TokenEndpoint>, Vec<Route>) {
             forward_authorization: false,
             write_scope: Some("write".into()),
             max_body_bytes: None,
+            resource_metadata: None,
         };
         let mut routes = vec![
             route("/api/", "store", 9001),
@@ -344,8 +345,9 @@ pub fn path(data: &[u8]) {
             .iter()
             .filter(|r| p.starts_with(&r.prefix))
             .max_by_key(|r| r.prefix.len());
-        match resolve(endpoints, routes, &method, &p) {
+        match resolve(endpoints, &[], routes, &method, &p) {
             Target::Token(e) => assert_eq!(e.path, p),
+            Target::OAuth(_) => unreachable!("the table has none"),
             Target::Health => assert!(read && p == HEALTH_PATH && endpoint.is_none()),
             Target::Jwks => assert!(read && p == JWKS_PATH && endpoint.is_none()),
             Target::Route(r) => {
@@ -422,7 +424,7 @@ mod tests {
     #[test]
     fn claims_alone_are_signed_under_a_valid_header() {
         let claims = format!(
-            r#"{{"iss":"{ISSUER}","sub":"{CLIENT_ID}","aud":"store","exp":{},"iat":{SEED_TOKEN_IAT},"gty":"implicit"}}"#,
+            r#"{{"iss":"{ISSUER}","sub":"{CLIENT_ID}","aud":"store","exp":{},"iat":{SEED_TOKEN_IAT},"jti":"j1","gty":"implicit"}}"#,
             SEED_TOKEN_IAT + 60
         );
         verify(claims.as_bytes());

@@ -21,11 +21,7 @@ pub fn check(
     g: &Generation,
     shared: &Shared,
 ) -> Result<Arc<Verified>, Refusal> {
-    let token = bearer_token(headers)?;
-    // A client removed from the config is refused here, cached or not.
-    let who = g
-        .verifier
-        .verify(token, &g.config.clients, &shared.tokens)?;
+    let who = verified(bearer_token(headers)?, g, shared)?;
     authorize(method, route, &who)?;
     if let Some(per_sec) = who.client.rate_limit_per_sec
         && !shared
@@ -33,6 +29,19 @@ pub fn check(
             .try_take(&who.client.id, per_sec, Instant::now())
     {
         return Err(Refusal::TooManyRequests);
+    }
+    Ok(who)
+}
+
+/// A token as it stands now: verified (through the cache) under the generation's keys and
+/// clients, and revoked by no source. A client removed from the config, or a revoked token,
+/// is refused here, cached or not.
+pub fn verified(token: &str, g: &Generation, shared: &Shared) -> Result<Arc<Verified>, Refusal> {
+    let who = g
+        .verifier
+        .verify(token, &g.config.clients, &shared.tokens)?;
+    if shared.revocations.is_revoked(&who.signed) {
+        return Err(Refusal::InvalidToken("the token has been revoked"));
     }
     Ok(who)
 }

@@ -20,6 +20,7 @@ pub mod config;
 pub mod conn;
 pub mod demo;
 pub mod devfiles;
+pub mod discovery;
 pub mod endpoint;
 pub mod errors;
 #[doc(hidden)]
@@ -31,6 +32,7 @@ pub mod outcome;
 pub mod proxy;
 pub mod ratelimit;
 pub mod reload;
+pub mod revocation;
 pub mod routes;
 pub mod server;
 pub mod service;

@@ -18,6 +18,8 @@ pub struct Outcome {
     pub client: Option<Arc<Client>>,
     /// A token endpoint's answer: never to be cached (RFC 6749 §5.1), refusals included.
     pub no_store: bool,
+    /// The guarded route's RFC 9728 metadata URL, for its Bearer challenges.
+    pub resource_metadata: Option<Arc<str>>,
 }
 
 impl Outcome {
@@ -27,6 +29,7 @@ impl Outcome {
             shape,
             client: None,
             no_store: false,
+            resource_metadata: None,
         }
     }
 
@@ -38,7 +41,9 @@ impl Outcome {
     pub fn into_response(self, realm: &str) -> Response<Body> {
         let mut resp = match self.result {
             Ok(resp) => resp,
-            Err(refusal) => refusal.into_response(self.shape, realm),
+            Err(refusal) => {
+                refusal.into_response(self.shape, realm, self.resource_metadata.as_deref())
+            }
         };
         if self.no_store {
             let h = resp.headers_mut();

@@ -9,6 +9,12 @@ use crate::errors::ErrorShape;
 
 pub const HEALTH_PATH: &str = "/healthz";
 pub const JWKS_PATH: &str = "/.well-known/jwks.json";
+/// RFC 8414 §3: the authorization server's metadata (the issuer's path, if any, follows it).
+pub const AUTHORIZATION_SERVER_METADATA: &str = "/.well-known/oauth-authorization-server";
+/// RFC 9728 §3: a protected resource's metadata (the resource's path follows it).
+pub const PROTECTED_RESOURCE_METADATA: &str = "/.well-known/oauth-protected-resource";
+pub const DEFAULT_REVOCATION_PATH: &str = "/connect/revocation";
+pub const DEFAULT_INTROSPECTION_PATH: &str = "/connect/introspect";
 
 /// Which documented token API an endpoint speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +45,23 @@ pub struct TokenEndpoint {
     pub shape: EndpointShape,
 }
 
+/// The token lifecycle's endpoints besides the token endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OAuthKind {
+    /// RFC 7009.
+    Revocation,
+    /// RFC 7662.
+    Introspection,
+}
+
+/// A revocation or introspection endpoint mounted at a path.
+#[derive(Debug, Clone)]
+pub struct OAuthEndpoint {
+    pub path: String,
+    pub kind: OAuthKind,
+    pub error_shape: ErrorShape,
+}
+
 /// A guarded path prefix and the upstream it goes to.
 #[derive(Debug, Clone)]
 pub struct Route {
@@ -57,27 +80,53 @@ pub struct Route {
     /// A scope every non-read request must carry.
     pub write_scope: Option<String>,
     pub max_body_bytes: Option<u64>,
+    /// The URL of this route's RFC 9728 metadata, named in its Bearer challenges; `None` when
+    /// the issuer is no URL to build it from.
+    pub resource_metadata: Option<std::sync::Arc<str>>,
+}
+
+/// The gateway's URL for a path: the issuer's origin (scheme and authority) and the path.
+/// `None` when the issuer is not an http(s) URL.
+pub fn url_for(issuer: &str, path: &str) -> Option<String> {
+    let uri: http::Uri = issuer.parse().ok()?;
+    let scheme = uri
+        .scheme_str()
+        .filter(|s| matches!(*s, "https" | "http"))?;
+    Some(format!("{scheme}://{}{path}", uri.authority()?))
+}
+
+/// Where the RFC 9728 metadata of a route prefix is served (§3.1: inserted before the path).
+pub fn resource_metadata_path(prefix: &str) -> String {
+    match prefix {
+        "/" => PROTECTED_RESOURCE_METADATA.to_owned(),
+        p => format!("{PROTECTED_RESOURCE_METADATA}{p}"),
+    }
 }
 
 /// What a request is for.
 pub enum Target<'g> {
     Token(&'g TokenEndpoint),
+    OAuth(&'g OAuthEndpoint),
     Health,
     Jwks,
     Route(&'g Route),
     NotFound,
 }
 
-/// Token endpoints first (any method: a GET is answered 405 there), then the gateway's own
-/// read-only documents, then the longest matching route prefix.
+/// Token, revocation and introspection endpoints first (any method: a GET is answered 405
+/// there), then the gateway's own read-only documents, then the longest matching route prefix.
 pub fn resolve<'g>(
     endpoints: &'g [TokenEndpoint],
+    oauth: &'g [OAuthEndpoint],
     routes: &'g [Route],
     method: &Method,
     path: &str,
 ) -> Target<'g> {
     if let Some(ep) = endpoints.iter().find(|e| e.path == path) {
         return Target::Token(ep);
+    }
+    if let Some(ep) = oauth.iter().find(|e| e.path == path) {
+        return Target::OAuth(ep);
     }
     match path {
         HEALTH_PATH if is_read(method) => return Target::Health,
@@ -158,6 +207,7 @@ pub(crate) fn for_tests() -> Route {
         forward_authorization: false,
         write_scope: Some("write".into()),
         max_body_bytes: None,
+        resource_metadata: None,
     }
 }
 

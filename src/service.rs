@@ -1,11 +1,12 @@
-//! Per-request dispatch: health, JWKS, token endpoints, or guard + proxy. `handle` loads the
+//! Per-request dispatch: health, JWKS and metadata documents, the token, revocation and
+//! introspection endpoints, or guard + proxy. `handle` loads the
 //! current generation once, turns the request's `Outcome` into a response (the one place a
 //! refusal is rendered) and writes the one access-log line per request.
 
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::{HeaderValue, Request, Response, StatusCode, header};
+use http::{HeaderValue, Method, Request, Response, StatusCode, header};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 
@@ -13,7 +14,7 @@ use crate::Body;
 use crate::conn::ConnInfo;
 use crate::errors::{ErrorShape, Refusal};
 use crate::outcome::Outcome;
-use crate::routes::{self, Target};
+use crate::routes::{self, OAuthKind, Target};
 use crate::state::{Generation, Shared, State};
 
 /// `Cache-Control` of the JWKS: how long upstreams may keep it. A key published as
@@ -57,8 +58,21 @@ async fn handle_inner(
         return refuse(req, Refusal::UriTooLong, cfg.default_error_shape).await;
     }
     let path = req.uri().path();
-    let route = match routes::resolve(&cfg.token_endpoints, &cfg.routes, req.method(), path) {
+    if let Some(doc) = g.documents.get(path)
+        && (req.method() == Method::GET || req.method() == Method::HEAD)
+    {
+        return Outcome::new(Ok(document(doc.clone())), cfg.default_error_shape);
+    }
+    let (endpoints, oauth) = (&cfg.token_endpoints, &cfg.oauth_endpoints);
+    let route = match routes::resolve(endpoints, oauth, &cfg.routes, req.method(), path) {
         Target::Token(ep) => return crate::endpoint::handle(req, ep, g, shared, conn).await,
+        Target::OAuth(ep) => {
+            use crate::endpoint::{introspect, revoke};
+            return match ep.kind {
+                OAuthKind::Revocation => revoke::handle(req, ep, g, shared, conn).await,
+                OAuthKind::Introspection => introspect::handle(req, ep, g, shared, conn).await,
+            };
+        }
         Target::Health => {
             let body = Bytes::from_static(b"{\"status\":\"ok\"}");
             return Outcome::new(Ok(json(StatusCode::OK, body)), cfg.default_error_shape);
@@ -74,7 +88,12 @@ async fn handle_inner(
     }
     let who = match crate::guard::check(req.method(), req.headers(), route, g, shared) {
         Ok(who) => who,
-        Err(refusal) => return refuse(req, refusal, route.error_shape).await,
+        Err(refusal) => {
+            return Outcome {
+                resource_metadata: route.resource_metadata.clone(),
+                ..refuse(req, refusal, route.error_shape).await
+            };
+        }
     };
     let result = shared.upstream.forward(req, route, &who, conn).await;
     Outcome {
@@ -90,7 +109,12 @@ async fn refuse(req: Request<Incoming>, refusal: Refusal, shape: ErrorShape) -> 
 }
 
 fn jwks(g: &Generation) -> Response<Body> {
-    let mut resp = json(StatusCode::OK, g.keys.jwks.clone());
+    document(g.keys.jwks.clone())
+}
+
+/// A public JSON document (JWKS, metadata), cacheable as long as the JWKS.
+fn document(body: Bytes) -> Response<Body> {
+    let mut resp = json(StatusCode::OK, body);
     resp.headers_mut().insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static(JWKS_CACHE_CONTROL),

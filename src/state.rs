@@ -16,8 +16,10 @@ use anyhow::Context;
 use arc_swap::ArcSwap;
 
 use crate::config::{Config, RestartOnly};
+use crate::discovery::Documents;
 use crate::proxy::Upstream;
 use crate::ratelimit::RateLimits;
+use crate::revocation::Revocations;
 use crate::throttle::Throttle;
 use crate::token::cache::TokenCache;
 use crate::token::issue::TokenIssuer;
@@ -39,6 +41,8 @@ pub struct Generation {
     pub keys: Arc<KeySet>,
     pub issuer: TokenIssuer,
     pub verifier: Verifier,
+    /// The RFC 8414 and RFC 9728 metadata documents, by path.
+    pub documents: Documents,
     /// `None` when the listener serves plain HTTP.
     pub tls: Option<tokio_rustls::TlsAcceptor>,
     /// When the first key remembered after a rotation expires (epoch seconds): the generation
@@ -57,6 +61,8 @@ pub struct Shared {
     pub tokens: TokenCache,
     /// Signing keys remembered after a rotation (in `state_dir` when one is configured).
     pub key_memory: KeyMemory,
+    /// Revoked tokens (in `state_dir` when one is configured).
+    pub revocations: Arc<Revocations>,
     pub reloads: ReloadStats,
 }
 
@@ -132,15 +138,26 @@ impl Generation {
             max_age_secs: config.max_token_age.as_secs(),
         };
         let verifier = Verifier::new(keys.clone(), rules, number);
+        let documents = Documents::build(&config);
         Ok(Generation {
             number,
             config,
             keys,
             issuer,
             verifier,
+            documents,
             tls,
             next_key_expiry,
         })
+    }
+}
+
+impl Generation {
+    /// Adds the clients' `revoke_issued_before` instants to the revocation set.
+    fn revoke_configured(&self, revocations: &Revocations) {
+        let c = &self.config;
+        let max_age = (c.max_token_age + c.leeway).as_secs();
+        revocations.apply_config(&c.clients, max_age, crate::token::now_unix());
     }
 }
 
@@ -158,10 +175,15 @@ impl State {
             throttle: Throttle::default(),
             tokens: TokenCache::new(fixed.cache_capacity, fixed.cache_ttl),
             key_memory: KeyMemory::open(fixed.state_dir.as_deref())?,
+            revocations: Arc::new(Revocations::open(
+                fixed.state_dir.as_deref(),
+                crate::token::now_unix(),
+            )?),
             reloads: ReloadStats::default(),
             fixed,
         };
         let first = Generation::build(config, 1, &shared.key_memory)?;
+        first.revoke_configured(&shared.revocations);
         Ok(State {
             shared,
             current: ArcSwap::from_pointee(first),
@@ -179,6 +201,8 @@ impl State {
     /// maximum age, or a kid now naming another key), in which case they are dropped and
     /// verified afresh.
     pub fn store(&self, next: Generation) {
+        // In force before any request sees the generation that configured them.
+        next.revoke_configured(&self.shared.revocations);
         let clients = &next.config.clients;
         self.shared.rate_limits.retain(|id| {
             clients

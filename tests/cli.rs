@@ -233,8 +233,23 @@ async fn the_shipped_config_runs_the_readme_flow_with_its_demo_upstream() {
         .await
         .unwrap();
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    // The shipped issuer is the README's URL, so the challenge names where the route's
+    // metadata is (RFC 9728 §5.1), and that path answers here.
+    let metadata = "/.well-known/oauth-protected-resource/api/";
     assert_eq!(
         refused.headers()["www-authenticate"],
-        "Bearer realm=\"storegate\""
+        format!(
+            "Bearer realm=\"storegate\", resource_metadata=\"https://localhost:8443{metadata}\""
+        )
     );
+    let doc: Value = client
+        .get(format!("{base}{metadata}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["resource"], "https://localhost:8443/api/");
+    assert_eq!(doc["authorization_servers"][0], "https://localhost:8443");
 }

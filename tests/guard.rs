@@ -50,7 +50,12 @@ async fn missing_token_gets_a_bare_bearer_challenge() {
     for auth in [None, Some("Basic Zm9vOmJhcg==")] {
         let (status, challenge, body) = call(&gw, "/admin/echo", auth).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
-        assert_eq!(challenge.as_deref(), Some(r#"Bearer realm="storegate""#));
+        assert_eq!(
+            challenge.as_deref(),
+            Some(
+                r#"Bearer realm="storegate", resource_metadata="https://gateway.test/.well-known/oauth-protected-resource/admin/""#
+            )
+        );
         assert!(body.contains("Bearer access token is required"), "{body}");
     }
     assert_eq!(log.requests.load(Ordering::SeqCst), 0);
@@ -346,7 +351,7 @@ async fn writes_need_the_routes_write_scope() {
         r.headers()["www-authenticate"]
             .to_str()
             .unwrap()
-            .ends_with(r#"scope="write""#)
+            .contains(r#", scope="write", resource_metadata="#)
     );
     let full = gw.token("backoffice-app", SECRET).await;
     let r = gw

@@ -271,5 +271,8 @@ async fn restart_only_settings_keep_their_running_values() {
     assert_eq!(g.config.realm, "reloaded", "live");
     let resp = gw.client.get(gw.url("/admin/echo")).send().await.unwrap();
     let challenge = resp.headers()["www-authenticate"].to_str().unwrap();
-    assert_eq!(challenge, r#"Bearer realm="reloaded""#);
+    assert!(
+        challenge.starts_with(r#"Bearer realm="reloaded", "#),
+        "{challenge}"
+    );
 }

@@ -113,6 +113,16 @@ fn validate_one(i: usize, e: RawClient) -> Result<Client, ConfigError> {
             format!("{s:?} is not a valid scope token (RFC 6749 §3.3)"),
         ));
     }
+    if e.introspect && secret_digests.is_empty() {
+        return Err(bad(
+            &k("introspect"),
+            "is true but the client has no secret_hash to authenticate with",
+        ));
+    }
+    let revoke_issued_before = match &e.revoke_issued_before {
+        None => None,
+        Some(s) => Some(instant(&k("revoke_issued_before"), s)?),
+    };
     Ok(Client {
         id: e.id,
         id_header,
@@ -121,7 +131,27 @@ fn validate_one(i: usize, e: RawClient) -> Result<Client, ConfigError> {
         grants,
         scopes: e.scopes,
         rate_limit_per_sec: e.rate_limit_per_sec,
+        revoke_issued_before,
+        introspect: e.introspect,
     })
+}
+
+/// An RFC 3339 instant no later than now, in epoch seconds (a fraction is cut off).
+fn instant(key: &str, s: &str) -> Result<u64, ConfigError> {
+    use time::format_description::well_known::Rfc3339;
+    let t = time::OffsetDateTime::parse(s, &Rfc3339).map_err(|_| {
+        bad(
+            key,
+            format!("{s:?} is not an RFC 3339 instant such as \"2026-11-23T10:00:00Z\""),
+        )
+    })?;
+    let secs =
+        u64::try_from(t.unix_timestamp()).map_err(|_| bad(key, format!("{s:?} is before 1970")))?;
+    // An instant ahead would refuse the tokens issued from now until then as well.
+    if secs > crate::token::now_unix() {
+        return Err(bad(key, format!("{s:?} is in the future")));
+    }
+    Ok(secs)
 }
 
 /// The entries of a `clients_file`.
@@ -155,6 +185,8 @@ mod tests {
             grants: None,
             scopes: vec!["read".into()],
             rate_limit_per_sec: None,
+            revoke_issued_before: None,
+            introspect: false,
         }
     }
 
@@ -204,5 +236,38 @@ mod tests {
         e.grants = Some(vec!["implicit".into()]);
         let clients = validate(vec![e]).unwrap();
         assert!(!clients.get("pub").unwrap().secret_matches(""));
+    }
+
+    #[test]
+    fn revoke_issued_before_is_an_instant_not_ahead() {
+        let mut e = entry("a", "x");
+        e.revoke_issued_before = Some("2026-11-23T10:00:00Z".into());
+        let clients = validate(vec![e.clone()]).unwrap();
+        assert_eq!(
+            clients.get("a").unwrap().revoke_issued_before,
+            Some(1_795_428_000)
+        );
+        for bad_value in ["yesterday", "2026-11-23", "2999-01-01T00:00:00Z"] {
+            e.revoke_issued_before = Some(bad_value.into());
+            let err = validate(vec![e.clone()]).unwrap_err().to_string();
+            assert!(err.contains("clients[0].revoke_issued_before"), "{err}");
+        }
+    }
+
+    #[test]
+    fn only_a_client_with_a_secret_may_introspect() {
+        let mut e = entry("a", "x");
+        e.introspect = true;
+        assert!(
+            validate(vec![e.clone()])
+                .unwrap()
+                .get("a")
+                .unwrap()
+                .introspect
+        );
+        e.secret_hash = None;
+        e.grants = Some(vec!["implicit".into()]);
+        let err = validate(vec![e]).unwrap_err().to_string();
+        assert!(err.contains("clients[0].introspect"), "{err}");
     }
 }

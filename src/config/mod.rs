@@ -17,7 +17,7 @@ pub use restart::RestartOnly;
 
 use crate::clients::Clients;
 use crate::errors::ErrorShape;
-use crate::routes::{Route, TokenEndpoint};
+use crate::routes::{OAuthEndpoint, Route, TokenEndpoint};
 use crate::tls::TlsFiles;
 use crate::token::keys::SigningConfig;
 
@@ -108,6 +108,8 @@ pub struct Config {
     pub upstream_idle_timeout: Duration,
     pub signing: SigningConfig,
     pub token_endpoints: Vec<TokenEndpoint>,
+    /// The revocation and introspection endpoints.
+    pub oauth_endpoints: Vec<OAuthEndpoint>,
     pub clients: Clients,
     /// The file more clients were read from, if any (watched for changes).
     pub clients_file: Option<PathBuf>,
@@ -200,6 +202,8 @@ impl RawConfig {
         self.tokens.validate(&mut cfg)?;
         cfg.signing = self.signing.validate(base)?;
         cfg.token_endpoints = routes::endpoints(&self.token_endpoints)?;
+        cfg.oauth_endpoints =
+            routes::oauth_endpoints(&self.revocation, &self.introspection, &cfg.token_endpoints)?;
         let mut entries = self.clients;
         if let Some(file) = &self.clients_file {
             let file = base.join(file);
@@ -207,7 +211,7 @@ impl RawConfig {
             cfg.clients_file = Some(file);
         }
         cfg.clients = clients::validate(entries)?;
-        cfg.routes = routes::routes(&self.routes, &cfg.clients)?;
+        cfg.routes = routes::routes(&self.routes, &cfg.clients, &cfg.issuer)?;
         cfg.throttle = self.throttle.validate()?;
         cfg.limits = self.limits.validate()?;
         if let Some(d) = &self.demo {
@@ -300,6 +304,7 @@ impl RawServer {
             upstream_idle_timeout: Duration::from_millis(DEFAULT_UPSTREAM_IDLE_TIMEOUT_MS),
             signing: SigningConfig::default(),
             token_endpoints: Vec::new(),
+            oauth_endpoints: Vec::new(),
             clients: Clients::default(),
             clients_file: None,
             routes: Vec::new(),

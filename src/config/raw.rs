@@ -16,6 +16,12 @@ pub struct RawConfig {
     pub signing: RawSigning,
     #[serde(default)]
     pub token_endpoints: Vec<RawTokenEndpoint>,
+    /// The RFC 7009 revocation endpoint.
+    #[serde(default)]
+    pub revocation: RawOAuthEndpoint,
+    /// The RFC 7662 introspection endpoint.
+    #[serde(default)]
+    pub introspection: RawOAuthEndpoint,
     #[serde(default)]
     pub clients: Vec<RawClient>,
     /// A TOML file holding more `[[clients]]` entries (relative to this file).
@@ -159,6 +165,17 @@ pub struct RawTokenEndpoint {
     pub shape: String,
 }
 
+/// `[revocation]` or `[introspection]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawOAuthEndpoint {
+    /// Where it is mounted; defaults `crate::routes::DEFAULT_REVOCATION_PATH` and
+    /// `DEFAULT_INTROSPECTION_PATH`.
+    pub path: Option<String>,
+    /// "oauth" (default) or "errors".
+    pub error_shape: Option<String>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawRoute {
@@ -213,6 +230,12 @@ pub struct RawClient {
     /// Requests per second this client may make through the gateway (bursts of up to one
     /// second's worth); more get 429. Default: no limit.
     pub rate_limit_per_sec: Option<u32>,
+    /// Revokes every token of this client issued before this instant (RFC 3339, e.g.
+    /// "2026-11-23T10:00:00Z"). Revocations only add up: removing the key revokes nothing back.
+    pub revoke_issued_before: Option<String>,
+    /// It may ask the introspection endpoint about tokens (RFC 7662); needs a secret.
+    #[serde(default)]
+    pub introspect: bool,
 }
 
 /// A `clients_file`: more `[[clients]]` entries.

@@ -3,13 +3,15 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use super::raw::{RawRoute, RawTokenEndpoint};
+use super::raw::{RawOAuthEndpoint, RawRoute, RawTokenEndpoint};
 use super::{
     ConfigError, DEFAULT_BODY_IDLE_TIMEOUT_MS, DEFAULT_UPSTREAM_TIMEOUT_MS, bad, positive,
 };
 use crate::clients::Clients;
 use crate::errors::ErrorShape;
-use crate::routes::{EndpointShape, Route, TokenEndpoint};
+use crate::routes::{
+    self as routing, EndpointShape, OAuthEndpoint, OAuthKind, Route, TokenEndpoint,
+};
 
 fn endpoint_shape(key: &str, s: &str) -> Result<EndpointShape, ConfigError> {
     match s {
@@ -42,12 +44,7 @@ pub(super) fn endpoints(raw: &[RawTokenEndpoint]) -> Result<Vec<TokenEndpoint>, 
         .enumerate()
         .map(|(i, e)| {
             let key = format!("token_endpoints[{i}].path");
-            if !e.path.starts_with('/') || e.path.contains(['?', '#']) {
-                return Err(bad(
-                    &key,
-                    format!("{:?} must be a plain path starting with '/'", e.path),
-                ));
-            }
+            endpoint_path(&key, &e.path)?;
             if !seen.insert(e.path.clone()) {
                 return Err(bad(&key, format!("{:?} is mounted twice", e.path)));
             }
@@ -60,9 +57,71 @@ pub(super) fn endpoints(raw: &[RawTokenEndpoint]) -> Result<Vec<TokenEndpoint>, 
         .collect()
 }
 
+/// A path the gateway answers at itself: plain, and none of its read-only documents.
+fn endpoint_path(key: &str, path: &str) -> Result<(), ConfigError> {
+    if !path.starts_with('/') || path.contains(['?', '#']) {
+        return Err(bad(
+            key,
+            format!("{path:?} must be a plain path starting with '/'"),
+        ));
+    }
+    if path == routing::HEALTH_PATH || path.starts_with("/.well-known/") {
+        return Err(bad(
+            key,
+            format!("{path:?} is one of the gateway's own documents"),
+        ));
+    }
+    Ok(())
+}
+
+/// `[revocation]` and `[introspection]`: their paths (defaults, or as configured), which may
+/// not be a token endpoint's or each other's.
+pub(super) fn oauth_endpoints(
+    revocation: &RawOAuthEndpoint,
+    introspection: &RawOAuthEndpoint,
+    token_endpoints: &[TokenEndpoint],
+) -> Result<Vec<OAuthEndpoint>, ConfigError> {
+    let sections = [
+        (
+            "revocation",
+            revocation,
+            OAuthKind::Revocation,
+            routing::DEFAULT_REVOCATION_PATH,
+        ),
+        (
+            "introspection",
+            introspection,
+            OAuthKind::Introspection,
+            routing::DEFAULT_INTROSPECTION_PATH,
+        ),
+    ];
+    let mut out: Vec<OAuthEndpoint> = Vec::with_capacity(2);
+    for (section, raw, kind, default) in sections {
+        let key = format!("{section}.path");
+        let path = raw.path.as_deref().unwrap_or(default).to_owned();
+        endpoint_path(&key, &path)?;
+        if token_endpoints.iter().any(|e| e.path == path) || out.iter().any(|e| e.path == path) {
+            return Err(bad(&key, format!("{path:?} is mounted twice")));
+        }
+        out.push(OAuthEndpoint {
+            path,
+            kind,
+            error_shape: error_shape(
+                &format!("{section}.error_shape"),
+                raw.error_shape.as_deref(),
+            )?,
+        });
+    }
+    Ok(out)
+}
+
 /// Validates the routes and sorts them longest prefix first, so the first match is the most
 /// specific one.
-pub(super) fn routes(raw: &[RawRoute], clients: &Clients) -> Result<Vec<Route>, ConfigError> {
+pub(super) fn routes(
+    raw: &[RawRoute],
+    clients: &Clients,
+    issuer: &str,
+) -> Result<Vec<Route>, ConfigError> {
     let mut seen = HashSet::new();
     let mut routes = Vec::with_capacity(raw.len());
     for (i, r) in raw.iter().enumerate() {
@@ -105,6 +164,11 @@ pub(super) fn routes(raw: &[RawRoute], clients: &Clients) -> Result<Vec<Route>, 
             forward_authorization: r.forward_authorization,
             write_scope: r.write_scope.clone(),
             max_body_bytes: r.max_body_bytes,
+            resource_metadata: routing::url_for(
+                issuer,
+                &routing::resource_metadata_path(&r.prefix),
+            )
+            .map(Into::into),
         });
     }
     routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));

@@ -1,13 +1,15 @@
 //! Client authentication at the token endpoint (RFC 6749 §2.3): HTTP Basic or the body, one
 //! of them, checked through the failure throttle so that guessing a secret is slowed down.
-//! The revocation and introspection endpoints will authenticate their callers the same way.
+//! The revocation and introspection endpoints authenticate their callers the same way.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::request::Params;
 use crate::clients::{Client, Clients};
+use crate::conn::ConnInfo;
 use crate::errors::Refusal;
+use crate::state::{Generation, Shared};
 use crate::throttle::{Limits, Throttle};
 
 /// Who is asking, and what their authentication is checked against.
@@ -19,7 +21,22 @@ pub struct Asking<'a> {
     pub source: IpAddr,
 }
 
-impl Asking<'_> {
+impl<'a> Asking<'a> {
+    /// The asking of a request under generation `g`.
+    pub fn new<B>(
+        req: &http::Request<B>,
+        g: &'a Generation,
+        shared: &'a Shared,
+        conn: &ConnInfo,
+    ) -> Asking<'a> {
+        Asking {
+            clients: &g.config.clients,
+            throttle: &shared.throttle,
+            limits: g.config.throttle,
+            source: conn.source(req.headers(), &g.config.trusted_proxies),
+        }
+    }
+
     /// Finds the client and, when `with_secret`, checks its secret. A source throttled for
     /// the client id is refused before anything is checked, the right secret included.
     pub fn authenticate(

@@ -1,9 +1,13 @@
-//! The token endpoint: read the request (`request`), decide the grant, issue a token, and
-//! answer in the shape of the documented API this endpoint is mounted as (`response`).
+//! The endpoints clients authenticate at: the token endpoint (here: read the request, decide
+//! the grant, issue a token, answer in the shape of the documented API it is mounted as), and
+//! the token lifecycle's `revoke` (RFC 7009) and `introspect` (RFC 7662). All three read a form
+//! or JSON body (`request`) and authenticate the client alike (`client_auth`).
 
 pub mod client_auth;
+pub mod introspect;
 pub mod request;
 pub mod response;
+pub mod revoke;
 
 use std::sync::Arc;
 
@@ -31,12 +35,7 @@ pub async fn handle(
     conn: &ConnInfo,
 ) -> Outcome {
     let mut client = None;
-    let asking = Asking {
-        clients: &g.config.clients,
-        throttle: &shared.throttle,
-        limits: g.config.throttle,
-        source: conn.source(req.headers(), &g.config.trusted_proxies),
-    };
+    let asking = Asking::new(&req, g, shared, conn);
     let result = token_response(req, ep, g, &asking, &mut client).await;
     Outcome {
         client,
@@ -53,14 +52,7 @@ async fn token_response(
     // Set once the client is known, for the access log.
     logged_client: &mut Option<Arc<Client>>,
 ) -> Result<Response<Body>, Refusal> {
-    if req.method() != Method::POST {
-        crate::body::drain_for_refusal(req).await;
-        return Err(Refusal::MethodNotAllowed);
-    }
-    let (parts, body) = req.into_parts();
-    let body = read_body(body, &g.config).await?;
-    let params = request::parse_body(&parts.headers, &body)?;
-    let basic = request::basic_credentials(&parts.headers).transpose()?;
+    let (params, basic) = read_post(req, &g.config).await?;
     let grant = match params.grant_type.as_deref() {
         None => return Err(Refusal::InvalidRequest("grant_type is missing")),
         Some("client_credentials") => Grant::ClientCredentials,
@@ -82,6 +74,22 @@ async fn token_response(
         })?;
     let echo_scope = params.scope.is_some().then_some(scope.as_str());
     Ok(response::success(ep.shape, &issued, grant, echo_scope))
+}
+
+/// The parameters and any HTTP Basic credentials of a POST; other methods are refused (405).
+pub async fn read_post(
+    req: Request<Incoming>,
+    cfg: &Config,
+) -> Result<(request::Params, Option<(String, String)>), Refusal> {
+    if req.method() != Method::POST {
+        crate::body::drain_for_refusal(req).await;
+        return Err(Refusal::MethodNotAllowed);
+    }
+    let (parts, body) = req.into_parts();
+    let body = read_body(body, cfg).await?;
+    let params = request::parse_body(&parts.headers, &body)?;
+    let basic = request::basic_credentials(&parts.headers).transpose()?;
+    Ok((params, basic))
 }
 
 async fn read_body(body: Incoming, cfg: &Config) -> Result<Bytes, Refusal> {

@@ -7,13 +7,31 @@ use http::{HeaderMap, header};
 
 use crate::errors::Refusal;
 
-/// The parameters storegate reads from a token request body.
-#[derive(Debug, Default, PartialEq, Eq)]
+/// The parameters storegate reads from a token, revocation or introspection request body.
+#[derive(Default, PartialEq, Eq)]
 pub struct Params {
     pub grant_type: Option<String>,
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
     pub scope: Option<String>,
+    /// The token to revoke or introspect (RFC 7009 §2.1, RFC 7662 §2.1).
+    pub token: Option<String>,
+    pub token_type_hint: Option<String>,
+}
+
+impl std::fmt::Debug for Params {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The secret and the token are credentials: never in a log line.
+        let given = |v: &Option<String>| v.as_ref().map(|_| "<given>");
+        f.debug_struct("Params")
+            .field("grant_type", &self.grant_type)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &given(&self.client_secret))
+            .field("scope", &self.scope)
+            .field("token", &given(&self.token))
+            .field("token_type_hint", &self.token_type_hint)
+            .finish()
+    }
 }
 
 impl Params {
@@ -23,6 +41,8 @@ impl Params {
             "client_id" => &mut self.client_id,
             "client_secret" => &mut self.client_secret,
             "scope" => &mut self.scope,
+            "token" => &mut self.token,
+            "token_type_hint" => &mut self.token_type_hint,
             _ => return Ok(()),
         };
         if slot.is_some() {
@@ -97,11 +117,16 @@ pub fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Params, Refusal> {
                     serde_json::Value::Null => {}
                     _ if matches!(
                         k.as_str(),
-                        "grant_type" | "client_id" | "client_secret" | "scope"
+                        "grant_type"
+                            | "client_id"
+                            | "client_secret"
+                            | "scope"
+                            | "token"
+                            | "token_type_hint"
                     ) =>
                     {
                         return Err(Refusal::InvalidRequest(
-                            "token request parameters must be strings",
+                            "request parameters must be strings",
                         ));
                     }
                     _ => {}

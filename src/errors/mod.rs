@@ -29,6 +29,12 @@ pub enum Refusal {
     InvalidClient { basic: bool },
     #[error("client may not use this grant")]
     UnauthorizedClient,
+    /// A client asked to revoke another client's token (RFC 7009 §2.1).
+    #[error("the token was issued to another client")]
+    ForeignToken,
+    /// An authenticated client not registered with `introspect = true`.
+    #[error("client may not introspect")]
+    MayNotIntrospect,
     #[error("unsupported grant type")]
     UnsupportedGrantType,
     #[error("scope not allowed for this client")]
@@ -120,6 +126,16 @@ impl Refusal {
                     "this client may not use this grant type",
                 )
             },
+            Refusal::ForeignToken => row(
+                S::BAD_REQUEST,
+                "unauthorized_client",
+                "the token was issued to another client",
+            ),
+            Refusal::MayNotIntrospect => row(
+                S::FORBIDDEN,
+                "unauthorized_client",
+                "this client may not introspect tokens",
+            ),
             Refusal::UnsupportedGrantType => Row {
                 errors_detail: false,
                 ..row(
@@ -139,7 +155,7 @@ impl Refusal {
             Refusal::MethodNotAllowed => row(
                 S::METHOD_NOT_ALLOWED,
                 "invalid_request",
-                "the token endpoint accepts POST only",
+                "this endpoint accepts POST only",
             ),
             Refusal::PayloadTooLarge => row(
                 S::PAYLOAD_TOO_LARGE,
@@ -223,6 +239,8 @@ mod tests {
             (Refusal::InvalidClient { basic: false }, 400, 401),
             (Refusal::InvalidClient { basic: true }, 401, 401),
             (Refusal::UnauthorizedClient, 400, 401),
+            (Refusal::ForeignToken, 400, 400),
+            (Refusal::MayNotIntrospect, 403, 403),
             (Refusal::UnsupportedGrantType, 400, 400),
             (Refusal::InvalidScope, 400, 400),
             (Refusal::MethodNotAllowed, 405, 405),
@@ -276,32 +294,42 @@ mod tests {
     #[test]
     fn challenges_follow_rfc6750() {
         assert_eq!(
-            Refusal::MissingToken.challenge(OAuth, "r").unwrap(),
+            Refusal::MissingToken.challenge(OAuth, "r", None).unwrap(),
             r#"Bearer realm="r""#
         );
         let c = Refusal::InvalidToken("token expired")
-            .challenge(Errors, "r")
+            .challenge(Errors, "r", None)
             .unwrap();
         assert_eq!(
             c,
             r#"Bearer realm="r", error="invalid_token", error_description="token expired""#
         );
+        // RFC 9728 §5.1: where the resource's metadata is.
+        let c = Refusal::MissingToken.challenge(
+            OAuth,
+            "r",
+            Some("https://gw/.well-known/oauth-protected-resource/api/"),
+        );
+        assert_eq!(
+            c.unwrap(),
+            r#"Bearer realm="r", resource_metadata="https://gw/.well-known/oauth-protected-resource/api/""#
+        );
         let c = Refusal::InsufficientScope {
             detail: "d",
             scope: Some("write".into()),
         }
-        .challenge(OAuth, "r");
+        .challenge(OAuth, "r", None);
         assert!(
             c.unwrap()
                 .ends_with(r#"error="insufficient_scope", error_description="d", scope="write""#)
         );
         assert_eq!(
-            Refusal::InvalidClient { basic: false }.challenge(OAuth, "r"),
+            Refusal::InvalidClient { basic: false }.challenge(OAuth, "r", None),
             None
         );
         assert_eq!(
             Refusal::InvalidClient { basic: true }
-                .challenge(OAuth, "r")
+                .challenge(OAuth, "r", None)
                 .unwrap(),
             r#"Basic realm="r""#
         );

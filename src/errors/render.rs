@@ -50,16 +50,22 @@ impl Refusal {
         .expect("serializing a fixed error body cannot fail")
     }
 
-    /// The `WWW-Authenticate` challenge this refusal carries, if any (RFC 6750 §3, RFC 7235).
-    pub fn challenge(&self, shape: ErrorShape, realm: &str) -> Option<String> {
-        match self {
+    /// The `WWW-Authenticate` challenge this refusal carries, if any (RFC 6750 §3, RFC 7235),
+    /// with the guarded resource's metadata URL when there is one (RFC 9728 §5.1).
+    pub fn challenge(
+        &self,
+        shape: ErrorShape,
+        realm: &str,
+        resource_metadata: Option<&str>,
+    ) -> Option<String> {
+        let mut v = match self {
             Refusal::InvalidClient { .. } if self.status(shape) == StatusCode::UNAUTHORIZED => {
-                Some(format!("Basic realm=\"{realm}\""))
+                return Some(format!("Basic realm=\"{realm}\""));
             }
-            Refusal::MissingToken => Some(format!("Bearer realm=\"{realm}\"")),
-            Refusal::InvalidToken(d) => Some(format!(
+            Refusal::MissingToken => format!("Bearer realm=\"{realm}\""),
+            Refusal::InvalidToken(d) => format!(
                 "Bearer realm=\"{realm}\", error=\"invalid_token\", error_description=\"{d}\""
-            )),
+            ),
             Refusal::InsufficientScope { detail, scope } => {
                 let mut v = format!(
                     "Bearer realm=\"{realm}\", error=\"insufficient_scope\", error_description=\"{detail}\""
@@ -67,14 +73,23 @@ impl Refusal {
                 if let Some(s) = scope {
                     v.push_str(&format!(", scope=\"{s}\""));
                 }
-                Some(v)
+                v
             }
-            _ => None,
+            _ => return None,
+        };
+        if let Some(url) = resource_metadata {
+            v.push_str(&format!(", resource_metadata=\"{url}\""));
         }
+        Some(v)
     }
 
     /// The refusal as a response: the one place refusals become HTTP, and are logged.
-    pub fn into_response(self, shape: ErrorShape, realm: &str) -> Response<Body> {
+    pub fn into_response(
+        self,
+        shape: ErrorShape,
+        realm: &str,
+        resource_metadata: Option<&str>,
+    ) -> Response<Body> {
         tracing::debug!(refusal = %self, "refused");
         let mut resp = Response::new(Either::Left(Full::new(Bytes::from(self.body(shape)))));
         *resp.status_mut() = self.status(shape);
@@ -83,7 +98,7 @@ impl Refusal {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
-        if let Some(c) = self.challenge(shape, realm) {
+        if let Some(c) = self.challenge(shape, realm, resource_metadata) {
             // Every part of a challenge is a fixed string or a validated config value.
             if let Ok(v) = HeaderValue::from_str(&c) {
                 h.insert(header::WWW_AUTHENTICATE, v);

@@ -158,6 +158,8 @@ pub(crate) fn for_tests(api: &str, grant: Grant, scope: &str) -> Verified {
         grants: vec![Grant::Implicit],
         scopes: vec!["read".into(), "write".into()],
         rate_limit_per_sec: None,
+        revoke_issued_before: None,
+        introspect: false,
     });
     let signed = Signed::new("k".into(), "c1", scope, None, [api], (grant, 0, None))
         .expect("no line breaks");

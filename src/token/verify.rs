@@ -105,6 +105,15 @@ impl Verifier {
         Ok(v)
     }
 
+    /// The claims of a token this generation's keys vouch for, from the cache when it was
+    /// verified before, bound to no client (the revocation endpoint checks whose it is).
+    pub fn signed(&self, token: &str, cache: &TokenCache) -> Result<Signed, Refusal> {
+        match cache.get(&digest(token)) {
+            Some(v) if self.validation.contains_key(&v.signed.kid) => Ok(v.signed.clone()),
+            _ => self.verify_uncached(token, cache),
+        }
+    }
+
     /// Full verification: header, key, signature, claims. Counted in `cache.stats`.
     pub fn verify_uncached(&self, token: &str, cache: &TokenCache) -> Result<Signed, Refusal> {
         cache.stats.verifications.fetch_add(1, Ordering::Relaxed);
@@ -147,10 +156,13 @@ impl Verifier {
             })
         })?;
         let c = data.claims;
+        // RFC 9068 §2.2: `iat` and `jti` are required; revocation needs both.
+        let (Some(iat), Some(jti)) = (c.iat, c.jti.as_deref().filter(|j| !j.is_empty())) else {
+            return Err(Refusal::InvalidToken("the token lacks a required claim"));
+        };
         // A token valid for longer than any this gateway issues (exp = u64::MAX, say) is no
         // token of ours, whatever key signed it.
-        let issued = c.iat.unwrap_or_else(super::now_unix);
-        if c.exp.saturating_sub(issued) > self.max_age_secs {
+        if c.exp.saturating_sub(iat) > self.max_age_secs {
             return Err(Refusal::InvalidToken("the token's lifetime is too long"));
         }
         let grant = c
@@ -166,9 +178,9 @@ impl Verifier {
             kid.clone(),
             c.client_id.as_deref().unwrap_or(&c.sub),
             &c.scope,
-            c.jti.as_deref(),
+            Some(jti),
             aud.iter().map(String::as_str),
-            (grant, c.exp, c.iat),
+            (grant, c.exp, Some(iat)),
         )
         .ok_or(Refusal::InvalidToken("the token is malformed"))
     }

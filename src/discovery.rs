@@ -1,0 +1,146 @@
+//! The gateway's metadata documents, made once per generation: the authorization server's
+//! (RFC 8414) and each guarded route's (RFC 9728). Served as precomputed bytes by path.
+//!
+//! URLs are the issuer's origin with the endpoint's path: the gateway serves every endpoint
+//! at its own origin. With an issuer that is no http(s) URL there is nothing to build them
+//! from, and no document is served (a warning says so when the config is loaded).
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::routes::{
+    self, AUTHORIZATION_SERVER_METADATA, EndpointShape, JWKS_PATH, OAuthKind, url_for,
+};
+
+/// Metadata documents by path.
+#[derive(Debug, Default)]
+pub struct Documents {
+    by_path: HashMap<String, Bytes>,
+}
+
+impl Documents {
+    pub fn get(&self, path: &str) -> Option<&Bytes> {
+        self.by_path.get(path)
+    }
+
+    /// Every path a document is served at.
+    pub fn paths(&self) -> impl Iterator<Item = &str> {
+        self.by_path.keys().map(String::as_str)
+    }
+
+    pub fn build(cfg: &Config) -> Documents {
+        let Ok(issuer) = cfg.issuer.parse::<http::Uri>() else {
+            return Documents::default();
+        };
+        if url_for(&cfg.issuer, "").is_none() || issuer.query().is_some() {
+            tracing::warn!(
+                "tokens.issuer is not an https URL: no discovery metadata is served (RFC 8414 builds its URLs from the issuer)"
+            );
+            return Documents::default();
+        }
+        let mut by_path = HashMap::new();
+        // RFC 8414 §3.1: the issuer's path goes after the well-known name.
+        let issuer_path = issuer.path().trim_end_matches('/');
+        by_path.insert(
+            format!("{AUTHORIZATION_SERVER_METADATA}{issuer_path}"),
+            json(&authorization_server(cfg)),
+        );
+        for r in &cfg.routes {
+            by_path.insert(
+                routes::resource_metadata_path(&r.prefix),
+                json(&protected_resource(cfg, &r.prefix, &r.api)),
+            );
+        }
+        Documents { by_path }
+    }
+}
+
+fn json(v: &impl Serialize) -> Bytes {
+    Bytes::from(serde_json::to_vec(v).expect("metadata serializes"))
+}
+
+/// RFC 8414 §2, in its order.
+#[derive(Serialize)]
+struct AuthorizationServer<'a> {
+    issuer: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_endpoint: Option<String>,
+    jwks_uri: String,
+    scopes_supported: Vec<&'a str>,
+    response_types_supported: [&'a str; 0],
+    grant_types_supported: [&'a str; 1],
+    token_endpoint_auth_methods_supported: [&'a str; 2],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    revocation_endpoint: Option<String>,
+    revocation_endpoint_auth_methods_supported: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    introspection_endpoint: Option<String>,
+    introspection_endpoint_auth_methods_supported: [&'a str; 2],
+}
+
+const SECRET_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
+
+fn authorization_server(cfg: &Config) -> AuthorizationServer<'_> {
+    let url = |path: &str| url_for(&cfg.issuer, path);
+    // The endpoint an RFC 6749 client posts its form to: the first connect-token one, else
+    // the first oauth2-token one (both take forms). The seed-004 envelope is no RFC 6749 shape.
+    let token = [EndpointShape::ConnectToken, EndpointShape::Oauth2Token]
+        .iter()
+        .find_map(|shape| cfg.token_endpoints.iter().find(|e| e.shape == *shape));
+    let oauth = |kind| {
+        (cfg.oauth_endpoints.iter())
+            .find(|e| e.kind == kind)
+            .and_then(|e| url(&e.path))
+    };
+    // A public (implicit) client revokes its own tokens naming only its id.
+    let mut revocation_methods = SECRET_METHODS.to_vec();
+    if cfg.clients.iter().any(|c| c.is_public()) {
+        revocation_methods.push("none");
+    }
+    AuthorizationServer {
+        issuer: &cfg.issuer,
+        token_endpoint: token.and_then(|e| url(&e.path)),
+        jwks_uri: url(JWKS_PATH).unwrap_or_default(),
+        scopes_supported: scopes(cfg, None),
+        response_types_supported: [],
+        grant_types_supported: ["client_credentials"],
+        token_endpoint_auth_methods_supported: SECRET_METHODS,
+        revocation_endpoint: oauth(OAuthKind::Revocation),
+        revocation_endpoint_auth_methods_supported: revocation_methods,
+        introspection_endpoint: oauth(OAuthKind::Introspection),
+        introspection_endpoint_auth_methods_supported: SECRET_METHODS,
+    }
+}
+
+/// RFC 9728 §2.
+#[derive(Serialize)]
+struct ProtectedResource<'a> {
+    resource: String,
+    authorization_servers: [&'a str; 1],
+    bearer_methods_supported: [&'a str; 1],
+    scopes_supported: Vec<&'a str>,
+}
+
+fn protected_resource<'a>(cfg: &'a Config, prefix: &str, api: &str) -> ProtectedResource<'a> {
+    ProtectedResource {
+        // §3.3: exactly the identifier the well-known URL was made from.
+        resource: url_for(&cfg.issuer, prefix).unwrap_or_default(),
+        authorization_servers: [&cfg.issuer],
+        bearer_methods_supported: ["header"],
+        scopes_supported: scopes(cfg, Some(api)),
+    }
+}
+
+/// The scopes registered clients may be granted (of those for `api`, if given), sorted.
+fn scopes<'a>(cfg: &'a Config, api: Option<&str>) -> Vec<&'a str> {
+    let mut all: Vec<&str> = (cfg.clients.iter())
+        .filter(|c| api.is_none_or(|api| c.apis.iter().any(|a| a == api)))
+        .flat_map(|c| c.scopes.iter().map(String::as_str))
+        .collect();
+    all.sort_unstable();
+    all.dedup();
+    all
+}

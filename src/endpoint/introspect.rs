@@ -1,0 +1,132 @@
+//! Token introspection (RFC 7662), for clients registered with `introspect = true`: an
+//! upstream that cannot verify JWTs asks here. The caller authenticates with its secret, as at
+//! the token endpoint and under the same failure throttle; bad credentials get 401 (§2.3), a
+//! client not allowed to introspect gets 403 `unauthorized_client` (it learns why, and nothing
+//! about the token).
+//!
+//! The answer comes from the guard's own check — the same verifier, cache and revocation set —
+//! so it never disagrees with what a request with the token would get: `{"active":false}` for
+//! anything the guard would refuse (expired, revoked, foreign, garbage, a removed client's).
+//! With no route to check against, the audience is the token's, narrowed to the APIs its
+//! client is registered for now; a token left for no API is inactive.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, header};
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
+use serde::Serialize;
+
+use super::client_auth::Asking;
+use crate::Body;
+use crate::clients::Client;
+use crate::conn::ConnInfo;
+use crate::errors::Refusal;
+use crate::outcome::Outcome;
+use crate::routes::OAuthEndpoint;
+use crate::state::{Generation, Shared};
+use crate::token::verified::Verified;
+
+/// Answers an introspection request.
+pub async fn handle(
+    req: Request<Incoming>,
+    ep: &OAuthEndpoint,
+    g: &Generation,
+    shared: &Shared,
+    conn: &ConnInfo,
+) -> Outcome {
+    let mut client = None;
+    let asking = Asking::new(&req, g, shared, conn);
+    let result = introspect(req, g, shared, &asking, &mut client).await;
+    Outcome {
+        client,
+        no_store: true,
+        ..Outcome::new(result, ep.error_shape)
+    }
+}
+
+async fn introspect(
+    req: Request<Incoming>,
+    g: &Generation,
+    shared: &Shared,
+    asking: &Asking<'_>,
+    logged_client: &mut Option<Arc<Client>>,
+) -> Result<Response<Body>, Refusal> {
+    let (params, basic) = super::read_post(req, &g.config).await?;
+    let client = asking
+        .authenticate(true, &params, basic)
+        .map_err(|e| match e {
+            // §2.3: invalid client credentials get 401 however they were sent.
+            Refusal::InvalidClient { .. } => Refusal::InvalidClient { basic: true },
+            e => e,
+        })?;
+    *logged_client = Some(client.clone());
+    if !client.introspect {
+        return Err(Refusal::MayNotIntrospect);
+    }
+    let token = (params.token.as_deref()).ok_or(Refusal::InvalidRequest("token is missing"))?;
+    let body = match crate::guard::verified(token, g, shared) {
+        Ok(who) => active(&who, &g.config.issuer),
+        Err(_) => None,
+    };
+    let body = body.unwrap_or_else(|| Bytes::from_static(br#"{"active":false}"#));
+    let mut resp = Response::new(Either::Left(Full::new(body)));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok(resp)
+}
+
+/// One string or several, as the token carries `aud`.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Audience<'a> {
+    One(&'a str),
+    Many(Vec<&'a str>),
+}
+
+/// RFC 7662 §2.2.
+#[derive(Serialize)]
+struct Active<'a> {
+    active: bool,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    scope: &'a str,
+    client_id: &'a str,
+    sub: &'a str,
+    aud: Audience<'a>,
+    iss: &'a str,
+    exp: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iat: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jti: Option<&'a str>,
+    token_type: &'static str,
+}
+
+/// The answer for a token the guard accepts, or `None` if it is good for no API.
+fn active(who: &Verified, issuer: &str) -> Option<Bytes> {
+    let apis: Vec<&str> = (who.client.apis.iter())
+        .map(String::as_str)
+        .filter(|api| who.is_for(api))
+        .collect();
+    let aud = match apis.as_slice() {
+        [] => return None,
+        [one] => Audience::One(one),
+        _ => Audience::Many(apis),
+    };
+    let body = Active {
+        active: true,
+        scope: who.scope.to_str().unwrap_or(""),
+        client_id: &who.client.id,
+        sub: &who.client.id,
+        aud,
+        iss: issuer,
+        exp: who.exp(),
+        iat: who.signed.iat,
+        jti: who.signed.jti(),
+        token_type: "Bearer",
+    };
+    Some(Bytes::from(serde_json::to_vec(&body).ok()?))
+}

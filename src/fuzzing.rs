@@ -291,11 +291,13 @@ fn routing_table() -> &'static (Vec<TokenEndpoint>, Vec<Route>) {
         ]
         .map(|(path, shape)| TokenEndpoint {
             path: path.into(),
+            label: path.into(),
             shape,
         })
         .to_vec();
         let route = |prefix: &str, api: &str, port: u16| Route {
             prefix: prefix.into(),
+            label: prefix.into(),
             upstream_scheme: http::uri::Scheme::HTTP,
             upstream_authority: format!("127.0.0.1:{port}").parse().expect("authority"),
             api: api.into(),

@@ -21,8 +21,10 @@ pub fn check(
     g: &Generation,
     shared: &Shared,
 ) -> Result<Arc<Verified>, Refusal> {
-    let who = verified(bearer_token(headers)?, g, shared)?;
-    authorize(method, route, &who)?;
+    let checked = bearer_token(headers)
+        .and_then(|token| verified(token, g, shared))
+        .and_then(|who| authorize(method, route, &who).map(|()| who));
+    let who = checked.inspect_err(|refusal| shared.metrics.verification_refused(refusal))?;
     if let Some(per_sec) = who.client.rate_limit_per_sec
         && !shared
             .rate_limits

@@ -14,6 +14,7 @@
 //! store API.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod body;
 pub mod clients;
 pub mod config;
@@ -27,11 +28,14 @@ pub mod errors;
 pub mod fuzzing;
 pub mod guard;
 pub mod headers;
+pub mod health;
 pub mod limits;
+pub mod metrics;
 pub mod outcome;
 pub mod proxy;
 pub mod ratelimit;
 pub mod reload;
+pub mod request_id;
 pub mod revocation;
 pub mod routes;
 pub mod server;

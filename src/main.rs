@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use storegate::config::Config;
+use storegate::config::{Config, LogFormat};
 
 /// Exit code for a bad configuration (sysexits EX_USAGE).
 const EXIT_CONFIG: u8 = 64;
@@ -41,6 +41,31 @@ enum Command {
         #[command(subcommand)]
         command: ClientCommand,
     },
+    /// Revoke tokens on the running gateway (through its admin listener; from the same host).
+    Revoke {
+        #[command(subcommand)]
+        command: RevokeCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum RevokeCommand {
+    /// Every token a client holds: those issued before an instant (default: now).
+    Client {
+        /// The client id.
+        id: String,
+        /// RFC 3339, e.g. 2026-11-23T10:00:00Z; not in the future.
+        #[arg(long)]
+        issued_before: Option<String>,
+    },
+    /// One token, by its `jti` claim.
+    Token {
+        /// The token's jti.
+        jti: String,
+        /// The client it was issued to (kept with the revocation, for the record).
+        #[arg(long)]
+        client: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -65,6 +90,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Run) {
         Command::Client { command } => client_command(command, &cli.config),
+        Command::Revoke { command } => revoke_command(command, &cli.config),
         Command::CheckConfig => match Config::load(&cli.config) {
             Ok(cfg) => match check_files(&cfg) {
                 Ok(notes) => {
@@ -90,7 +116,7 @@ fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(e) => return config_failure(&cli.config, &e),
             };
-            init_tracing(&config.log);
+            init_tracing(&config.log, config.log_format);
             let runtime = runtime();
             let result = runtime
                 .context("starting the runtime")
@@ -180,7 +206,10 @@ fn check_files(cfg: &Config) -> anyhow::Result<Vec<String>> {
                 tls.cert.display()
             ));
         } else {
-            storegate::tls::load(tls)?;
+            let (_, expiry) = storegate::tls::load(tls)?;
+            if let Some(t) = expiry.filter(|t| *t <= storegate::token::now_unix() as i64) {
+                notes.push(format!("{} expired at {t} (Unix time)", tls.cert.display()));
+            }
         }
     }
     let signing = &cfg.signing;
@@ -204,16 +233,56 @@ fn config_failure(path: &std::path::Path, e: &storegate::config::ConfigError) ->
     ExitCode::from(EXIT_CONFIG)
 }
 
-fn init_tracing(default: &str) {
+fn revoke_command(command: RevokeCommand, config: &std::path::Path) -> ExitCode {
+    let cfg = match Config::load(config) {
+        Ok(c) => c,
+        Err(e) => return config_failure(config, &e),
+    };
+    let Some(admin) = &cfg.admin else {
+        eprintln!(
+            "storegate: {}: no [admin] listener to revoke through",
+            config.display()
+        );
+        return ExitCode::from(EXIT_CONFIG);
+    };
+    let body = match command {
+        RevokeCommand::Client { id, issued_before } => {
+            serde_json::json!({ "client": id, "issued_before": issued_before })
+        }
+        RevokeCommand::Token { jti, client } => serde_json::json!({ "jti": jti, "client": client }),
+    };
+    let sent = runtime()
+        .context("starting the runtime")
+        .and_then(|rt| rt.block_on(storegate::admin::client::revoke(admin, body)));
+    match sent {
+        Ok(answer) => {
+            println!("{answer}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("storegate: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(default: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(default))
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Colour only on a terminal: log files and journald get plain text.
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(ansi)
-        .init();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter);
+    match format {
+        // One JSON object per line, the event's fields at the top level.
+        LogFormat::Json => logs
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init(),
+        // Colour only on a terminal: log files and journald get plain text.
+        LogFormat::Text => logs
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+            .init(),
+    }
 }
 
 async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
@@ -247,7 +316,20 @@ async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
         "storegate listening on {scheme}://{}",
         listener.local_addr()?
     );
-    storegate::server::run(listener, state, shutdown_signal()).await
+    if let Some(admin) = state.shared.fixed.admin.clone() {
+        let token = match &admin.token_file {
+            Some(f) => Some(storegate::admin::load_or_create_token(f)?.into()),
+            None => None,
+        };
+        let bound = tokio::net::TcpListener::bind(admin.listen)
+            .await
+            .with_context(|| format!("binding the admin listener {}", admin.listen))?;
+        tracing::info!("admin listening on http://{}", bound.local_addr()?);
+        tokio::spawn(storegate::admin::serve(bound, state.clone(), token));
+    }
+    state.shared.health.set_ready();
+    let drain = storegate::server::drain_after(state.clone(), shutdown_signal());
+    storegate::server::run(listener, state, drain).await
 }
 
 async fn shutdown_signal() {

@@ -20,6 +20,8 @@ pub struct Outcome {
     pub no_store: bool,
     /// The guarded route's RFC 9728 metadata URL, for its Bearer challenges.
     pub resource_metadata: Option<Arc<str>>,
+    /// The guarded route's label (metrics, access log), when the request was for one.
+    pub route: Option<Arc<str>>,
 }
 
 impl Outcome {
@@ -30,6 +32,7 @@ impl Outcome {
             client: None,
             no_store: false,
             resource_metadata: None,
+            route: None,
         }
     }
 

@@ -2,6 +2,7 @@
 //! bodies streamed both ways (never buffered whole), header hygiene, `X-Forwarded-*`, and the
 //! verified identity in `x-storegate-*` headers.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderValue, Request, Response, Uri, Version, header};
@@ -16,16 +17,23 @@ use crate::body::{Fault, Guarded, Track};
 use crate::conn::ConnInfo;
 use crate::errors::Refusal;
 use crate::headers;
+use crate::metrics::{Metrics, RouteKind};
 use crate::routes::Route;
 use crate::token::verified::Verified;
 
 /// The shared, pooled upstream client.
 pub struct Upstream {
     client: Client<HttpConnector, Guarded>,
+    metrics: Arc<Metrics>,
 }
 
 impl Upstream {
-    pub fn new(connect_timeout: Duration, idle_timeout: Duration, max_head: usize) -> Upstream {
+    pub fn new(
+        connect_timeout: Duration,
+        idle_timeout: Duration,
+        max_head: usize,
+        metrics: Arc<Metrics>,
+    ) -> Upstream {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(connect_timeout));
@@ -35,7 +43,7 @@ impl Upstream {
             .pool_idle_timeout(idle_timeout)
             .http1_max_buf_size(max_head.max(crate::limits::MIN_HEAD_BYTES))
             .build(connector);
-        Upstream { client }
+        Upstream { client, metrics }
     }
 
     /// Sends the request on and returns the upstream's response, its body streaming.
@@ -81,8 +89,8 @@ impl Upstream {
         };
         let resp = match resp {
             Some(Ok(resp)) => resp,
-            Some(Err(e)) => return Err(failure(route, &sent, Some(&e))),
-            None => return Err(failure(route, &sent, None)),
+            Some(Err(e)) => return Err(self.failure(route, &sent, Some(&e))),
+            None => return Err(self.failure(route, &sent, None)),
         };
         let (mut parts, body) = resp.into_parts();
         headers::strip_hop_by_hop(&mut parts.headers);
@@ -122,8 +130,27 @@ fn closed_before_answering(e: &hyper_util::client::legacy::Error) -> bool {
     !e.is_connect() && hyper.is_some_and(|h| h.is_incomplete_message() || h.is_canceled())
 }
 
-/// A failed upstream request (`None`: no head in time): the caller's fault when its own body
-/// failed, else the upstream's.
+impl Upstream {
+    /// A failed upstream request (`None`: no head in time): the caller's fault when its own
+    /// body failed, else the upstream's (counted by kind).
+    fn failure(
+        &self,
+        route: &Route,
+        sent: &Track,
+        error: Option<&hyper_util::client::legacy::Error>,
+    ) -> Refusal {
+        if sent.fault().is_none() {
+            let kind = crate::metrics::upstream_error_kind(error);
+            let labels = RouteKind {
+                route: route.label.clone(),
+                kind,
+            };
+            self.metrics.upstream_errors.get_or_create(&labels).inc();
+        }
+        failure(route, sent, error)
+    }
+}
+
 fn failure(
     route: &Route,
     sent: &Track,

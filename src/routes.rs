@@ -42,6 +42,8 @@ impl EndpointShape {
 #[derive(Debug, Clone)]
 pub struct TokenEndpoint {
     pub path: String,
+    /// The path as the `endpoint` label of metrics.
+    pub label: std::sync::Arc<str>,
     pub shape: EndpointShape,
 }
 
@@ -66,6 +68,8 @@ pub struct OAuthEndpoint {
 #[derive(Debug, Clone)]
 pub struct Route {
     pub prefix: String,
+    /// The prefix as the `route` label of metrics and logs.
+    pub label: std::sync::Arc<str>,
     /// "http://host:port", parsed.
     pub upstream_scheme: http::uri::Scheme,
     pub upstream_authority: http::uri::Authority,
@@ -198,6 +202,7 @@ fn hex_pair(bytes: &[u8], at: usize) -> Option<u8> {
 pub(crate) fn for_tests() -> Route {
     Route {
         prefix: "/api/".into(),
+        label: "/api/".into(),
         upstream_scheme: http::uri::Scheme::HTTP,
         upstream_authority: "127.0.0.1:9000".parse().unwrap(),
         api: "store".into(),

@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use bytes::Bytes;
-use http::{HeaderValue, Method, Request, Response, StatusCode, header};
+use http::{HeaderValue, Method, Request, Response, StatusCode, Version, header};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 
@@ -14,6 +14,7 @@ use crate::Body;
 use crate::conn::ConnInfo;
 use crate::errors::{ErrorShape, Refusal};
 use crate::outcome::Outcome;
+use crate::request_id::X_REQUEST_ID;
 use crate::routes::{self, OAuthKind, Target};
 use crate::state::{Generation, Shared, State};
 
@@ -21,30 +22,65 @@ use crate::state::{Generation, Shared, State};
 /// `signing.next_key` should stay published at least this long before it signs.
 pub const JWKS_CACHE_CONTROL: &str = "public, max-age=300";
 
-/// Answers one request and logs it (path without query: queries can carry secrets).
-pub async fn handle(req: Request<Incoming>, state: &State, conn: &ConnInfo) -> Response<Body> {
+/// Answers one request: gives it a request id (kept from the caller when well-formed, sent
+/// upstream and back), counts it in the route's metrics, says `Connection: close` to HTTP/1.1
+/// callers while the gateway drains, and writes the access log line (path without query:
+/// queries can carry secrets).
+pub async fn handle(mut req: Request<Incoming>, state: &State, conn: &ConnInfo) -> Response<Body> {
     let g = state.load();
-    if !tracing::enabled!(target: "storegate::access", tracing::Level::INFO) {
-        return handle_inner(req, &g, &state.shared, conn)
-            .await
-            .into_response(&g.config.realm);
-    }
+    let shared = &state.shared;
     let start = Instant::now();
-    let method = req.method().clone();
-    let uri = req.uri().clone();
-    let outcome = handle_inner(req, &g, &state.shared, conn).await;
-    let client = outcome.client.clone();
-    let resp = outcome.into_response(&g.config.realm);
-    tracing::info!(
-        target: "storegate::access",
-        method = %method,
-        path = uri.path(),
-        status = resp.status().as_u16(),
-        latency_us = start.elapsed().as_micros() as u64,
-        client_id = client.as_ref().map_or("-", |c| c.id.as_str()),
-        peer = %conn.peer.ip(),
-    );
+    let request_id = shared.request_ids.of(req.headers_mut());
+    let version = req.version();
+    let log = tracing::enabled!(target: "storegate::access", tracing::Level::INFO);
+    let logged = log.then(|| {
+        (
+            req.method().clone(),
+            req.uri().clone(),
+            length(req.headers()),
+        )
+    });
+    let outcome = handle_inner(req, &g, shared, conn).await;
+    let (client, route) = (outcome.client.clone(), outcome.route.clone());
+    let mut resp = outcome.into_response(&g.config.realm);
+    let elapsed = start.elapsed();
+    if let Some(route) = &route {
+        shared
+            .metrics
+            .request(route, resp.status().as_u16(), elapsed.as_secs_f64());
+    }
+    if version == Version::HTTP_11 && shared.health.is_draining() {
+        resp.headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    if let Some((method, uri, bytes_in)) = logged {
+        tracing::info!(
+            target: "storegate::access",
+            method = %method,
+            route = route.as_deref().unwrap_or("-"),
+            path = uri.path(),
+            status = resp.status().as_u16(),
+            latency_us = elapsed.as_micros() as u64,
+            client_id = client.as_ref().map_or("-", |c| c.id.as_str()),
+            bytes_in,
+            bytes_out = length(resp.headers()),
+            protocol = ?version,
+            request_id = request_id.to_str().unwrap_or("-"),
+            peer = %conn.peer.ip(),
+        );
+    }
+    resp.headers_mut().insert(X_REQUEST_ID, request_id);
     resp
+}
+
+/// A message's body size as its `Content-Length` says (`None` when streamed without one).
+fn length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .parse()
+        .ok()
 }
 
 async fn handle_inner(
@@ -84,13 +120,17 @@ async fn handle_inner(
     if let Some(why) = routes::path_refusal(path) {
         // "/admin/../shop/x" matches the /admin/ route here but may be /shop/x to an upstream
         // that normalizes paths: refuse rather than guess which API it is for.
-        return refuse(req, Refusal::InvalidRequest(why), route.error_shape).await;
+        return Outcome {
+            route: Some(route.label.clone()),
+            ..refuse(req, Refusal::InvalidRequest(why), route.error_shape).await
+        };
     }
     let who = match crate::guard::check(req.method(), req.headers(), route, g, shared) {
         Ok(who) => who,
         Err(refusal) => {
             return Outcome {
                 resource_metadata: route.resource_metadata.clone(),
+                route: Some(route.label.clone()),
                 ..refuse(req, refusal, route.error_shape).await
             };
         }
@@ -98,6 +138,7 @@ async fn handle_inner(
     let result = shared.upstream.forward(req, route, &who, conn).await;
     Outcome {
         client: Some(who.client.clone()),
+        route: Some(route.label.clone()),
         ..Outcome::new(result, route.error_shape)
     }
 }

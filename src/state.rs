@@ -17,8 +17,11 @@ use arc_swap::ArcSwap;
 
 use crate::config::{Config, RestartOnly};
 use crate::discovery::Documents;
+use crate::health::Health;
+use crate::metrics::Metrics;
 use crate::proxy::Upstream;
 use crate::ratelimit::RateLimits;
+use crate::request_id::RequestIds;
 use crate::revocation::Revocations;
 use crate::throttle::Throttle;
 use crate::token::cache::TokenCache;
@@ -48,6 +51,8 @@ pub struct Generation {
     /// When the first key remembered after a rotation expires (epoch seconds): the generation
     /// is rebuilt then, so that the key leaves the JWKS.
     pub next_key_expiry: Option<u64>,
+    /// When the serving certificate expires (epoch seconds), for the metrics.
+    pub certificate_expiry: Option<i64>,
 }
 
 /// What outlives a configuration generation.
@@ -64,6 +69,10 @@ pub struct Shared {
     /// Revoked tokens (in `state_dir` when one is configured).
     pub revocations: Arc<Revocations>,
     pub reloads: ReloadStats,
+    pub metrics: Arc<Metrics>,
+    /// Readiness and draining.
+    pub health: Health,
+    pub request_ids: RequestIds,
 }
 
 /// What reloads did, for logs, tests and (later) metrics.
@@ -109,11 +118,13 @@ impl Generation {
     /// allows) and records the signing key in `memory`, the last step that can fail. Blocking
     /// file I/O: call it off the async workers once serving.
     pub fn build(config: Config, number: u64, memory: &KeyMemory) -> anyhow::Result<Generation> {
-        let tls = match &config.tls {
-            Some(files) => Some(tokio_rustls::TlsAcceptor::from(
-                crate::tls::load(files).context("config keys `tls.cert` and `tls.key`")?,
-            )),
-            None => None,
+        let (tls, certificate_expiry) = match &config.tls {
+            Some(files) => {
+                let (server, expiry) =
+                    crate::tls::load(files).context("config keys `tls.cert` and `tls.key`")?;
+                (Some(tokio_rustls::TlsAcceptor::from(server)), expiry)
+            }
+            None => (None, None),
         };
         let keys = KeySet::load(&config.signing)?;
         let remembered = memory
@@ -148,6 +159,7 @@ impl Generation {
             documents,
             tls,
             next_key_expiry,
+            certificate_expiry,
         })
     }
 }
@@ -165,11 +177,13 @@ impl State {
     /// The state of a starting gateway: its first generation and the shared parts.
     pub fn new(config: Config) -> anyhow::Result<State> {
         let fixed = RestartOnly::of(&config);
+        let metrics = Arc::new(Metrics::new());
         let shared = Shared {
             upstream: Upstream::new(
                 fixed.upstream_connect_timeout,
                 fixed.upstream_idle_timeout,
                 fixed.limits.max_upstream_head_bytes,
+                metrics.clone(),
             ),
             rate_limits: RateLimits::default(),
             throttle: Throttle::default(),
@@ -180,6 +194,9 @@ impl State {
                 crate::token::now_unix(),
             )?),
             reloads: ReloadStats::default(),
+            metrics,
+            health: Health::default(),
+            request_ids: RequestIds::default(),
             fixed,
         };
         let first = Generation::build(config, 1, &shared.key_memory)?;

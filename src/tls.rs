@@ -24,8 +24,9 @@ pub struct TlsFiles {
 /// The names the development certificate is valid for.
 pub const DEV_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "::1"];
 
-/// Loads the configured certificate and key, generating development files when allowed.
-pub fn load(files: &TlsFiles) -> anyhow::Result<Arc<rustls::ServerConfig>> {
+/// Loads the configured certificate and key, generating development files when allowed, and
+/// says when the leaf certificate expires (epoch seconds), if its DER can be read for it.
+pub fn load(files: &TlsFiles) -> anyhow::Result<(Arc<rustls::ServerConfig>, Option<i64>)> {
     if devfiles::to_generate(files.generate_dev_files, &[&files.cert, &files.key]) {
         let pki = DevPki::generate(&DEV_NAMES)?;
         let ca_path = files.cert.with_file_name("dev-ca.pem");
@@ -50,13 +51,21 @@ pub fn load(files: &TlsFiles) -> anyhow::Result<Arc<rustls::ServerConfig>> {
     }
     let key = PrivateKeyDer::from_pem_file(&files.key)
         .with_context(|| format!("cannot read TLS key {}", files.key.display()))?;
-    server_config(certs, key).with_context(|| {
+    let expiry = not_after(&certs[0]);
+    let server = server_config(certs, key).with_context(|| {
         format!(
             "TLS certificate {} and key {}",
             files.cert.display(),
             files.key.display()
         )
-    })
+    })?;
+    Ok((server, expiry))
+}
+
+/// The `notAfter` of a certificate, in epoch seconds.
+pub fn not_after(cert: &CertificateDer<'_>) -> Option<i64> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(cert.as_ref()).ok()?;
+    Some(parsed.validity().not_after.timestamp())
 }
 
 /// A rustls server config for a chain and key, with ALPN for HTTP/2 and HTTP/1.1.

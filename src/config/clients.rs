@@ -121,7 +121,10 @@ fn validate_one(i: usize, e: RawClient) -> Result<Client, ConfigError> {
     }
     let revoke_issued_before = match &e.revoke_issued_before {
         None => None,
-        Some(s) => Some(instant(&k("revoke_issued_before"), s)?),
+        Some(s) => Some(
+            crate::token::past_instant(s)
+                .map_err(|why| bad(&k("revoke_issued_before"), format!("{s:?} {why}")))?,
+        ),
     };
     Ok(Client {
         id: e.id,
@@ -134,24 +137,6 @@ fn validate_one(i: usize, e: RawClient) -> Result<Client, ConfigError> {
         revoke_issued_before,
         introspect: e.introspect,
     })
-}
-
-/// An RFC 3339 instant no later than now, in epoch seconds (a fraction is cut off).
-fn instant(key: &str, s: &str) -> Result<u64, ConfigError> {
-    use time::format_description::well_known::Rfc3339;
-    let t = time::OffsetDateTime::parse(s, &Rfc3339).map_err(|_| {
-        bad(
-            key,
-            format!("{s:?} is not an RFC 3339 instant such as \"2026-11-23T10:00:00Z\""),
-        )
-    })?;
-    let secs =
-        u64::try_from(t.unix_timestamp()).map_err(|_| bad(key, format!("{s:?} is before 1970")))?;
-    // An instant ahead would refuse the tokens issued from now until then as well.
-    if secs > crate::token::now_unix() {
-        return Err(bad(key, format!("{s:?} is in the future")));
-    }
-    Ok(secs)
 }
 
 /// The entries of a `clients_file`.

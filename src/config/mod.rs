@@ -29,6 +29,10 @@ pub const DEFAULT_BODY_READ_TIMEOUT_MS: u64 = 10_000;
 /// A connection no request uses is closed after this (nginx's keepalive_timeout is 75 s).
 pub const DEFAULT_IDLE_TIMEOUT_MS: u64 = 60_000;
 pub const DEFAULT_SHUTDOWN_GRACE_MS: u64 = 10_000;
+/// Long enough for an endpoints controller to stop routing to a pod that turned unready.
+pub const DEFAULT_DRAIN_DELAY_MS: u64 = 5_000;
+/// The admin credential's file name in `state_dir`.
+pub const ADMIN_TOKEN_FILE: &str = "admin.token";
 pub const DEFAULT_MAX_TOKEN_BODY_BYTES: usize = 16 * 1024;
 pub const DEFAULT_REALM: &str = "storegate";
 pub const DEFAULT_TOKEN_LIFETIME_SECS: u64 = 3600;
@@ -51,6 +55,22 @@ pub const DEFAULT_FAILURES_PER_CLIENT: u32 = 100;
 pub const DEFAULT_THROTTLE_WINDOW_SECS: u64 = 300;
 /// Least useful `server.max_token_body_bytes`: a form with an id, a secret and a scope.
 pub const MIN_TOKEN_BODY_BYTES: usize = 256;
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The admin listener (plain HTTP).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminConfig {
+    pub listen: SocketAddr,
+    /// The credential file of the state-changing endpoints; `None`: those are off.
+    pub token_file: Option<PathBuf>,
+}
 
 /// A configuration error: one line that names the key and what was wrong with its value.
 #[derive(Debug, thiserror::Error)]
@@ -90,6 +110,12 @@ pub struct Config {
     pub default_error_shape: ErrorShape,
     /// restart: the log filter when RUST_LOG is unset.
     pub log: String,
+    /// restart: how log lines are written.
+    pub log_format: LogFormat,
+    /// How long the gateway serves on after SIGTERM before it stops accepting.
+    pub drain_delay: Duration,
+    /// restart: the admin listener, if any.
+    pub admin: Option<AdminConfig>,
     /// `iss` of issued tokens, required of verified ones.
     pub issuer: String,
     /// Lifetime of issued tokens.
@@ -214,6 +240,15 @@ impl RawConfig {
         cfg.routes = routes::routes(&self.routes, &cfg.clients, &cfg.issuer)?;
         cfg.throttle = self.throttle.validate()?;
         cfg.limits = self.limits.validate()?;
+        if let Some(a) = &self.admin {
+            let listen = parse_addr("admin.listen", &a.listen)?;
+            if listen.port() != 0 && listen == cfg.listen {
+                return Err(bad("admin.listen", "is the same address as server.listen"));
+            }
+            let token_file = (a.token_file.as_ref().map(|f| base.join(f)))
+                .or_else(|| cfg.state_dir.as_ref().map(|d| d.join(ADMIN_TOKEN_FILE)));
+            cfg.admin = Some(AdminConfig { listen, token_file });
+        }
         if let Some(d) = &self.demo {
             let addr = parse_addr("demo.upstream_listen", &d.upstream_listen)?;
             if !addr.ip().is_loopback() {
@@ -294,6 +329,18 @@ impl RawServer {
                 self.error_shape.as_deref(),
             )?,
             log: self.log.as_deref().unwrap_or(DEFAULT_LOG).to_owned(),
+            log_format: match self.log_format.as_deref() {
+                None | Some("text") => LogFormat::Text,
+                Some("json") => LogFormat::Json,
+                Some(other) => {
+                    return Err(bad(
+                        "server.log_format",
+                        format!("unknown format {other:?} (expected \"text\" or \"json\")"),
+                    ));
+                }
+            },
+            drain_delay: ms(self.drain_delay_ms, DEFAULT_DRAIN_DELAY_MS),
+            admin: None,
             issuer: DEFAULT_ISSUER.to_owned(),
             token_lifetime: Duration::from_secs(DEFAULT_TOKEN_LIFETIME_SECS),
             leeway: Duration::from_secs(DEFAULT_LEEWAY_SECS),

@@ -33,6 +33,19 @@ pub struct RawConfig {
     pub throttle: RawThrottle,
     #[serde(default)]
     pub limits: RawLimits,
+    pub admin: Option<RawAdmin>,
+}
+
+/// The admin listener: metrics, probes, and the operator's revocations. Restart only.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    /// Address of the plain-HTTP admin listener, e.g. "127.0.0.1:9901".
+    pub listen: String,
+    /// The file holding the credential the state-changing admin endpoints require (created,
+    /// readable by its owner only, when missing). Default: admin.token in `server.state_dir`;
+    /// with neither, those endpoints are off.
+    pub token_file: Option<PathBuf>,
 }
 
 /// Protocol limits; each field's default is in `crate::limits::HttpLimits::default`.
@@ -91,6 +104,11 @@ pub struct RawServer {
     pub error_shape: Option<String>,
     /// Log filter when RUST_LOG is unset; default "info".
     pub log: Option<String>,
+    /// "text" (default) or "json" (one object per line).
+    pub log_format: Option<String>,
+    /// After SIGTERM, the gateway keeps serving this long (not ready, closing keep-alive
+    /// connections) before it stops accepting; default DEFAULT_DRAIN_DELAY_MS.
+    pub drain_delay_ms: Option<u64>,
     /// Proxies (addresses or CIDR blocks) whose `X-Forwarded-For` names the caller, e.g. a
     /// mesh sidecar on loopback. Default: none, the peer is the caller.
     #[serde(default)]

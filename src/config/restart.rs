@@ -29,6 +29,8 @@ pub struct RestartOnly {
     pub demo_upstream: Option<SocketAddr>,
     pub state_dir: Option<PathBuf>,
     pub limits: crate::limits::HttpLimits,
+    pub log_format: super::LogFormat,
+    pub admin: Option<super::AdminConfig>,
 }
 
 impl RestartOnly {
@@ -49,6 +51,8 @@ impl RestartOnly {
             demo_upstream: c.demo_upstream,
             state_dir: c.state_dir.clone(),
             limits: c.limits,
+            log_format: c.log_format,
+            admin: c.admin.clone(),
         }
     }
 
@@ -60,7 +64,7 @@ impl RestartOnly {
             max_uri_bytes: n.limits.max_uri_bytes,
             ..self.limits
         } == n.limits;
-        let checks: [(&'static str, bool); 13] = [
+        let checks: [(&'static str, bool); 15] = [
             ("server.listen", self.listen != n.listen),
             ("server.plaintext", self.tls != n.tls),
             (
@@ -95,6 +99,8 @@ impl RestartOnly {
                 self.idle_timeout != n.idle_timeout,
             ),
             ("limits", !same_limits),
+            ("server.log_format", self.log_format != n.log_format),
+            ("admin", self.admin != n.admin),
         ];
         checks.iter().filter(|(_, c)| *c).map(|(k, _)| *k).collect()
     }
@@ -126,6 +132,8 @@ impl RestartOnly {
         config.upstream_idle_timeout = self.upstream_idle_timeout;
         config.demo_upstream = self.demo_upstream;
         config.state_dir.clone_from(&self.state_dir);
+        config.log_format = self.log_format;
+        config.admin.clone_from(&self.admin);
         config.limits = HttpLimits {
             max_uri_bytes: config.limits.max_uri_bytes,
             ..self.limits

@@ -51,6 +51,7 @@ pub(super) fn endpoints(raw: &[RawTokenEndpoint]) -> Result<Vec<TokenEndpoint>, 
             let shape = endpoint_shape(&format!("token_endpoints[{i}].shape"), &e.shape)?;
             Ok(TokenEndpoint {
                 path: e.path.clone(),
+                label: e.path.as_str().into(),
                 shape,
             })
         })
@@ -147,6 +148,7 @@ pub(super) fn routes(
         }
         routes.push(Route {
             prefix: r.prefix.clone(),
+            label: r.prefix.as_str().into(),
             upstream_scheme: scheme,
             upstream_authority: authority,
             api: r.api.clone(),

@@ -16,6 +16,8 @@ use crate::throttle::{Limits, Throttle};
 pub struct Asking<'a> {
     pub clients: &'a Clients,
     pub throttle: &'a Throttle,
+    /// Where throttled refusals are counted.
+    pub metrics: &'a crate::metrics::Metrics,
     pub limits: Limits,
     /// The caller's address (see `ConnInfo::source`).
     pub source: IpAddr,
@@ -32,6 +34,7 @@ impl<'a> Asking<'a> {
         Asking {
             clients: &g.config.clients,
             throttle: &shared.throttle,
+            metrics: &shared.metrics,
             limits: g.config.throttle,
             source: conn.source(req.headers(), &g.config.trusted_proxies),
         }
@@ -66,6 +69,7 @@ impl<'a> Asking<'a> {
             (_, secret) => secret,
         };
         if let Err(wait) = self.throttle.check(&id, self.source, self.limits) {
+            self.metrics.throttled.inc();
             return Err(Refusal::TooManyFailures {
                 retry_after_secs: wait.as_secs_f64().ceil() as u64,
             });

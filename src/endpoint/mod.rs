@@ -21,6 +21,7 @@ use crate::clients::{Client, Grant};
 use crate::config::Config;
 use crate::conn::ConnInfo;
 use crate::errors::Refusal;
+use crate::metrics::{EndpointError, EndpointGrant};
 use crate::outcome::Outcome;
 use crate::routes::{EndpointShape, TokenEndpoint};
 use crate::state::{Generation, Shared};
@@ -37,6 +38,24 @@ pub async fn handle(
     let mut client = None;
     let asking = Asking::new(&req, g, shared, conn);
     let result = token_response(req, ep, g, &asking, &mut client).await;
+    let m = &shared.metrics;
+    match &result {
+        Ok(resp) => {
+            let grant = resp.extensions().get::<Grant>().map_or("-", |g| g.as_str());
+            let labels = EndpointGrant {
+                endpoint: ep.label.clone(),
+                grant,
+            };
+            m.tokens_issued.get_or_create(&labels).inc();
+        }
+        Err(refusal) => {
+            let labels = EndpointError {
+                endpoint: ep.label.clone(),
+                error: refusal.code(),
+            };
+            m.token_refusals.get_or_create(&labels).inc();
+        }
+    }
     Outcome {
         client,
         no_store: true,
@@ -73,7 +92,10 @@ async fn token_response(
             Refusal::Internal
         })?;
     let echo_scope = params.scope.is_some().then_some(scope.as_str());
-    Ok(response::success(ep.shape, &issued, grant, echo_scope))
+    let mut resp = response::success(ep.shape, &issued, grant, echo_scope);
+    // For the metrics: which grant the token came from.
+    resp.extensions_mut().insert(grant);
+    Ok(resp)
 }
 
 /// The parameters and any HTTP Basic credentials of a POST; other methods are refused (405).

@@ -210,6 +210,11 @@ impl Refusal {
         }
     }
 
+    /// The OAuth error code (`error`), e.g. for the metrics.
+    pub fn code(&self) -> &'static str {
+        self.row().code
+    }
+
     pub fn status(&self, shape: ErrorShape) -> StatusCode {
         let r = self.row();
         match shape {

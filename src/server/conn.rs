@@ -22,8 +22,10 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::conn::ConnInfo;
+use crate::metrics::Protocol;
 use crate::service;
 use crate::state::State;
+use prometheus_client::metrics::gauge::Gauge;
 
 pub(super) struct Builders {
     pub auto: auto::Builder<TokioExecutor>,
@@ -58,14 +60,22 @@ pub(super) async fn serve(
     // This connection's own graceful shutdown, started by the server's or by idleness.
     let local = GracefulShutdown::new();
     let watcher = local.watcher();
+    let metrics = &state.shared.metrics;
+    // A drain sends HTTP/2 connections a GOAWAY at once (HTTP/1.1 gets `Connection: close`
+    // on its next response, from the service).
+    let ends = |h2: bool| Ends {
+        stopping: stopping.clone(),
+        draining: h2.then(|| state.shared.health.draining()),
+    };
     let result: Result<(), BoxError> = match acceptor {
         None => {
+            let _open = Open::new(metrics, "plaintext");
             let svc = service(Arc::new(ConnInfo::new(peer, false)));
             let conn = builder
                 .auto
                 .serve_connection(TokioIo::new(stream), svc)
                 .into_owned();
-            drive(watcher.watch(conn), local, stopping, &activity).await
+            drive(watcher.watch(conn), local, ends(false), &activity).await
         }
         Some(acceptor) => {
             let handshake = acceptor.accept(stream);
@@ -82,16 +92,17 @@ pub(super) async fn serve(
                     }
                 };
             let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+            let _open = Open::new(metrics, if h2 { "http2" } else { "http1" });
             let svc = service(Arc::new(ConnInfo::new(peer, true)));
             let io = TokioIo::new(tls);
             if h2 {
                 // ALPN already chose: skip the auto builder's preface sniffing.
                 let h2 = builder.auto.clone();
                 let conn = h2.http2_only().serve_connection(io, svc).into_owned();
-                drive(watcher.watch(conn), local, stopping, &activity).await
+                drive(watcher.watch(conn), local, ends(true), &activity).await
             } else {
                 let conn = watcher.watch(builder.http1.serve_connection(io, svc));
-                drive(conn, local, stopping, &activity).await
+                drive(conn, local, ends(false), &activity).await
             }
         }
     };
@@ -100,14 +111,54 @@ pub(super) async fn serve(
     }
 }
 
+/// What ends a connection besides itself: the server stopping, and (for HTTP/2) a drain.
+struct Ends {
+    stopping: watch::Receiver<bool>,
+    draining: Option<watch::Receiver<bool>>,
+}
+
+async fn drain_started(draining: &mut Option<watch::Receiver<bool>>) {
+    match draining {
+        Some(d) => {
+            if d.wait_for(|on| *on).await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Counts an open connection by protocol while it lives.
+struct Open(Gauge);
+
+impl Open {
+    fn new(metrics: &crate::metrics::Metrics, protocol: &'static str) -> Open {
+        let gauge = metrics
+            .open_connections
+            .get_or_create_owned(&Protocol { protocol });
+        gauge.inc();
+        Open(gauge)
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 /// Runs a connection until it ends; starts its graceful shutdown when the server stops or the
 /// connection has been idle too long, and keeps running it until the shutdown completes.
 async fn drive<E: Into<BoxError>>(
     conn: impl Future<Output = Result<(), E>>,
     local: GracefulShutdown,
-    mut stopping: watch::Receiver<bool>,
+    ends: Ends,
     activity: &Activity,
 ) -> Result<(), BoxError> {
+    let Ends {
+        mut stopping,
+        mut draining,
+    } = ends;
     tokio::pin!(conn);
     let mut local = Some(local);
     let mut closing: Option<Pin<Box<dyn Future<Output = ()> + Send>>> = None;
@@ -129,6 +180,7 @@ async fn drive<E: Into<BoxError>>(
         tokio::select! {
             r = &mut conn => return r.map_err(Into::into),
             _ = stopping.changed(), if closing.is_none() => closing = close("the server is shutting down"),
+            () = drain_started(&mut draining), if closing.is_none() => closing = close("draining"),
             () = tokio::time::sleep_until(idle_at), if closing.is_none() => {
                 if activity.idle_at() <= Instant::now() {
                     closing = close("idle");

@@ -114,6 +114,18 @@ pub async fn run(
     Ok(())
 }
 
+/// Waits for `signal`, then drains: readiness turns false at once, HTTP/2 connections get a
+/// GOAWAY and HTTP/1.1 responses `Connection: close`, while the listener keeps accepting for
+/// `server.drain_delay_ms`; then returns, for `run` to stop accepting and finish what is in
+/// flight.
+pub async fn drain_after(state: Arc<State>, signal: impl Future<Output = ()>) {
+    signal.await;
+    let delay = state.load().config.drain_delay;
+    tracing::info!("draining: not ready; serving on for {delay:?} before closing");
+    state.shared.health.start_drain();
+    tokio::time::sleep(delay).await;
+}
+
 async fn accept_error(e: std::io::Error) {
     use std::io::ErrorKind::*;
     // A peer that gave up before we accepted is no problem of ours; anything else (such as

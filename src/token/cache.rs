@@ -43,6 +43,8 @@ pub struct VerifyStats {
     pub cache_hits: AtomicU64,
     /// Full verifications (signature and claims).
     pub verifications: AtomicU64,
+    /// Full verifications that accepted the token.
+    pub verified: AtomicU64,
 }
 
 /// The verification cache of the process: it outlives configuration generations, so each

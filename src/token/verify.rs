@@ -174,6 +174,7 @@ impl Verifier {
             OneOrMany::One(a) => std::slice::from_ref(a),
             OneOrMany::Many(a) => a.as_slice(),
         };
+        cache.stats.verified.fetch_add(1, Ordering::Relaxed);
         Signed::new(
             kid.clone(),
             c.client_id.as_deref().unwrap_or(&c.sub),

@@ -1,0 +1,332 @@
+//! Prometheus metrics (OpenMetrics text, served on the admin listener's `/metrics`).
+//!
+//! Every label value comes from the configuration (a route prefix, an endpoint path) or from a
+//! fixed set (a status code, a refusal reason), never from the request itself, so no caller
+//! can grow the number of series. Counters on the request path are one hashed lookup and an
+//! atomic add; what the gateway already counts elsewhere (the cache, reloads, the revocation
+//! set, open connections) is read when the metrics are scraped rather than counted twice.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::{Family, MetricConstructor};
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::Registry;
+
+use crate::errors::Refusal;
+
+/// A label value: shared with the configuration it comes from, or fixed.
+pub type Value = Arc<str>;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteStatus {
+    pub route: Value,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabel {
+    pub route: Value,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EndpointGrant {
+    pub endpoint: Value,
+    pub grant: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct EndpointError {
+    pub endpoint: Value,
+    pub error: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteKind {
+    pub route: Value,
+    pub kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Protocol {
+    pub protocol: &'static str,
+}
+
+/// Latency buckets from 0.5 ms to ~16 s, doubling.
+#[derive(Clone)]
+pub struct LatencyBuckets;
+
+impl MetricConstructor<Histogram> for LatencyBuckets {
+    fn new_metric(&self) -> Histogram {
+        Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+    }
+}
+
+/// The gateway's metrics.
+pub struct Metrics {
+    registry: Registry,
+    pub requests: Family<RouteStatus, Counter>,
+    pub request_duration: Family<RouteLabel, Histogram, LatencyBuckets>,
+    pub tokens_issued: Family<EndpointGrant, Counter>,
+    pub token_refusals: Family<EndpointError, Counter>,
+    pub verifications: Family<ResultLabel, Counter>,
+    pub upstream_errors: Family<RouteKind, Counter>,
+    pub config_reloads: Family<ResultLabel, Counter>,
+    pub config_generation: Gauge,
+    pub open_connections: Family<Protocol, Gauge>,
+    pub certificate_expiry: Gauge,
+    pub revoked_tokens: Gauge,
+    pub throttled: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("storegate");
+        let m = Metrics {
+            requests: Family::default(),
+            request_duration: Family::new_with_constructor(LatencyBuckets),
+            tokens_issued: Family::default(),
+            token_refusals: Family::default(),
+            verifications: Family::default(),
+            upstream_errors: Family::default(),
+            config_reloads: Family::default(),
+            config_generation: Gauge::default(),
+            open_connections: Family::default(),
+            certificate_expiry: Gauge::default(),
+            revoked_tokens: Gauge::default(),
+            throttled: Counter::default(),
+            registry: Registry::default(),
+        };
+        let r = &mut registry;
+        r.register(
+            "requests",
+            "Requests to guarded routes, by route prefix and response status",
+            m.requests.clone(),
+        );
+        r.register(
+            "request_duration_seconds",
+            "Time from a guarded request's arrival to its response head, by route prefix",
+            m.request_duration.clone(),
+        );
+        r.register(
+            "tokens_issued",
+            "Access tokens issued, by token endpoint path and grant",
+            m.tokens_issued.clone(),
+        );
+        r.register(
+            "token_requests_refused",
+            "Refused token requests, by token endpoint path and OAuth error code",
+            m.token_refusals.clone(),
+        );
+        r.register(
+            "verifications",
+            "Bearer token checks on guarded routes: cache_hit, verified, or why it was refused",
+            m.verifications.clone(),
+        );
+        r.register(
+            "upstream_errors",
+            "Failed upstream requests, by route prefix and kind (connect, timeout, reset, protocol)",
+            m.upstream_errors.clone(),
+        );
+        r.register(
+            "config_reloads",
+            "Configuration reloads, by result (success, failure)",
+            m.config_reloads.clone(),
+        );
+        r.register(
+            "config_generation",
+            "The number of the configuration generation serving (1 at start, +1 per stored reload)",
+            m.config_generation.clone(),
+        );
+        r.register(
+            "open_connections",
+            "Open client connections, by protocol (http1, http2; plaintext when not negotiated)",
+            m.open_connections.clone(),
+        );
+        r.register(
+            "certificate_expiry_timestamp_seconds",
+            "When the serving TLS certificate expires (Unix time; absent in plaintext mode)",
+            m.certificate_expiry.clone(),
+        );
+        r.register(
+            "revoked_tokens",
+            "Entries in the revocation set (revoked tokens and clients' issued-before instants)",
+            m.revoked_tokens.clone(),
+        );
+        r.register(
+            "token_throttled",
+            "Client authentications refused by the failure throttle (429)",
+            m.throttled.clone(),
+        );
+        r.register(
+            "build",
+            "The storegate build",
+            Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
+        );
+        Metrics { registry, ..m }
+    }
+
+    /// Counts a guarded request's response.
+    pub fn request(&self, route: &Value, status: u16, seconds: f64) {
+        let labels = RouteStatus {
+            route: route.clone(),
+            status,
+        };
+        self.requests.get_or_create(&labels).inc();
+        let route = RouteLabel {
+            route: labels.route,
+        };
+        self.request_duration.get_or_create(&route).observe(seconds);
+    }
+
+    /// Counts a refused Bearer token check by its reason.
+    pub fn verification_refused(&self, refusal: &Refusal) {
+        let result = refusal_reason(refusal);
+        self.verifications
+            .get_or_create(&ResultLabel { result })
+            .inc();
+    }
+
+    /// Sets what is read at scrape time, then renders every metric.
+    pub fn render(&self, now: Snapshot) -> String {
+        let set = |result, v: u64| {
+            (self.verifications.get_or_create(&ResultLabel { result }))
+                .inner()
+                .store(v, Ordering::Relaxed)
+        };
+        set("cache_hit", now.cache_hits);
+        set("verified", now.verified);
+        let reloads = |result, v: u64| {
+            (self.config_reloads.get_or_create(&ResultLabel { result }))
+                .inner()
+                .store(v, Ordering::Relaxed)
+        };
+        reloads("success", now.reloads_succeeded);
+        reloads("failure", now.reloads_failed);
+        self.config_generation.set(now.generation as i64);
+        self.revoked_tokens.set(now.revoked as i64);
+        if let Some(t) = now.certificate_expiry {
+            self.certificate_expiry.set(t);
+        }
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+}
+
+/// What the gateway counts elsewhere, read when metrics are scraped.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub cache_hits: u64,
+    pub verified: u64,
+    pub reloads_succeeded: u64,
+    pub reloads_failed: u64,
+    pub generation: u64,
+    pub revoked: usize,
+    pub certificate_expiry: Option<i64>,
+}
+
+/// The `result` label of a refused token check.
+pub fn refusal_reason(refusal: &Refusal) -> &'static str {
+    match refusal {
+        Refusal::MissingToken => "missing",
+        Refusal::InvalidToken(why) => match *why {
+            "the token has expired" => "expired",
+            "the token signature is invalid" => "bad_signature",
+            "the token was not signed by a known key" => "unknown_kid",
+            "the token's algorithm does not match its key" => "wrong_algorithm",
+            "the token was issued by someone else" => "wrong_issuer",
+            "the token has been revoked" => "revoked",
+            "the token's client is no longer registered" => "unknown_client",
+            "the token is not valid yet" => "not_yet_valid",
+            "the token lacks a required claim" => "missing_claim",
+            "the token's lifetime is too long" => "lifetime_too_long",
+            "the token is not an access token" => "wrong_type",
+            "the token has a critical header parameter" => "critical_header",
+            "the token names no known grant" => "unknown_grant",
+            _ => "malformed",
+        },
+        Refusal::InsufficientScope {
+            detail: "the token is for another API",
+            ..
+        } => "wrong_audience",
+        Refusal::InsufficientScope { .. } => "insufficient_scope",
+        _ => "other",
+    }
+}
+
+/// The `kind` label of a failed upstream request.
+pub fn upstream_error_kind(error: Option<&hyper_util::client::legacy::Error>) -> &'static str {
+    let Some(e) = error else {
+        return "timeout";
+    };
+    if e.is_connect() {
+        return "connect";
+    }
+    let hyper = std::error::Error::source(e).and_then(|s| s.downcast_ref::<hyper::Error>());
+    match hyper {
+        Some(h) if h.is_incomplete_message() || h.is_canceled() || h.is_closed() => "reset",
+        Some(h) if h.is_parse() || h.is_parse_status() => "protocol",
+        _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_refusal_the_verifier_makes_has_its_own_reason() {
+        let source = include_str!("token/verify.rs");
+        let reasons: Vec<&str> = source
+            .split("Refusal::InvalidToken(")
+            .skip(1)
+            .filter_map(|rest| rest.trim_start().strip_prefix('"'))
+            .filter_map(|rest| rest.split('"').next())
+            .collect();
+        assert!(reasons.len() >= 8, "{reasons:?}");
+        for why in reasons
+            .into_iter()
+            .filter(|w| *w != "the token is malformed")
+        {
+            let r = refusal_reason(&Refusal::InvalidToken(why));
+            assert_ne!(r, "malformed", "{why:?} has no reason of its own");
+        }
+    }
+
+    #[test]
+    fn rendering_names_every_metric() {
+        let m = Metrics::new();
+        let route: Value = "/api/".into();
+        m.request(&route, 429, 0.001);
+        let text = m.render(Snapshot {
+            generation: 3,
+            ..Snapshot::default()
+        });
+        for name in [
+            "storegate_requests_total{route=\"/api/\",status=\"429\"} 1",
+            "storegate_request_duration_seconds_bucket",
+            "storegate_config_generation 3",
+            "storegate_build_info{version=",
+            "storegate_verifications_total{result=\"cache_hit\"} 0",
+        ] {
+            assert!(text.contains(name), "{name} in\n{text}");
+        }
+    }
+}

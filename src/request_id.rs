@@ -1,0 +1,78 @@
+//! Request ids: an incoming `x-request-id` is kept when it is well-formed and short, otherwise
+//! one is made; it is forwarded upstream, returned to the caller and logged. (W3C
+//! `traceparent` is not touched: the proxy passes it through like any end-to-end header.)
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use aws_lc_rs::rand::SecureRandom;
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+pub const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Longest incoming id that is kept.
+pub const MAX_LEN: usize = 128;
+
+/// Makes request ids: a random prefix per process and a counter, 32 hex digits in all.
+pub struct RequestIds {
+    prefix: u64,
+    next: AtomicU64,
+}
+
+impl Default for RequestIds {
+    fn default() -> Self {
+        let mut bytes = [0u8; 8];
+        // A fixed prefix only makes ids of two processes collide; nothing depends on secrecy.
+        let _ = aws_lc_rs::rand::SystemRandom::new().fill(&mut bytes);
+        RequestIds {
+            prefix: u64::from_le_bytes(bytes),
+            next: AtomicU64::new(1),
+        }
+    }
+}
+
+impl RequestIds {
+    /// The request's id: its own `x-request-id` if well-formed, else a new one, which is then
+    /// set in `headers` (so that the upstream gets it).
+    pub fn of(&self, headers: &mut HeaderMap) -> HeaderValue {
+        if let Some(v) = headers.get(X_REQUEST_ID)
+            && is_well_formed(v.as_bytes())
+        {
+            return v.clone();
+        }
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let id = HeaderValue::from_str(&format!("{:016x}{n:016x}", self.prefix))
+            .expect("hex digits are a valid header value");
+        headers.insert(X_REQUEST_ID, id.clone());
+        id
+    }
+}
+
+/// 1 to `MAX_LEN` characters of letters, digits and `-_.:+/=`, so that it is safe in a log
+/// line and a header alike.
+fn is_well_formed(v: &[u8]) -> bool {
+    !v.is_empty()
+        && v.len() <= MAX_LEN
+        && v.iter()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:+/=".contains(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_well_formed_id_is_kept_and_others_are_replaced() {
+        let ids = RequestIds::default();
+        let mut h = HeaderMap::new();
+        h.insert(X_REQUEST_ID, HeaderValue::from_static("abc-123"));
+        assert_eq!(ids.of(&mut h), "abc-123");
+        for bad in ["a b", "x\"y", "", &"z".repeat(129)] {
+            h.insert(X_REQUEST_ID, HeaderValue::from_str(bad).unwrap());
+            let id = ids.of(&mut h);
+            assert_eq!(id.len(), 32, "{bad:?}");
+            assert_eq!(h[X_REQUEST_ID], id, "replaced for the upstream");
+        }
+        let (a, b) = (ids.of(&mut HeaderMap::new()), ids.of(&mut HeaderMap::new()));
+        assert_ne!(a, b);
+    }
+}

@@ -37,7 +37,7 @@ pub async fn handle(
 ) -> Outcome {
     let mut client = None;
     let asking = Asking::new(&req, g, shared, conn);
-    let result = token_response(req, ep, g, &asking, &mut client).await;
+    let result = token_response(req, ep, (g, shared), &asking, &mut client).await;
     let m = &shared.metrics;
     match &result {
         Ok(resp) => {
@@ -66,7 +66,7 @@ pub async fn handle(
 async fn token_response(
     req: Request<Incoming>,
     ep: &TokenEndpoint,
-    g: &Generation,
+    (g, shared): (&Generation, &Shared),
     asking: &Asking<'_>,
     // Set once the client is known, for the access log.
     logged_client: &mut Option<Arc<Client>>,
@@ -84,13 +84,15 @@ async fn token_response(
         return Err(Refusal::UnauthorizedClient);
     }
     let scope = granted_scope(&client, params.scope.as_deref())?;
-    let issued = g
-        .issuer
-        .issue(&client, grant, &scope, crate::token::now_unix())
-        .map_err(|_| {
-            tracing::error!("signing a token failed");
-            Refusal::Internal
-        })?;
+    // A revocation of "everything the client holds now" covers the current second (`iat`
+    // has no finer grain); a token issued within it is dated at its end, so that it is not
+    // born revoked.
+    let now = crate::token::now_unix();
+    let iat = (shared.revocations.issued_before(&client.id)).map_or(now, |b| b.clamp(now, now + 1));
+    let issued = g.issuer.issue(&client, grant, &scope, iat).map_err(|_| {
+        tracing::error!("signing a token failed");
+        Refusal::Internal
+    })?;
     let echo_scope = params.scope.is_some().then_some(scope.as_str());
     let mut resp = response::success(ep.shape, &issued, grant, echo_scope);
     // For the metrics: which grant the token came from.

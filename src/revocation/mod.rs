@@ -184,6 +184,15 @@ impl Revocations {
             .is_some_and(|(before, _)| t.iat.is_none_or(|iat| iat < *before))
     }
 
+    /// The instant before which `client`'s tokens are revoked, if any.
+    pub fn issued_before(&self, client: &str) -> Option<u64> {
+        self.set
+            .load()
+            .clients
+            .get(client)
+            .map(|(before, _)| *before)
+    }
+
     /// Adds revocations, in force at once and persisted before this returns. Returns how many
     /// changed the set (an entry already covered, or expired, changes nothing and is not
     /// written again). On a write failure the entries stay in force in this process and the

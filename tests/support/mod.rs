@@ -291,6 +291,7 @@ pub async fn spawn_gateway_in(dir: tempfile::TempDir, toml: &str) -> Gateway {
     let state = Arc::new(State::new(config).expect("gateway state"));
     let reloader = storegate::reload::spawn(state.clone(), path).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    state.shared.health.set_ready();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(storegate::server::run(
@@ -313,6 +314,19 @@ pub async fn spawn_gateway_in(dir: tempfile::TempDir, toml: &str) -> Gateway {
 }
 
 impl Gateway {
+    /// Starts the admin listener on a free loopback port, with the credential of the config's
+    /// `admin.token_file` (if any), as `storegate run` does; returns its base URL.
+    pub async fn spawn_admin(&self) -> String {
+        let token = self.state.shared.fixed.admin.as_ref().and_then(|a| {
+            let file = a.token_file.as_ref()?;
+            Some(storegate::admin::load_or_create_token(file).unwrap().into())
+        });
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(storegate::admin::serve(listener, self.state.clone(), token));
+        format!("http://{addr}")
+    }
+
     /// Replaces `name` in the gateway's folder atomically (write aside, then rename), as a
     /// deployment tool would.
     pub fn replace_file(&self, name: &str, contents: impl AsRef<[u8]>) {

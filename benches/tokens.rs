@@ -2,7 +2,9 @@
 //!
 //! * `issue/*` — a whole token (claims, JWS, signature) vs `raw_sign/*`, the bare signature;
 //! * `verify_uncached/*` — header, key, signature and claims vs `raw_verify/*`;
-//! * `verify_cached` — digest + cache lookup vs `sha256_token`, the digest alone.
+//! * `verify_cached` — digest + cache lookup vs `sha256_token`, the digest alone;
+//! * `verify_cached+revocation_check/*` — the same and the revocation check, as the guard does
+//!   it, with an empty set and with 11,000 entries; `revocation_check/*` the check alone.
 //!
 //! Run: `cargo bench --bench tokens`. Figures and ratios are kept in BENCHMARKS.md.
 
@@ -12,6 +14,7 @@ use std::time::Duration;
 use aws_lc_rs::signature::{self, KeyPair};
 use criterion::{Criterion, criterion_group, criterion_main};
 use storegate::clients::{Client, Clients, Grant};
+use storegate::revocation::{Revocation, Revocations};
 use storegate::token::cache::TokenCache;
 use storegate::token::issue::TokenIssuer;
 use storegate::token::keys::{KeySet, SigningAlgorithm};
@@ -122,8 +125,49 @@ fn benches(c: &mut Criterion) {
             c.bench_function("sha256_token", |b| {
                 b.iter(|| storegate::token::cache::digest(&token))
             });
+            // What the guard does per cached request since the revocation issue: the cached
+            // verification, then the revocation check (`guard::verified`).
+            let now = storegate::token::now_unix();
+            let empty = Revocations::open(None, now).unwrap();
+            c.bench_function("verify_cached+revocation_check/empty", |b| {
+                b.iter(|| {
+                    let v = verifier.verify(&token, &s.clients, &cache).unwrap();
+                    assert!(!empty.is_revoked(&v.signed));
+                })
+            });
+            let full = populated_revocations(now);
+            c.bench_function("verify_cached+revocation_check/11k_entries", |b| {
+                b.iter(|| {
+                    let v = verifier.verify(&token, &s.clients, &cache).unwrap();
+                    assert!(!full.is_revoked(&v.signed));
+                })
+            });
+            let v = verifier.verify(&token, &s.clients, &cache).unwrap();
+            c.bench_function("revocation_check/11k_entries", |b| {
+                b.iter(|| full.is_revoked(&v.signed))
+            });
         }
     }
+}
+
+/// 10,000 revoked jtis and 1,000 clients' "issued before" instants, none of them the benched
+/// token's (its client, "bench-client", has none).
+fn populated_revocations(now: u64) -> Revocations {
+    let r = Revocations::open(None, now).unwrap();
+    let mut entries: Vec<Revocation> = (0..10_000)
+        .map(|i| Revocation::Token {
+            jti: format!("revoked-jti-{i:05}-aaaaaaaaaa"),
+            client: "bench-client".into(),
+            until: now + 3600,
+        })
+        .collect();
+    entries.extend((0..1_000).map(|i| Revocation::Client {
+        client: format!("client-{i}"),
+        issued_before: now,
+        until: now + 3600,
+    }));
+    r.add(&entries, now).unwrap();
+    r
 }
 
 criterion_group! {

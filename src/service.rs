@@ -94,7 +94,9 @@ async fn handle_inner(
         return refuse(req, Refusal::UriTooLong, cfg.default_error_shape).await;
     }
     let path = req.uri().path();
-    if let Some(doc) = g.documents.get(path)
+    // Only the well-known paths are looked up, so the guarded path pays no hash for it.
+    if path.starts_with("/.well-known/")
+        && let Some(doc) = g.documents.get(path)
         && (req.method() == Method::GET || req.method() == Method::HEAD)
     {
         return Outcome::new(Ok(document(doc.clone())), cfg.default_error_shape);

@@ -50,7 +50,9 @@ fn the_kubernetes_example_matches_the_gateway_config() {
         .expect("a storegate container");
 
     // The config, with every file it names put where the mounts would put it.
-    let raw: toml::Table = config_text.parse().expect("the ConfigMap's gateway.toml is TOML");
+    let raw: toml::Table = config_text
+        .parse()
+        .expect("the ConfigMap's gateway.toml is TOML");
     let admin_listen: std::net::SocketAddr =
         raw["admin"]["listen"].as_str().unwrap().parse().unwrap();
     let server = raw["server"].as_table().unwrap();
@@ -62,7 +64,11 @@ fn the_kubernetes_example_matches_the_gateway_config() {
     for (probe, path) in [("readinessProbe", "/readyz"), ("livenessProbe", "/livez")] {
         let get = &gw[probe]["httpGet"];
         assert_eq!(str_of(&get["path"]), path, "{probe}");
-        assert_eq!(get["port"].as_u64(), Some(u64::from(admin_listen.port())), "{probe}");
+        assert_eq!(
+            get["port"].as_u64(),
+            Some(u64::from(admin_listen.port())),
+            "{probe}"
+        );
     }
     assert!(
         admin_listen.ip().is_unspecified(),
@@ -70,14 +76,22 @@ fn the_kubernetes_example_matches_the_gateway_config() {
     );
 
     // The config the container is pointed at lives in the ConfigMap's mount.
-    let args: Vec<&str> = gw["args"].as_sequence().unwrap().iter().map(str_of).collect();
+    let args: Vec<&str> = gw["args"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(str_of)
+        .collect();
     let config_path = args[args.iter().position(|a| *a == "--config").unwrap() + 1];
     let mounts = gw["volumeMounts"].as_sequence().unwrap();
     let volumes = pod["volumes"].as_sequence().unwrap();
     let mount_of = |path: &str| {
         mounts
             .iter()
-            .filter(|m| path.starts_with(&format!("{}/", str_of(&m["mountPath"]))) || str_of(&m["mountPath"]) == path)
+            .filter(|m| {
+                path.starts_with(&format!("{}/", str_of(&m["mountPath"])))
+                    || str_of(&m["mountPath"]) == path
+            })
             .max_by_key(|m| str_of(&m["mountPath"]).len())
             .unwrap_or_else(|| panic!("{path} is in no mount"))
     };
@@ -120,7 +134,10 @@ fn the_kubernetes_example_matches_the_gateway_config() {
         .map(|p| p["containerPort"].as_u64().unwrap())
         .collect();
     let listen: std::net::SocketAddr = server["listen"].as_str().unwrap().parse().unwrap();
-    assert!(ports.contains(&u64::from(listen.port())) && ports.contains(&u64::from(admin_listen.port())));
+    assert!(
+        ports.contains(&u64::from(listen.port()))
+            && ports.contains(&u64::from(admin_listen.port()))
+    );
 
     // Kubernetes waits longer than the drain and the grace together before it kills.
     let termination = pod["terminationGracePeriodSeconds"].as_i64().unwrap();

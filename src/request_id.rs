@@ -40,12 +40,25 @@ impl RequestIds {
             return v.clone();
         }
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        let id = HeaderValue::from_str(&format!("{:016x}{n:016x}", self.prefix))
-            .expect("hex digits are a valid header value");
+        // Written by hand: `format!` cost ~2,000 instructions per request here.
+        let mut hex = [0u8; 32];
+        for (i, byte) in self
+            .prefix
+            .to_be_bytes()
+            .iter()
+            .chain(&n.to_be_bytes())
+            .enumerate()
+        {
+            hex[2 * i] = HEX[usize::from(byte >> 4)];
+            hex[2 * i + 1] = HEX[usize::from(byte & 0xf)];
+        }
+        let id = HeaderValue::from_bytes(&hex).expect("hex digits are a valid header value");
         headers.insert(X_REQUEST_ID, id.clone());
         id
     }
 }
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// 1 to `MAX_LEN` characters of letters, digits and `-_.:+/=`, so that it is safe in a log
 /// line and a header alike.
@@ -74,5 +87,8 @@ mod tests {
         }
         let (a, b) = (ids.of(&mut HeaderMap::new()), ids.of(&mut HeaderMap::new()));
         assert_ne!(a, b);
+        // Four made for the bad ids, then a and b: the counter starts at 1.
+        let expected = format!("{:016x}{:016x}", ids.prefix, 6);
+        assert_eq!(b, expected.as_str(), "the prefix, then the counter, in hex");
     }
 }

@@ -15,7 +15,7 @@ use crate::conn::ConnInfo;
 use crate::errors::{ErrorShape, Refusal};
 use crate::outcome::Outcome;
 use crate::request_id::X_REQUEST_ID;
-use crate::routes::{self, OAuthKind, Target};
+use crate::routes::{self, Target};
 use crate::state::{Generation, Shared, State};
 
 /// `Cache-Control` of the JWKS: how long upstreams may keep it. A key published as
@@ -104,13 +104,7 @@ async fn handle_inner(
     let (endpoints, oauth) = (&cfg.token_endpoints, &cfg.oauth_endpoints);
     let route = match routes::resolve(endpoints, oauth, &cfg.routes, req.method(), path) {
         Target::Token(ep) => return crate::endpoint::handle(req, ep, g, shared, conn).await,
-        Target::OAuth(ep) => {
-            use crate::endpoint::{introspect, revoke};
-            return match ep.kind {
-                OAuthKind::Revocation => revoke::handle(req, ep, g, shared, conn).await,
-                OAuthKind::Introspection => introspect::handle(req, ep, g, shared, conn).await,
-            };
-        }
+        Target::OAuth(ep) => return crate::endpoint::handle_oauth(req, ep, g, shared, conn).await,
         Target::Health => {
             let body = Bytes::from_static(b"{\"status\":\"ok\"}");
             return Outcome::new(Ok(json(StatusCode::OK, body)), cfg.default_error_shape);

@@ -305,17 +305,7 @@ async fn the_revoke_command_revokes_through_the_admin_listener() {
     assert!(ok, "{text}");
     assert_invalid_token(&gw.get_bearer("/admin/echo", &token).await);
     let fresh = gw.token("backoffice-app", SECRET).await;
-    let jti = {
-        let body = fresh.split('.').nth(1).unwrap();
-        use base64::Engine;
-        let claims = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(body)
-            .unwrap();
-        serde_json::from_slice::<serde_json::Value>(&claims).unwrap()["jti"]
-            .as_str()
-            .unwrap()
-            .to_owned()
-    };
+    let jti = claims_of(&fresh)["jti"].as_str().unwrap().to_owned();
     assert_eq!(
         gw.get_bearer("/admin/echo", &fresh).await.status(),
         200,

@@ -242,14 +242,7 @@ async fn the_shipped_config_runs_the_readme_flow_with_its_demo_upstream() {
             "Bearer realm=\"storegate\", resource_metadata=\"https://localhost:8443{metadata}\""
         )
     );
-    let doc: Value = client
-        .get(format!("{base}{metadata}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = support::send_json(client.get(format!("{base}{metadata}"))).await;
     assert_eq!(doc["resource"], "https://localhost:8443/api/");
     assert_eq!(doc["authorization_servers"][0], "https://localhost:8443");
 }

@@ -58,41 +58,25 @@ async fn the_authorization_server_metadata_is_complete_and_every_url_answers() {
     );
 
     // The token endpoint issues tokens whose iss is the metadata's issuer (RFC 8414 §3.3).
-    let token: Value = gw
-        .client
-        .post(gw.url(&path_of(&doc["token_endpoint"])))
-        .basic_auth("backoffice-app", Some(SECRET))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let token = send_json(
+        gw.client
+            .post(gw.url(&path_of(&doc["token_endpoint"])))
+            .basic_auth("backoffice-app", Some(SECRET))
+            .form(&[("grant_type", "client_credentials")]),
+    )
+    .await;
     let access = token["access_token"].as_str().unwrap();
-    let claims = access.split('.').nth(1).unwrap();
-    let claims: Value = {
-        use base64::Engine;
-        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(claims)
-            .unwrap();
-        serde_json::from_slice(&raw).unwrap()
-    };
-    assert_eq!(claims["iss"], doc["issuer"]);
+    assert_eq!(claims_of(access)["iss"], doc["issuer"]);
 
     let jwks = gw.get_json(&path_of(&doc["jwks_uri"])).await;
     assert!(!jwks["keys"].as_array().unwrap().is_empty());
-    let introspected: Value = gw
-        .client
-        .post(gw.url(&path_of(&doc["introspection_endpoint"])))
-        .basic_auth("inspector", Some(SECRET))
-        .form(&[("token", access)])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let introspected = send_json(
+        gw.client
+            .post(gw.url(&path_of(&doc["introspection_endpoint"])))
+            .basic_auth("inspector", Some(SECRET))
+            .form(&[("token", access)]),
+    )
+    .await;
     assert_eq!(introspected["active"], true);
     let revoked = gw
         .client

@@ -140,16 +140,12 @@ async fn sigterm_drains_without_failing_a_request() {
     let ca = std::fs::read_to_string(dir.path().join("dev-ca.pem")).unwrap();
     let public = public.replace("127.0.0.1", "localhost");
     let (h1, h2) = (client_for(&ca, false), client_for(&ca, true));
-    let token: Value = h1
-        .post(format!("{public}/connect/token"))
-        .basic_auth("backoffice-app", Some(SECRET))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let token = send_json(
+        h1.post(format!("{public}/connect/token"))
+            .basic_auth("backoffice-app", Some(SECRET))
+            .form(&[("grant_type", "client_credentials")]),
+    )
+    .await;
     let token = token["access_token"].as_str().unwrap().to_owned();
     assert_eq!(
         reqwest::get(format!("{admin}/readyz"))

@@ -21,32 +21,12 @@ use serde::Serialize;
 use super::client_auth::Asking;
 use crate::Body;
 use crate::clients::Client;
-use crate::conn::ConnInfo;
 use crate::errors::Refusal;
-use crate::outcome::Outcome;
-use crate::routes::OAuthEndpoint;
 use crate::state::{Generation, Shared};
 use crate::token::verified::Verified;
 
 /// Answers an introspection request.
-pub async fn handle(
-    req: Request<Incoming>,
-    ep: &OAuthEndpoint,
-    g: &Generation,
-    shared: &Shared,
-    conn: &ConnInfo,
-) -> Outcome {
-    let mut client = None;
-    let asking = Asking::new(&req, g, shared, conn);
-    let result = introspect(req, g, shared, &asking, &mut client).await;
-    Outcome {
-        client,
-        no_store: true,
-        ..Outcome::new(result, ep.error_shape)
-    }
-}
-
-async fn introspect(
+pub(super) async fn introspect(
     req: Request<Incoming>,
     g: &Generation,
     shared: &Shared,

@@ -23,7 +23,7 @@ use crate::conn::ConnInfo;
 use crate::errors::Refusal;
 use crate::metrics::{EndpointError, EndpointGrant};
 use crate::outcome::Outcome;
-use crate::routes::{EndpointShape, TokenEndpoint};
+use crate::routes::{EndpointShape, OAuthEndpoint, OAuthKind, TokenEndpoint};
 use crate::state::{Generation, Shared};
 use client_auth::Asking;
 
@@ -60,6 +60,30 @@ pub async fn handle(
         client,
         no_store: true,
         ..Outcome::new(result, ep.shape.error_shape())
+    }
+}
+
+/// Answers a revocation or introspection request; like the token endpoint's, its answers are
+/// never to be cached, and the client, once known, goes in the outcome for the access log.
+pub async fn handle_oauth(
+    req: Request<Incoming>,
+    ep: &OAuthEndpoint,
+    g: &Generation,
+    shared: &Shared,
+    conn: &ConnInfo,
+) -> Outcome {
+    let mut client = None;
+    let asking = Asking::new(&req, g, shared, conn);
+    let result = match ep.kind {
+        OAuthKind::Revocation => revoke::revoke(req, g, shared, &asking, &mut client).await,
+        OAuthKind::Introspection => {
+            introspect::introspect(req, g, shared, &asking, &mut client).await
+        }
+    };
+    Outcome {
+        client,
+        no_store: true,
+        ..Outcome::new(result, ep.error_shape)
     }
 }
 

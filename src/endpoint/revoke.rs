@@ -16,32 +16,12 @@ use hyper::body::Incoming;
 use super::client_auth::Asking;
 use crate::Body;
 use crate::clients::Client;
-use crate::conn::ConnInfo;
 use crate::errors::Refusal;
-use crate::outcome::Outcome;
 use crate::revocation::Revocation;
-use crate::routes::OAuthEndpoint;
 use crate::state::{Generation, Shared};
 
 /// Answers a revocation request.
-pub async fn handle(
-    req: Request<Incoming>,
-    ep: &OAuthEndpoint,
-    g: &Generation,
-    shared: &Shared,
-    conn: &ConnInfo,
-) -> Outcome {
-    let mut client = None;
-    let asking = Asking::new(&req, g, shared, conn);
-    let result = revoke(req, g, shared, &asking, &mut client).await;
-    Outcome {
-        client,
-        no_store: true,
-        ..Outcome::new(result, ep.error_shape)
-    }
-}
-
-async fn revoke(
+pub(super) async fn revoke(
     req: Request<Incoming>,
     g: &Generation,
     shared: &Shared,

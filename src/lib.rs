@@ -17,6 +17,7 @@
 pub mod admin;
 pub mod body;
 pub mod clients;
+pub mod cluster;
 pub mod config;
 pub mod conn;
 pub mod demo;

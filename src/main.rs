@@ -301,6 +301,7 @@ async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
     };
     let state = Arc::new(storegate::state::State::new(config)?);
     let reloader = storegate::reload::spawn(state.clone(), config_path)?;
+    storegate::cluster::spawn(&state)?;
     let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
         .context("installing the SIGHUP handler")?;
     tokio::spawn(async move {

@@ -86,6 +86,8 @@ pub struct Metrics {
     pub certificate_expiry: Gauge,
     pub revoked_tokens: Gauge,
     pub throttled: Counter,
+    pub cluster_connected: Gauge,
+    pub cluster_applied: Counter,
 }
 
 impl Default for Metrics {
@@ -110,6 +112,8 @@ impl Metrics {
             certificate_expiry: Gauge::default(),
             revoked_tokens: Gauge::default(),
             throttled: Counter::default(),
+            cluster_connected: Gauge::default(),
+            cluster_applied: Counter::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -172,6 +176,16 @@ impl Metrics {
             "token_throttled",
             "Client authentications refused by the failure throttle (429)",
             m.throttled.clone(),
+        );
+        r.register(
+            "cluster_connected",
+            "1 while the cluster store (Redis) is connected, 0 while it is away or not configured",
+            m.cluster_connected.clone(),
+        );
+        r.register(
+            "cluster_revocations_applied",
+            "Revocations made on other replicas and applied here from the cluster store",
+            m.cluster_applied.clone(),
         );
         r.register(
             "build",

@@ -72,6 +72,24 @@ pub struct AdminConfig {
     pub token_file: Option<PathBuf>,
 }
 
+/// The cluster store (Redis).
+#[derive(Clone, PartialEq, Eq)]
+pub struct ClusterConfig {
+    /// "redis://host:port[/db]"; never holds a password.
+    pub redis_url: String,
+    /// From `password_file` or `password_env`.
+    pub password: Option<String>,
+}
+
+impl std::fmt::Debug for ClusterConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterConfig")
+            .field("redis_url", &self.redis_url)
+            .field("password", &self.password.as_ref().map(|_| "<set>"))
+            .finish()
+    }
+}
+
 /// A configuration error: one line that names the key and what was wrong with its value.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -116,6 +134,8 @@ pub struct Config {
     pub drain_delay: Duration,
     /// restart: the admin listener, if any.
     pub admin: Option<AdminConfig>,
+    /// restart: the cluster store, if any.
+    pub cluster: Option<ClusterConfig>,
     /// `iss` of issued tokens, required of verified ones.
     pub issuer: String,
     /// Lifetime of issued tokens.
@@ -249,6 +269,9 @@ impl RawConfig {
                 .or_else(|| cfg.state_dir.as_ref().map(|d| d.join(ADMIN_TOKEN_FILE)));
             cfg.admin = Some(AdminConfig { listen, token_file });
         }
+        if let Some(c) = &self.cluster {
+            cfg.cluster = Some(sections::cluster(c, base)?);
+        }
         if let Some(d) = &self.demo {
             let addr = parse_addr("demo.upstream_listen", &d.upstream_listen)?;
             if !addr.ip().is_loopback() {
@@ -341,6 +364,7 @@ impl RawServer {
             },
             drain_delay: ms(self.drain_delay_ms, DEFAULT_DRAIN_DELAY_MS),
             admin: None,
+            cluster: None,
             issuer: DEFAULT_ISSUER.to_owned(),
             token_lifetime: Duration::from_secs(DEFAULT_TOKEN_LIFETIME_SECS),
             leeway: Duration::from_secs(DEFAULT_LEEWAY_SECS),

@@ -34,6 +34,19 @@ pub struct RawConfig {
     #[serde(default)]
     pub limits: RawLimits,
     pub admin: Option<RawAdmin>,
+    pub cluster: Option<RawCluster>,
+}
+
+/// The cluster store replicas share revocations through. Restart only.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCluster {
+    /// "redis://host:port[/db]", without a password.
+    pub redis_url: String,
+    /// A file holding the Redis password (e.g. a mounted Secret).
+    pub password_file: Option<PathBuf>,
+    /// An environment variable holding the Redis password.
+    pub password_env: Option<String>,
 }
 
 /// The admin listener: metrics, probes, and the operator's revocations. Restart only.

@@ -31,6 +31,7 @@ pub struct RestartOnly {
     pub limits: crate::limits::HttpLimits,
     pub log_format: super::LogFormat,
     pub admin: Option<super::AdminConfig>,
+    pub cluster: Option<super::ClusterConfig>,
 }
 
 impl RestartOnly {
@@ -53,6 +54,7 @@ impl RestartOnly {
             limits: c.limits,
             log_format: c.log_format,
             admin: c.admin.clone(),
+            cluster: c.cluster.clone(),
         }
     }
 
@@ -64,7 +66,7 @@ impl RestartOnly {
             max_uri_bytes: n.limits.max_uri_bytes,
             ..self.limits
         } == n.limits;
-        let checks: [(&'static str, bool); 15] = [
+        let checks: [(&'static str, bool); 16] = [
             ("server.listen", self.listen != n.listen),
             ("server.plaintext", self.tls != n.tls),
             (
@@ -101,6 +103,7 @@ impl RestartOnly {
             ("limits", !same_limits),
             ("server.log_format", self.log_format != n.log_format),
             ("admin", self.admin != n.admin),
+            ("cluster", self.cluster != n.cluster),
         ];
         checks.iter().filter(|(_, c)| *c).map(|(k, _)| *k).collect()
     }
@@ -134,6 +137,7 @@ impl RestartOnly {
         config.state_dir.clone_from(&self.state_dir);
         config.log_format = self.log_format;
         config.admin.clone_from(&self.admin);
+        config.cluster.clone_from(&self.cluster);
         config.limits = HttpLimits {
             max_uri_bytes: config.limits.max_uri_bytes,
             ..self.limits

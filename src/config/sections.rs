@@ -187,3 +187,61 @@ impl RawLimits {
         })
     }
 }
+
+/// `[cluster]`: a redis:// URL without a password, and the password from a file or the
+/// environment (never inline, so that it is in no config dump or log line).
+pub(super) fn cluster(
+    c: &super::raw::RawCluster,
+    base: &Path,
+) -> Result<ClusterConfig, ConfigError> {
+    let key = "cluster.redis_url";
+    let url: http::Uri = c
+        .redis_url
+        .parse()
+        .map_err(|_| bad(key, "is not a URL such as \"redis://127.0.0.1:6379\""))?;
+    match url.scheme_str() {
+        Some("redis") => {}
+        Some("rediss") => {
+            return Err(bad(
+                key,
+                "rediss:// (TLS) is not supported yet; use redis:// on a trusted network",
+            ));
+        }
+        _ => return Err(bad(key, "must start with redis://")),
+    }
+    if url.authority().is_some_and(|a| a.as_str().contains('@')) {
+        return Err(bad(
+            key,
+            "carries credentials; give the password in cluster.password_file or cluster.password_env",
+        ));
+    }
+    let password = match (&c.password_file, &c.password_env) {
+        (Some(_), Some(_)) => {
+            return Err(bad(
+                "cluster.password_file",
+                "and cluster.password_env are both given; keep one",
+            ));
+        }
+        (Some(f), None) => {
+            let path = base.join(f);
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                bad(
+                    "cluster.password_file",
+                    format!("cannot read {}: {e}", path.display()),
+                )
+            })?;
+            Some(text.trim_end_matches(['\n', '\r']).to_owned())
+        }
+        (None, Some(var)) => Some(std::env::var(var).map_err(|_| {
+            bad(
+                "cluster.password_env",
+                format!("the environment variable {var:?} is not set"),
+            )
+        })?),
+        (None, None) => None,
+    };
+    Ok(ClusterConfig {
+        redis_url: c.redis_url.clone(),
+        password,
+    })
+}

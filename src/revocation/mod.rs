@@ -15,8 +15,8 @@ mod log;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Mutex;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Mutex, OnceLock};
 
 use arc_swap::ArcSwap;
 use serde::{Deserialize, Serialize};
@@ -129,6 +129,8 @@ pub struct Revocations {
     log: Mutex<log::Log>,
     /// Lines found damaged in the file at start-up (reported; the rest was kept).
     pub damaged_lines: AtomicU64,
+    /// Where revocations made here go to be shared (the cluster store), once one follows.
+    outbox: OnceLock<tokio::sync::mpsc::UnboundedSender<Revocation>>,
 }
 
 impl Revocations {
@@ -144,6 +146,7 @@ impl Revocations {
             set: ArcSwap::from_pointee(set),
             log: Mutex::new(log),
             damaged_lines: AtomicU64::new(damaged),
+            outbox: OnceLock::new(),
         };
         // Rewrite the file with only what is still in force (and without damaged lines).
         if damaged > 0 || entries.len() > revocations.len() {
@@ -198,6 +201,28 @@ impl Revocations {
     /// written again). On a write failure the entries stay in force in this process and the
     /// error is returned, for the caller to report.
     pub fn add(&self, revocations: &[Revocation], now: u64) -> anyhow::Result<usize> {
+        self.add_from(revocations, now, true)
+    }
+
+    /// Adds revocations that came from the cluster store: like `add`, but not sent back.
+    pub fn apply_shared(&self, revocations: &[Revocation], now: u64) -> anyhow::Result<usize> {
+        self.add_from(revocations, now, false)
+    }
+
+    /// The revocations made here from now on, to share them (called once, by the cluster
+    /// store; later calls get a receiver that never yields).
+    pub fn follow(&self) -> tokio::sync::mpsc::UnboundedReceiver<Revocation> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let _ = self.outbox.set(tx);
+        rx
+    }
+
+    /// Every entry in force, e.g. to share them all after the cluster store was away.
+    pub fn entries(&self) -> Vec<Revocation> {
+        self.set.load().entries()
+    }
+
+    fn add_from(&self, revocations: &[Revocation], now: u64, share: bool) -> anyhow::Result<usize> {
         let mut log = self.lock_log();
         let mut next = Set::clone(&self.set.load());
         let added: Vec<&Revocation> = revocations.iter().filter(|r| next.add(r, now)).collect();
@@ -208,6 +233,11 @@ impl Revocations {
         next.purge(now);
         let live = next.len();
         self.set.store(next.into());
+        if let Some(outbox) = self.outbox.get().filter(|_| share) {
+            for r in &added {
+                let _ = outbox.send((*r).clone());
+            }
+        }
         // Keep the file within a few times what is in force.
         if written_before + added.len() > 64 && written_before + added.len() > 4 * live {
             log.compact(&self.set.load().entries())?;

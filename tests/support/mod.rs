@@ -4,9 +4,11 @@
 #![allow(dead_code, unused_imports)]
 
 mod mint;
+mod redis_server;
 mod upstream;
 
 pub use mint::*;
+pub use redis_server::Redis;
 pub use upstream::*;
 
 use std::net::SocketAddr;
@@ -290,6 +292,7 @@ pub async fn spawn_gateway_in(dir: tempfile::TempDir, toml: &str) -> Gateway {
     let config = Config::load(&path).expect("test config is valid");
     let state = Arc::new(State::new(config).expect("gateway state"));
     let reloader = storegate::reload::spawn(state.clone(), path).unwrap();
+    storegate::cluster::spawn(&state).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     state.shared.health.set_ready();
     let addr = listener.local_addr().unwrap();

@@ -1,0 +1,233 @@
+//! The cluster store: replicas share their revocations through Redis.
+//!
+//! Each revocation made on a replica (RFC 7009, the operator's, a config's
+//! `revoke_issued_before`) is written to Redis as its own key, expiring when the last token it
+//! can refuse would have (`SET … EXAT`), and announced on a pub/sub channel; every replica
+//! applies what it hears to its own revocation set (which also persists it locally).
+//!
+//! On every (re)connection a replica subscribes first, then writes every revocation it holds
+//! (those made while Redis was away included: they were applied locally at once and kept in
+//! `state_dir`), then reads every revocation Redis holds: subscribing first leaves no gap
+//! between the full read and the announcements, and applying is idempotent. Requests never
+//! wait on Redis: the guard reads only the local set. While Redis is away the replica serves
+//! with what it knows, logs the outage once and its end, and retries with backoff.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use crate::config::ClusterConfig;
+use crate::revocation::{Revocation, Revocations};
+use crate::state::State;
+
+/// The channel revocations are announced on.
+pub const CHANNEL: &str = "storegate:revocations";
+/// The prefix of the revocation keys.
+pub const KEY_PREFIX: &str = "storegate:revocation:";
+/// How often the command connection is checked while nothing else happens.
+const PING_EVERY: Duration = Duration::from_secs(2);
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// The Redis key of a revocation: one per jti, one per client and instant (so that a later
+/// instant never overwrites a later one written elsewhere, and the latest applies).
+pub fn key_of(r: &Revocation) -> String {
+    match r {
+        Revocation::Token { jti, .. } => format!("{KEY_PREFIX}jti:{jti}"),
+        Revocation::Client {
+            client,
+            issued_before,
+            ..
+        } => format!("{KEY_PREFIX}client:{client}:{issued_before}"),
+    }
+}
+
+fn until_of(r: &Revocation) -> u64 {
+    match r {
+        Revocation::Token { until, .. } | Revocation::Client { until, .. } => *until,
+    }
+}
+
+/// Starts following the cluster store, if the config names one. Call once, inside the runtime.
+pub fn spawn(state: &Arc<State>) -> anyhow::Result<()> {
+    let Some(cfg) = state.shared.fixed.cluster.clone() else {
+        return Ok(());
+    };
+    let client = client(&cfg)?;
+    let outbox = state.shared.revocations.follow();
+    tokio::spawn(follow(client, state.clone(), outbox));
+    Ok(())
+}
+
+fn client(cfg: &ClusterConfig) -> anyhow::Result<redis::Client> {
+    let info = redis::IntoConnectionInfo::into_connection_info(cfg.redis_url.as_str())
+        .map_err(|e| anyhow::anyhow!("config key `cluster.redis_url`: {e}"))?;
+    let info = match &cfg.password {
+        Some(p) => {
+            let settings = info.redis_settings().clone().set_password(p.clone());
+            info.set_redis_settings(settings)
+        }
+        None => info,
+    };
+    Ok(redis::Client::open(info)?)
+}
+
+/// Follows the store for as long as the process runs, reconnecting with backoff.
+async fn follow(
+    client: redis::Client,
+    state: Arc<State>,
+    mut outbox: UnboundedReceiver<Revocation>,
+) {
+    let revocations = &state.shared.revocations;
+    let metrics = &state.shared.metrics;
+    let away = AtomicBool::new(false);
+    let mut backoff = BACKOFF_MIN;
+    loop {
+        let reached = AtomicBool::new(false);
+        let connected = || {
+            reached.store(true, Ordering::Relaxed);
+            metrics.cluster_connected.set(1);
+            if away.swap(false, Ordering::Relaxed) {
+                tracing::info!("the cluster store is reachable again; revocations are shared");
+            }
+        };
+        let ended = session(&client, revocations, &mut outbox, &state, connected).await;
+        metrics.cluster_connected.set(0);
+        // A connection that was up starts the next retries from the shortest wait.
+        if reached.load(Ordering::Relaxed) {
+            backoff = BACKOFF_MIN;
+        }
+        if let Err(e) = ended {
+            if !away.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    error = %e,
+                    "the cluster store is unreachable; serving with the revocations known here, and sharing new ones when it is back"
+                );
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+        }
+    }
+}
+
+/// One connection's life: subscribe, share everything held here, read everything held there,
+/// then apply announcements and share new revocations until a connection fails.
+async fn session(
+    client: &redis::Client,
+    revocations: &Revocations,
+    outbox: &mut UnboundedReceiver<Revocation>,
+    state: &State,
+    connected: impl FnOnce(),
+) -> anyhow::Result<()> {
+    let mut pubsub = client.get_async_pubsub().await?;
+    pubsub.subscribe(CHANNEL).await?;
+    let mut conn = client.get_multiplexed_async_connection().await?;
+    // What was made while away is in the local set already: share the whole set.
+    while outbox.try_recv().is_ok() {}
+    let now = crate::token::now_unix();
+    write(&mut conn, &revocations.entries(), now).await?;
+    let held = read_all(&mut conn).await?;
+    apply(revocations, state, &held);
+    connected();
+    let mut messages = pubsub.on_message();
+    let mut ping = tokio::time::interval(PING_EVERY);
+    loop {
+        tokio::select! {
+            message = messages.next() => {
+                let Some(message) = message else {
+                    anyhow::bail!("the subscription ended");
+                };
+                match serde_json::from_slice::<Revocation>(message.get_payload_bytes()) {
+                    Ok(r) => apply(revocations, state, std::slice::from_ref(&r)),
+                    Err(e) => tracing::warn!(error = %e, "an unreadable revocation announcement was ignored"),
+                }
+            }
+            made = outbox.recv() => {
+                let Some(r) = made else { return Ok(()) };
+                write(&mut conn, &[r], crate::token::now_unix()).await?;
+            }
+            _ = ping.tick() => {
+                let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+            }
+        }
+    }
+}
+
+/// Writes revocations (each its own key, expiring with it) and announces them, atomically.
+async fn write(
+    conn: &mut redis::aio::MultiplexedConnection,
+    entries: &[Revocation],
+    now: u64,
+) -> anyhow::Result<()> {
+    let live: Vec<&Revocation> = entries.iter().filter(|r| until_of(r) >= now).collect();
+    if live.is_empty() {
+        return Ok(());
+    }
+    let mut pipe = redis::pipe();
+    pipe.atomic();
+    for r in live {
+        let json = serde_json::to_string(r)?;
+        pipe.cmd("SET")
+            .arg(key_of(r))
+            .arg(&json)
+            .arg("EXAT")
+            .arg(until_of(r).max(now + 1))
+            .ignore();
+        pipe.cmd("PUBLISH").arg(CHANNEL).arg(&json).ignore();
+    }
+    let () = pipe.query_async(conn).await?;
+    Ok(())
+}
+
+/// Every revocation the store holds.
+async fn read_all(conn: &mut redis::aio::MultiplexedConnection) -> anyhow::Result<Vec<Revocation>> {
+    let mut keys: Vec<String> = Vec::new();
+    let mut cursor: u64 = 0;
+    loop {
+        let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("MATCH")
+            .arg(format!("{KEY_PREFIX}*"))
+            .arg("COUNT")
+            .arg(1000)
+            .query_async(conn)
+            .await?;
+        keys.extend(batch);
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    let mut out = Vec::with_capacity(keys.len());
+    for chunk in keys.chunks(500) {
+        let values: Vec<Option<String>> = redis::cmd("MGET").arg(chunk).query_async(conn).await?;
+        // A key that expired between SCAN and MGET is simply gone.
+        for v in values.into_iter().flatten() {
+            match serde_json::from_str(&v) {
+                Ok(r) => out.push(r),
+                Err(e) => {
+                    tracing::warn!(error = %e, "an unreadable revocation in the cluster store was ignored")
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Applies revocations heard from the store to the local set (which persists them).
+fn apply(revocations: &Revocations, state: &State, entries: &[Revocation]) {
+    match revocations.apply_shared(entries, crate::token::now_unix()) {
+        Ok(0) => {}
+        Ok(n) => {
+            state.shared.metrics.cluster_applied.inc_by(n as u64);
+            tracing::debug!(applied = n, "revocations from the cluster store");
+        }
+        Err(e) => tracing::error!(
+            error = %format!("{e:#}"),
+            "revocations from the cluster store are in force but could not be persisted here"
+        ),
+    }
+}

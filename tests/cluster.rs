@@ -1,0 +1,135 @@
+//! Several replicas sharing revocations through a real Redis: a token of one replica works on
+//! every other, and a revocation made on one reaches them all, also after Redis was away and
+//! for a replica started later.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use support::*;
+
+/// The test config with the cluster store and a state folder.
+fn replica_config(up: std::net::SocketAddr, redis: &Redis) -> String {
+    config_with(up, |t| {
+        let mut cluster = toml::Table::new();
+        cluster.insert("redis_url".into(), redis.url().into());
+        t.insert("cluster".into(), cluster.into());
+        let server = t["server"].as_table_mut().unwrap();
+        server.insert("state_dir".into(), "state".into());
+    })
+}
+
+/// A replica with the same signing key as `first` (as pods given one Secret are).
+async fn replica_like(first: &Gateway, toml: &str) -> Gateway {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("signing.pem"), first.signing_key_pem()).unwrap();
+    spawn_gateway_in(dir, toml).await
+}
+
+/// Waits (10 s at most) until `gw` answers `path` with `token` as `status`.
+async fn await_status(gw: &Gateway, path: &str, token: &str, status: StatusCode) {
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = gw.get_bearer(path, token).await.status();
+        if got == status {
+            return;
+        }
+        assert!(
+            Instant::now() < end,
+            "still {got}, not {status}, after 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until the replica's cluster store connection is up.
+async fn await_connected(gw: &Gateway) {
+    let end = Instant::now() + Duration::from_secs(10);
+    while gw.state.shared.metrics.cluster_connected.get() != 1 {
+        assert!(
+            Instant::now() < end,
+            "not connected to the cluster store after 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn revoke(gw: &Gateway, token: &str) {
+    let resp = gw
+        .client
+        .post(gw.url("/connect/revocation"))
+        .basic_auth("backoffice-app", Some(SECRET))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_work_everywhere_and_a_revocation_reaches_every_replica() {
+    let redis = Redis::start();
+    let (up, _) = spawn_upstream().await;
+    let toml = replica_config(up, &redis);
+    let a = spawn_gateway_toml(&toml).await;
+    let (b, c) = (replica_like(&a, &toml).await, replica_like(&a, &toml).await);
+    for gw in [&a, &b, &c] {
+        await_connected(gw).await;
+    }
+    let token = a.token("backoffice-app", SECRET).await;
+    let kept = b.token("backoffice-app", SECRET).await;
+    for gw in [&a, &b, &c] {
+        assert_eq!(gw.get_bearer("/admin/echo", &token).await.status(), 200);
+        assert_eq!(gw.get_bearer("/admin/echo", &kept).await.status(), 200);
+    }
+    revoke(&a, &token).await;
+    assert_invalid_token(&a.get_bearer("/admin/echo", &token).await);
+    for gw in [&b, &c] {
+        await_status(gw, "/admin/echo", &token, StatusCode::UNAUTHORIZED).await;
+        assert_eq!(gw.get_bearer("/admin/echo", &kept).await.status(), 200);
+    }
+    let applied = b.state.shared.metrics.cluster_applied.get();
+    assert!(applied >= 1, "{applied}");
+
+    // A replica started later reads what was revoked before it started.
+    let d = replica_like(&a, &toml).await;
+    await_connected(&d).await;
+    assert_invalid_token(&d.get_bearer("/admin/echo", &token).await);
+    assert_eq!(d.get_bearer("/admin/echo", &kept).await.status(), 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn revocations_made_while_redis_is_away_are_shared_when_it_returns() {
+    let mut redis = Redis::start();
+    let (up, _) = spawn_upstream().await;
+    let toml = replica_config(up, &redis);
+    let a = spawn_gateway_toml(&toml).await;
+    let (b, c) = (replica_like(&a, &toml).await, replica_like(&a, &toml).await);
+    for gw in [&a, &b, &c] {
+        await_connected(gw).await;
+    }
+    let token = a.token("backoffice-app", SECRET).await;
+    let second = a.token("backoffice-app", SECRET).await;
+    assert_eq!(b.get_bearer("/admin/echo", &token).await.status(), 200);
+
+    redis.stop();
+    // Serving goes on without Redis; a revocation is in force here at once.
+    revoke(&a, &token).await;
+    assert_invalid_token(&a.get_bearer("/admin/echo", &token).await);
+    assert_eq!(b.get_bearer("/admin/echo", &second).await.status(), 200);
+
+    // Restarted while Redis is still away, the replica keeps it (state_dir), and revokes one
+    // more, which only its own file holds.
+    let dir = a.stop_keeping_dir().await;
+    let a = spawn_gateway_in(dir, &toml).await;
+    assert_invalid_token(&a.get_bearer("/admin/echo", &token).await);
+    revoke(&a, &second).await;
+
+    // Redis comes back empty: the replicas reconnect, A shares what it holds, B and C apply it.
+    redis.start_again();
+    for gw in [&b, &c] {
+        await_status(gw, "/admin/echo", &token, StatusCode::UNAUTHORIZED).await;
+        await_status(gw, "/admin/echo", &second, StatusCode::UNAUTHORIZED).await;
+    }
+}

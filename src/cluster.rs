@@ -130,7 +130,7 @@ async fn session(
     let now = crate::token::now_unix();
     write(&mut conn, &revocations.entries(), now).await?;
     let held = read_all(&mut conn).await?;
-    apply(revocations, state, &held);
+    apply(state, held).await;
     connected();
     let mut messages = pubsub.on_message();
     let mut ping = tokio::time::interval(PING_EVERY);
@@ -141,7 +141,7 @@ async fn session(
                     anyhow::bail!("the subscription ended");
                 };
                 match serde_json::from_slice::<Revocation>(message.get_payload_bytes()) {
-                    Ok(r) => apply(revocations, state, std::slice::from_ref(&r)),
+                    Ok(r) => apply(state, vec![r]).await,
                     Err(e) => tracing::warn!(error = %e, "an unreadable revocation announcement was ignored"),
                 }
             }
@@ -217,17 +217,23 @@ async fn read_all(conn: &mut redis::aio::MultiplexedConnection) -> anyhow::Resul
     Ok(out)
 }
 
-/// Applies revocations heard from the store to the local set (which persists them).
-fn apply(revocations: &Revocations, state: &State, entries: &[Revocation]) {
-    match revocations.apply_shared(entries, crate::token::now_unix()) {
-        Ok(0) => {}
-        Ok(n) => {
+/// Applies revocations heard from the store to the local set, which also writes them to
+/// `state_dir` and syncs the file: on the blocking pool, so that no request waits on the disk.
+async fn apply(state: &State, entries: Vec<Revocation>) {
+    let revocations = state.shared.revocations.clone();
+    let now = crate::token::now_unix();
+    let applied =
+        tokio::task::spawn_blocking(move || revocations.apply_shared(&entries, now)).await;
+    match applied {
+        Ok(Ok(0)) => {}
+        Ok(Ok(n)) => {
             state.shared.metrics.cluster_applied.inc_by(n as u64);
             tracing::debug!(applied = n, "revocations from the cluster store");
         }
-        Err(e) => tracing::error!(
+        Ok(Err(e)) => tracing::error!(
             error = %format!("{e:#}"),
             "revocations from the cluster store are in force but could not be persisted here"
         ),
+        Err(e) => tracing::error!(error = %e, "applying revocations from the cluster store failed"),
     }
 }

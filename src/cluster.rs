@@ -11,6 +11,11 @@
 //! between the full read and the announcements, and applying is idempotent. Requests never
 //! wait on Redis: the guard reads only the local set. While Redis is away the replica serves
 //! with what it knows, logs the outage once and its end, and retries with backoff.
+//!
+//! Rate limits hold across replicas the same way: every `ratelimit::SYNC_INTERVAL` a replica
+//! adds what it admitted to a per-client, per-second counter in Redis, and drains its own
+//! bucket by what the others added (see `ratelimit`). While Redis is away, limits are per
+//! replica.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -104,7 +109,7 @@ async fn follow(
             if !away.swap(true, Ordering::Relaxed) {
                 tracing::warn!(
                     error = %e,
-                    "the cluster store is unreachable; serving with the revocations known here, and sharing new ones when it is back"
+                    "the cluster store is unreachable; serving with the revocations known here, sharing new ones when it is back; rate limits count per replica meanwhile"
                 );
             }
             tokio::time::sleep(backoff).await;
@@ -131,9 +136,13 @@ async fn session(
     write(&mut conn, &revocations.entries(), now).await?;
     let held = read_all(&mut conn).await?;
     apply(state, held).await;
+    // What was admitted while away was limited locally: it is not reported afterwards.
+    state.shared.rate_limits.take_unsynced();
+    let mut rates = Seconds::default();
     connected();
     let mut messages = pubsub.on_message();
     let mut ping = tokio::time::interval(PING_EVERY);
+    let mut sync = tokio::time::interval(crate::ratelimit::SYNC_INTERVAL);
     loop {
         tokio::select! {
             message = messages.next() => {
@@ -152,8 +161,54 @@ async fn session(
             _ = ping.tick() => {
                 let _: String = redis::cmd("PING").query_async(&mut conn).await?;
             }
+            _ = sync.tick() => share_rates(&mut conn, state, &mut rates).await?,
         }
     }
+}
+
+/// Per client: the second being counted, what this replica added to it, and what the others
+/// had added at the last sync.
+type Seconds = std::collections::HashMap<String, (u64, u64, u64)>;
+
+/// Reports what this replica admitted since the last sync, and drains its buckets by what the
+/// other replicas admitted in the same second.
+async fn share_rates(
+    conn: &mut redis::aio::MultiplexedConnection,
+    state: &State,
+    seen: &mut Seconds,
+) -> anyhow::Result<()> {
+    let reports = state.shared.rate_limits.take_unsynced();
+    if reports.is_empty() {
+        return Ok(());
+    }
+    let second = crate::token::now_unix();
+    let mut pipe = redis::pipe();
+    for (client, n) in &reports {
+        let key = format!("storegate:rate:{client}:{second}");
+        pipe.cmd("INCRBY").arg(&key).arg(*n);
+        pipe.cmd("EXPIRE").arg(&key).arg(5).ignore();
+    }
+    let totals: Vec<u64> = pipe.query_async(conn).await?;
+    let g = state.load();
+    for ((client, n), total) in reports.iter().zip(totals) {
+        let entry = seen.entry(client.clone()).or_insert((second, 0, 0));
+        if entry.0 != second {
+            *entry = (second, 0, 0);
+        }
+        entry.1 += n;
+        let others = total.saturating_sub(entry.1);
+        let new = others.saturating_sub(entry.2);
+        entry.2 = others;
+        let rate = g
+            .config
+            .clients
+            .get(client)
+            .and_then(|c| c.rate_limit_per_sec);
+        if let Some(per_sec) = rate.filter(|_| new > 0) {
+            state.shared.rate_limits.drain_remote(client, per_sec, new);
+        }
+    }
+    Ok(())
 }
 
 /// Writes revocations (each its own key, expiring with it) and announces them, atomically.

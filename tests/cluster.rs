@@ -133,3 +133,55 @@ async fn revocations_made_while_redis_is_away_are_shared_when_it_returns() {
         await_status(gw, "/admin/echo", &second, StatusCode::UNAUTHORIZED).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_holds_for_the_client_across_replicas() {
+    const LIMIT: u64 = 10;
+    const OFFERED_PER_SEC: u64 = 30;
+    const SECONDS: u64 = 4;
+    let redis = Redis::start();
+    let (up, _) = spawn_upstream().await;
+    let toml = config_with(up, |t| {
+        let mut cluster = toml::Table::new();
+        cluster.insert("redis_url".into(), redis.url().into());
+        t.insert("cluster".into(), cluster.into());
+        let b = clients_of(t)[0].as_table_mut().unwrap();
+        b.insert("rate_limit_per_sec".into(), (LIMIT as i64).into());
+    });
+    let a = spawn_gateway_toml(&toml).await;
+    let (b, c) = (replica_like(&a, &toml).await, replica_like(&a, &toml).await);
+    for gw in [&a, &b, &c] {
+        await_connected(gw).await;
+    }
+    let token = a.token("backoffice-app", SECRET).await;
+    // The client at 3x its limit, spread evenly: each replica alone sees exactly the limit,
+    // so only the shared count can refuse anything.
+    let replicas = [&a, &b, &c];
+    let mut pace = tokio::time::interval(Duration::from_millis(1000 / OFFERED_PER_SEC));
+    let (mut admitted, mut refused) = (0u64, 0u64);
+    for i in 0..OFFERED_PER_SEC * SECONDS {
+        pace.tick().await;
+        match replicas[i as usize % 3]
+            .get_bearer("/admin/echo", &token)
+            .await
+            .status()
+        {
+            StatusCode::OK => admitted += 1,
+            StatusCode::TOO_MANY_REQUESTS => refused += 1,
+            other => panic!("{other}"),
+        }
+    }
+    let offered = OFFERED_PER_SEC * SECONDS;
+    eprintln!(
+        "rate limit {LIMIT}/s over 3 replicas, {offered} requests in {SECONDS} s: {admitted} admitted, {refused} refused"
+    );
+    // One bucket would admit a second's burst and then the rate: LIMIT * (SECONDS + 1) = 50.
+    // Per replica, nothing would be refused (120). The stated error allows each replica a
+    // sync interval's worth and one burst.
+    let ideal = LIMIT * (SECONDS + 1);
+    assert!(admitted >= ideal * 7 / 10, "{admitted} admitted: too few");
+    assert!(
+        admitted <= ideal * 3 / 2,
+        "{admitted} admitted of {offered}: not held"
+    );
+}

@@ -180,12 +180,13 @@ async fn sigterm_drains_without_failing_a_request() {
                 // A request the client refused to send on a connection the gateway had sent a
                 // GOAWAY on never reached it (hyper reports it as Canceled): RFC 9113 §8.7
                 // lets a client retry it, as Go's, curl's and Envoy's clients do by
-                // themselves. hyper-util's pool hands such a connection out once more at
-                // most; a second attempt goes to a new one.
-                if sent
-                    .as_ref()
-                    .is_err_and(|e| format!("{e:?}").contains("Canceled"))
-                {
+                // themselves. hyper-util's pool may hand such a connection out again before it
+                // has noticed the GOAWAY, so up to three attempts.
+                for _ in 0..3 {
+                    let canceled = |e: &reqwest::Error| format!("{e:?}").contains("Canceled");
+                    if !sent.as_ref().is_err_and(canceled) {
+                        break;
+                    }
                     retried.fetch_add(1, Ordering::SeqCst);
                     sent = client.get(&url).bearer_auth(&token).send().await;
                 }

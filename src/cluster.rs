@@ -12,6 +12,10 @@
 //! wait on Redis: the guard reads only the local set. While Redis is away the replica serves
 //! with what it knows, logs the outage once and its end, and retries with backoff.
 //!
+//! The token endpoint's failure throttle counts every replica's failures: each failed (and,
+//! for a source that had failed, successful) client authentication is announced on
+//! `ATTEMPTS` and counted by every replica as its own.
+//!
 //! Rate limits hold across replicas the same way: every `ratelimit::SYNC_INTERVAL` a replica
 //! adds what it admitted to a per-client, per-second counter in Redis, and drains its own
 //! bucket by what the others added (see `ratelimit`). While Redis is away, limits are per
@@ -27,9 +31,12 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use crate::config::ClusterConfig;
 use crate::revocation::{Revocation, Revocations};
 use crate::state::State;
+use crate::throttle::Attempt;
 
 /// The channel revocations are announced on.
 pub const CHANNEL: &str = "storegate:revocations";
+/// The channel client authentications (for the failure throttle) are announced on.
+pub const ATTEMPTS: &str = "storegate:attempts";
 /// The prefix of the revocation keys.
 pub const KEY_PREFIX: &str = "storegate:revocation:";
 /// How often the command connection is checked while nothing else happens.
@@ -62,8 +69,11 @@ pub fn spawn(state: &Arc<State>) -> anyhow::Result<()> {
         return Ok(());
     };
     let client = client(&cfg)?;
-    let outbox = state.shared.revocations.follow();
-    tokio::spawn(follow(client, state.clone(), outbox));
+    let outboxes = Outboxes {
+        revocations: state.shared.revocations.follow(),
+        attempts: state.shared.throttle.follow(),
+    };
+    tokio::spawn(follow(client, state.clone(), outboxes));
     Ok(())
 }
 
@@ -80,12 +90,14 @@ fn client(cfg: &ClusterConfig) -> anyhow::Result<redis::Client> {
     Ok(redis::Client::open(info)?)
 }
 
+/// What this replica has to share.
+struct Outboxes {
+    revocations: UnboundedReceiver<Revocation>,
+    attempts: UnboundedReceiver<Attempt>,
+}
+
 /// Follows the store for as long as the process runs, reconnecting with backoff.
-async fn follow(
-    client: redis::Client,
-    state: Arc<State>,
-    mut outbox: UnboundedReceiver<Revocation>,
-) {
+async fn follow(client: redis::Client, state: Arc<State>, mut outbox: Outboxes) {
     let revocations = &state.shared.revocations;
     let metrics = &state.shared.metrics;
     let away = AtomicBool::new(false);
@@ -123,15 +135,17 @@ async fn follow(
 async fn session(
     client: &redis::Client,
     revocations: &Revocations,
-    outbox: &mut UnboundedReceiver<Revocation>,
+    outbox: &mut Outboxes,
     state: &State,
     connected: impl FnOnce(),
 ) -> anyhow::Result<()> {
     let mut pubsub = client.get_async_pubsub().await?;
-    pubsub.subscribe(CHANNEL).await?;
+    pubsub.subscribe(&[CHANNEL, ATTEMPTS]).await?;
     let mut conn = client.get_multiplexed_async_connection().await?;
-    // What was made while away is in the local set already: share the whole set.
-    while outbox.try_recv().is_ok() {}
+    // What was made while away is in the local set already: share the whole set. Attempts
+    // made while away stay counted here only.
+    while outbox.revocations.try_recv().is_ok() {}
+    while outbox.attempts.try_recv().is_ok() {}
     let now = crate::token::now_unix();
     write(&mut conn, &revocations.entries(), now).await?;
     let held = read_all(&mut conn).await?;
@@ -149,14 +163,30 @@ async fn session(
                 let Some(message) = message else {
                     anyhow::bail!("the subscription ended");
                 };
-                match serde_json::from_slice::<Revocation>(message.get_payload_bytes()) {
+                let payload = message.get_payload_bytes();
+                if message.get_channel_name() == ATTEMPTS {
+                    match serde_json::from_slice::<Attempt>(payload) {
+                        Ok(a) => state.shared.throttle.apply_shared(&a, state.load().config.throttle),
+                        Err(e) => tracing::warn!(error = %e, "an unreadable attempt announcement was ignored"),
+                    }
+                    continue;
+                }
+                match serde_json::from_slice::<Revocation>(payload) {
                     Ok(r) => apply(state, vec![r]).await,
                     Err(e) => tracing::warn!(error = %e, "an unreadable revocation announcement was ignored"),
                 }
             }
-            made = outbox.recv() => {
+            made = outbox.revocations.recv() => {
                 let Some(r) = made else { return Ok(()) };
                 write(&mut conn, &[r], crate::token::now_unix()).await?;
+            }
+            attempt = outbox.attempts.recv() => {
+                let Some(a) = attempt else { return Ok(()) };
+                let _: i64 = redis::cmd("PUBLISH")
+                    .arg(ATTEMPTS)
+                    .arg(serde_json::to_string(&a)?)
+                    .query_async(&mut conn)
+                    .await?;
             }
             _ = ping.tick() => {
                 let _: String = redis::cmd("PING").query_async(&mut conn).await?;

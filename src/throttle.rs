@@ -9,6 +9,10 @@
 //!
 //! A success clears its source's count. Counters are bounded in number and forgotten after
 //! an hour, so a flood of made-up client ids cannot grow memory without bound.
+//!
+//! With a cluster store, every failure and success is announced to the other replicas, which
+//! count it as their own (`apply_shared`): a guess spread over replicas is throttled as one.
+//! Nothing waits for this; a replica started later knows only what happened since.
 
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
@@ -57,10 +61,20 @@ impl Window {
 
 type Counter = Arc<Mutex<Window>>;
 
+/// A failed or successful authentication, as replicas share it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Attempt {
+    pub client: String,
+    pub source: IpAddr,
+    pub ok: bool,
+}
+
 /// The failure counters of the process (they outlive configuration reloads).
 pub struct Throttle {
     by_source: moka::sync::Cache<(String, IpAddr), Counter>,
     by_client: moka::sync::Cache<String, Counter>,
+    /// Where attempts made here go to be shared (the cluster store), once one follows.
+    outbox: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<Attempt>>,
 }
 
 fn counters<K: std::hash::Hash + Eq + Send + Sync + 'static>() -> moka::sync::Cache<K, Counter> {
@@ -75,6 +89,7 @@ impl Default for Throttle {
         Throttle {
             by_source: counters(),
             by_client: counters(),
+            outbox: std::sync::OnceLock::new(),
         }
     }
 }
@@ -105,6 +120,37 @@ impl Throttle {
 
     /// Counts a failed authentication of `client_id` from `source`.
     pub fn failed(&self, client_id: &str, source: IpAddr, l: Limits) {
+        self.count_failure(client_id, source, l);
+        self.share(client_id, source, false);
+    }
+
+    /// The attempts made here from now on, to share them (called once, by the cluster store).
+    pub fn follow(&self) -> tokio::sync::mpsc::UnboundedReceiver<Attempt> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let _ = self.outbox.set(tx);
+        rx
+    }
+
+    /// Counts an attempt made on another replica, as if made here (not shared again).
+    pub fn apply_shared(&self, a: &Attempt, l: Limits) {
+        if a.ok {
+            self.by_source.invalidate(&(a.client.clone(), a.source));
+        } else {
+            self.count_failure(&a.client, a.source, l);
+        }
+    }
+
+    fn share(&self, client_id: &str, source: IpAddr, ok: bool) {
+        if let Some(outbox) = self.outbox.get() {
+            let _ = outbox.send(Attempt {
+                client: client_id.to_owned(),
+                source,
+                ok,
+            });
+        }
+    }
+
+    fn count_failure(&self, client_id: &str, source: IpAddr, l: Limits) {
         let now = Instant::now();
         let fresh = || {
             Arc::new(Mutex::new(Window {
@@ -125,7 +171,12 @@ impl Throttle {
 
     /// A successful authentication clears its source's count.
     pub fn succeeded(&self, client_id: &str, source: IpAddr) {
-        self.by_source.invalidate(&(client_id.to_owned(), source));
+        let pair = (client_id.to_owned(), source);
+        // Only a source with failures has anything to clear (here or elsewhere).
+        if self.by_source.contains_key(&pair) {
+            self.by_source.invalidate(&pair);
+            self.share(client_id, source, true);
+        }
     }
 }
 

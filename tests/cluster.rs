@@ -185,3 +185,49 @@ async fn a_rate_limit_holds_for_the_client_across_replicas() {
         "{admitted} admitted of {offered}: not held"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_authentications_count_on_every_replica() {
+    let redis = Redis::start();
+    let (up, _) = spawn_upstream().await;
+    let toml = replica_config(up, &redis);
+    let a = spawn_gateway_toml(&toml).await;
+    let (b, c) = (replica_like(&a, &toml).await, replica_like(&a, &toml).await);
+    for gw in [&a, &b, &c] {
+        await_connected(gw).await;
+    }
+    let attempt = |gw: &Gateway, secret: &'static str| {
+        gw.client
+            .post(gw.url("/connect/token"))
+            .basic_auth("backoffice-app", Some(secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+    };
+    // A guess spread over the replicas: five failures in all (the per-source limit), none of
+    // them reaching it on one replica.
+    for gw in [&a, &b, &a, &b, &c] {
+        assert_eq!(
+            attempt(gw, "wrong").await.unwrap().status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    let limits = c.generation().config.throttle;
+    let source = std::net::IpAddr::from([127, 0, 0, 1]);
+    let end = Instant::now() + Duration::from_secs(10);
+    while c
+        .state
+        .shared
+        .throttle
+        .check("backoffice-app", source, limits)
+        .is_ok()
+    {
+        assert!(
+            Instant::now() < end,
+            "the other replicas' failures did not arrive in 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Now even the right secret is refused on C, as it would be on one gateway.
+    let throttled = attempt(&c, SECRET).await.unwrap();
+    assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+}

@@ -93,7 +93,7 @@ fn client(cfg: &ClusterConfig) -> anyhow::Result<redis::Client> {
 /// What this replica has to share.
 struct Outboxes {
     revocations: UnboundedReceiver<Revocation>,
-    attempts: UnboundedReceiver<Attempt>,
+    attempts: tokio::sync::mpsc::Receiver<Attempt>,
 }
 
 /// Follows the store for as long as the process runs, reconnecting with backoff.

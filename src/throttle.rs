@@ -24,6 +24,8 @@ use tokio::time::Instant;
 pub const MAX_WINDOW: Duration = Duration::from_secs(3600);
 /// Counters kept at most, each kind.
 pub const MAX_TRACKED: u64 = 100_000;
+/// Attempts waiting to be shared with the other replicas, at most.
+const OUTBOX_CAPACITY: usize = 10_000;
 
 /// The limits, from the configuration (live).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,7 +76,8 @@ pub struct Throttle {
     by_source: moka::sync::Cache<(String, IpAddr), Counter>,
     by_client: moka::sync::Cache<String, Counter>,
     /// Where attempts made here go to be shared (the cluster store), once one follows.
-    outbox: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<Attempt>>,
+    /// Bounded: while the store is away, a flood of failures must not grow memory.
+    outbox: std::sync::OnceLock<tokio::sync::mpsc::Sender<Attempt>>,
 }
 
 fn counters<K: std::hash::Hash + Eq + Send + Sync + 'static>() -> moka::sync::Cache<K, Counter> {
@@ -125,8 +128,8 @@ impl Throttle {
     }
 
     /// The attempts made here from now on, to share them (called once, by the cluster store).
-    pub fn follow(&self) -> tokio::sync::mpsc::UnboundedReceiver<Attempt> {
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    pub fn follow(&self) -> tokio::sync::mpsc::Receiver<Attempt> {
+        let (tx, rx) = tokio::sync::mpsc::channel(OUTBOX_CAPACITY);
         let _ = self.outbox.set(tx);
         rx
     }
@@ -142,7 +145,8 @@ impl Throttle {
 
     fn share(&self, client_id: &str, source: IpAddr, ok: bool) {
         if let Some(outbox) = self.outbox.get() {
-            let _ = outbox.send(Attempt {
+            // Full (the store away, or a flood): this attempt stays counted here only.
+            let _ = outbox.try_send(Attempt {
                 client: client_id.to_owned(),
                 source,
                 ok,

@@ -55,6 +55,16 @@ async fn await_connected(gw: &Gateway) {
     }
 }
 
+/// Three replicas of `toml` with one signing key, each connected to the cluster store.
+async fn three_replicas(toml: &str) -> (Gateway, Gateway, Gateway) {
+    let a = spawn_gateway_toml(toml).await;
+    let (b, c) = (replica_like(&a, toml).await, replica_like(&a, toml).await);
+    for gw in [&a, &b, &c] {
+        await_connected(gw).await;
+    }
+    (a, b, c)
+}
+
 async fn revoke(gw: &Gateway, token: &str) {
     let resp = gw
         .client
@@ -72,11 +82,7 @@ async fn tokens_work_everywhere_and_a_revocation_reaches_every_replica() {
     let redis = Redis::start();
     let (up, _) = spawn_upstream().await;
     let toml = replica_config(up, &redis);
-    let a = spawn_gateway_toml(&toml).await;
-    let (b, c) = (replica_like(&a, &toml).await, replica_like(&a, &toml).await);
-    for gw in [&a, &b, &c] {
-        await_connected(gw).await;
-    }
+    let (a, b, c) = three_replicas(&toml).await;
     let token = a.token("backoffice-app", SECRET).await;
     let kept = b.token("backoffice-app", SECRET).await;
     for gw in [&a, &b, &c] {
@@ -104,11 +110,7 @@ async fn revocations_made_while_redis_is_away_are_shared_when_it_returns() {
     let mut redis = Redis::start();
     let (up, _) = spawn_upstream().await;
     let toml = replica_config(up, &redis);
-    let a = spawn_gateway_toml(&toml).await;
-    let (b, c) = (replica_like(&a, &toml).await, replica_like(&a, &toml).await);
-    for gw in [&a, &b, &c] {
-        await_connected(gw).await;
-    }
+    let (a, b, c) = three_replicas(&toml).await;
     let token = a.token("backoffice-app", SECRET).await;
     let second = a.token("backoffice-app", SECRET).await;
     assert_eq!(b.get_bearer("/admin/echo", &token).await.status(), 200);
@@ -148,11 +150,7 @@ async fn a_rate_limit_holds_for_the_client_across_replicas() {
         let b = clients_of(t)[0].as_table_mut().unwrap();
         b.insert("rate_limit_per_sec".into(), (LIMIT as i64).into());
     });
-    let a = spawn_gateway_toml(&toml).await;
-    let (b, c) = (replica_like(&a, &toml).await, replica_like(&a, &toml).await);
-    for gw in [&a, &b, &c] {
-        await_connected(gw).await;
-    }
+    let (a, b, c) = three_replicas(&toml).await;
     let token = a.token("backoffice-app", SECRET).await;
     // The client at 3x its limit, spread evenly: each replica alone sees exactly the limit,
     // so only the shared count can refuse anything.
@@ -191,11 +189,7 @@ async fn failed_authentications_count_on_every_replica() {
     let redis = Redis::start();
     let (up, _) = spawn_upstream().await;
     let toml = replica_config(up, &redis);
-    let a = spawn_gateway_toml(&toml).await;
-    let (b, c) = (replica_like(&a, &toml).await, replica_like(&a, &toml).await);
-    for gw in [&a, &b, &c] {
-        await_connected(gw).await;
-    }
+    let (a, b, c) = three_replicas(&toml).await;
     let attempt = |gw: &Gateway, secret: &'static str| {
         gw.client
             .post(gw.url("/connect/token"))

@@ -286,6 +286,9 @@ fn init_tracing(default: &str, format: LogFormat) {
 }
 
 async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
+    // Installed first, so that a SIGTERM right after start-up drains rather than kills. A
+    // second SIGTERM/SIGINT (a second Ctrl-C) skips the rest of the drain delay.
+    let signals = shutdown_signals()?;
     if let Some(addr) = config.demo_upstream {
         let demo = tokio::net::TcpListener::bind(addr)
             .await
@@ -329,15 +332,26 @@ async fn run(config: Config, config_path: PathBuf) -> anyhow::Result<()> {
         tokio::spawn(storegate::admin::serve(bound, state.clone(), token));
     }
     state.shared.health.set_ready();
-    let drain = storegate::server::drain_after(state.clone(), shutdown_signal());
+    let drain = storegate::server::drain_after(state.clone(), signals);
     storegate::server::run(listener, state, drain).await
 }
 
-async fn shutdown_signal() {
+/// Every SIGTERM and SIGINT, as messages; the handlers are installed before this returns.
+fn shutdown_signals() -> anyhow::Result<tokio::sync::mpsc::UnboundedReceiver<()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("installing the SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {},
-        _ = term.recv() => {},
-    }
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            if tx.send(()).is_err() {
+                return;
+            }
+        }
+    });
+    Ok(rx)
 }

@@ -51,13 +51,13 @@ impl Drop for Running {
     }
 }
 
-fn start(dir: &std::path::Path, upstream: std::net::SocketAddr) -> Running {
+fn start(dir: &std::path::Path, upstream: std::net::SocketAddr, drain_delay_ms: u64) -> Running {
     let toml = format!(
         r#"
 [server]
 listen = "127.0.0.1:0"
 log_format = "json"
-drain_delay_ms = {DRAIN_DELAY_MS}
+drain_delay_ms = {drain_delay_ms}
 shutdown_grace_ms = 2000
 
 [tls]
@@ -134,7 +134,7 @@ fn address_in(line: &Value) -> String {
 async fn sigterm_drains_without_failing_a_request() {
     let (up, _) = spawn_upstream().await;
     let dir = tempfile::tempdir().unwrap();
-    let mut gw = start(dir.path(), up);
+    let mut gw = start(dir.path(), up, DRAIN_DELAY_MS);
     let public = address_in(&gw.await_message("storegate listening on"));
     let admin = address_in(&gw.await_message("admin listening on"));
     let ca = std::fs::read_to_string(dir.path().join("dev-ca.pem")).unwrap();
@@ -278,4 +278,32 @@ async fn sigterm_drains_without_failing_a_request() {
         "{line}"
     );
     assert!(!line.to_string().contains(&token), "no token in the logs");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_signal_ends_the_drain_at_once() {
+    let (up, _) = spawn_upstream().await;
+    let dir = tempfile::tempdir().unwrap();
+    // A drain delay no test would wait for.
+    let mut gw = start(dir.path(), up, 600_000);
+    gw.await_message("admin listening on");
+    let pid = gw.child.id().to_string();
+    let term = || Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(term().success());
+    gw.await_message("draining");
+    let signalled = Instant::now();
+    assert!(term().success());
+    let end = signalled + Duration::from_secs(15);
+    let status = loop {
+        if let Some(s) = gw.child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            Instant::now() < end,
+            "still running 15 s after the second signal"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(status.success(), "{status:?}");
+    gw.await_message("a second signal");
 }

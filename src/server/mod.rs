@@ -117,13 +117,21 @@ pub async fn run(
 /// Waits for `signal`, then drains: readiness turns false at once, HTTP/2 connections get a
 /// GOAWAY and HTTP/1.1 responses `Connection: close`, while the listener keeps accepting for
 /// `server.drain_delay_ms`; then returns, for `run` to stop accepting and finish what is in
-/// flight.
-pub async fn drain_after(state: Arc<State>, signal: impl Future<Output = ()>) {
-    signal.await;
+/// flight. Each message on `signals` is a signal: the first starts the drain, a second cuts
+/// the delay short (a channel, so that a second signal sent at once is not missed).
+pub async fn drain_after(state: Arc<State>, mut signals: tokio::sync::mpsc::UnboundedReceiver<()>) {
+    if signals.recv().await.is_none() {
+        return std::future::pending().await;
+    }
     let delay = state.load().config.drain_delay;
-    tracing::info!("draining: not ready; serving on for {delay:?} before closing");
+    tracing::info!(
+        "draining: not ready; serving on for {delay:?} before closing (signal again to stop now)"
+    );
     state.shared.health.start_drain();
-    tokio::time::sleep(delay).await;
+    tokio::select! {
+        () = tokio::time::sleep(delay) => {}
+        Some(()) = signals.recv() => tracing::info!("a second signal: the drain ends now"),
+    }
 }
 
 async fn accept_error(e: std::io::Error) {

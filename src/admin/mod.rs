@@ -30,6 +30,10 @@ use crate::state::State;
 
 pub const METRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
+/// Admin connections open at once, at most (probes and scrapes need a handful): the listener
+/// binds the pod address, so nothing on the pod network may hold all the descriptors.
+pub const MAX_CONNECTIONS: usize = 64;
+
 type AdminResponse = Response<Full<Bytes>>;
 
 /// The admin credential in `path`, made (random, owner-readable only) when the file is missing.
@@ -54,7 +58,11 @@ pub async fn serve(listener: TcpListener, state: Arc<State>, token: Option<Arc<s
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(std::time::Duration::from_secs(10));
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            return;
+        };
         let (stream, peer) = match listener.accept().await {
             Ok(a) => a,
             Err(e) => {
@@ -65,6 +73,7 @@ pub async fn serve(listener: TcpListener, state: Arc<State>, token: Option<Arc<s
         };
         let (state, token, http) = (state.clone(), token.clone(), http.clone());
         tokio::spawn(async move {
+            let _slot = slot;
             let svc = service_fn(move |req| {
                 let (state, token) = (state.clone(), token.clone());
                 async move { Ok::<_, Infallible>(handle(req, &state, token.as_deref(), peer).await) }

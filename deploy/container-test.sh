@@ -97,6 +97,15 @@ listen = "127.0.0.1:$admin"
 TOML
 chown -R 65532:65532 "$work/state"
 
+echo "== the Kubernetes example's arguments"
+# deploy/kubernetes/deployment.yaml passes its own --config (into the ConfigMap's mount) and
+# the command: they must replace the image's default arguments, not add to them.
+podman run --rm --network none --read-only --user 65532:65532 \
+    -v "$work/etc:/etc/storegate/config:ro" \
+    "$image" --config /etc/storegate/config/gateway.toml check-config >/dev/null ||
+    { echo "FAIL: the image does not take the Deployment's arguments"; exit 1; }
+echo "the Deployment's --config is taken"
+
 echo "== running it"
 # The host's network, so that the container reaches the upstream on 127.0.0.1 and the test
 # reaches the container there too (loopback only, no port publishing).

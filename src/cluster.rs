@@ -57,12 +57,6 @@ pub fn key_of(r: &Revocation) -> String {
     }
 }
 
-fn until_of(r: &Revocation) -> u64 {
-    match r {
-        Revocation::Token { until, .. } | Revocation::Client { until, .. } => *until,
-    }
-}
-
 /// Starts following the cluster store, if the config names one. Call once, inside the runtime.
 pub fn spawn(state: &Arc<State>) -> anyhow::Result<()> {
     let Some(cfg) = state.shared.fixed.cluster.clone() else {
@@ -247,7 +241,7 @@ async fn write(
     entries: &[Revocation],
     now: u64,
 ) -> anyhow::Result<()> {
-    let live: Vec<&Revocation> = entries.iter().filter(|r| until_of(r) >= now).collect();
+    let live: Vec<&Revocation> = entries.iter().filter(|r| r.until() >= now).collect();
     if live.is_empty() {
         return Ok(());
     }
@@ -259,7 +253,7 @@ async fn write(
             .arg(key_of(r))
             .arg(&json)
             .arg("EXAT")
-            .arg(until_of(r).max(now + 1))
+            .arg(r.until().max(now + 1))
             .ignore();
         pipe.cmd("PUBLISH").arg(CHANNEL).arg(&json).ignore();
     }

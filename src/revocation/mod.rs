@@ -46,7 +46,8 @@ pub enum Revocation {
 }
 
 impl Revocation {
-    fn until(&self) -> u64 {
+    /// Epoch seconds after which it can refuse nothing.
+    pub fn until(&self) -> u64 {
         match self {
             Revocation::Token { until, .. } | Revocation::Client { until, .. } => *until,
         }

@@ -177,14 +177,18 @@ async fn sigterm_drains_without_failing_a_request() {
             let mut ids = Vec::new();
             while !stop.load(Ordering::SeqCst) {
                 let mut sent = client.get(&url).bearer_auth(&token).send().await;
-                // A request the client refused to send on a connection the gateway had sent a
-                // GOAWAY on never reached it (hyper reports it as Canceled): RFC 9113 §8.7
-                // lets a client retry it, as Go's, curl's and Envoy's clients do by
-                // themselves. hyper-util's pool may hand such a connection out again before it
-                // has noticed the GOAWAY, so up to three attempts.
+                // A request the gateway never processed may be retried (RFC 9113 §6.8, §8.7),
+                // as Go's, curl's and Envoy's clients do by themselves: one the client refused
+                // to send on a connection the gateway had sent a GOAWAY on (hyper reports it as
+                // Canceled), and one on a stream above the GOAWAY's last stream id (h2 resets it
+                // with the remote GOAWAY's error). hyper-util's pool may hand such a connection
+                // out again before it has noticed the GOAWAY, so up to three attempts.
                 for _ in 0..3 {
-                    let canceled = |e: &reqwest::Error| format!("{e:?}").contains("Canceled");
-                    if !sent.as_ref().is_err_and(canceled) {
+                    let unprocessed = |e: &reqwest::Error| {
+                        let e = format!("{e:?}");
+                        e.contains("Canceled") || e.contains("GoAway(") && e.contains("Remote")
+                    };
+                    if !sent.as_ref().is_err_and(unprocessed) {
                         break;
                     }
                     retried.fetch_add(1, Ordering::SeqCst);

@@ -6,8 +6,9 @@
 //!
 //! Triggers: SIGHUP (`Reloader::request`, wired up by `main`), a change seen by a file watcher
 //! on the *folders* of those files (so that the atomic `..data` symlink swap of a mounted
-//! ConfigMap or Secret is seen), debounced, and the expiry of a signing key remembered after a
-//! rotation (so that it leaves the JWKS). A watcher event whose files hold the same bytes as
+//! ConfigMap or Secret is seen), debounced, the expiry of a signing key remembered after a
+//! rotation (so that it leaves the JWKS), and a key learned from another replica (so that it
+//! is trusted). A watcher event whose files hold the same bytes as
 //! before is no reload.
 
 use std::collections::HashSet;
@@ -40,6 +41,8 @@ pub enum Trigger {
     Request,
     /// A remembered signing key expired: rebuild so that it leaves the JWKS.
     KeyExpiry,
+    /// A key another replica remembers was learned (`cluster`): rebuild to trust it.
+    KeysLearned,
 }
 
 /// A stored reload.
@@ -170,6 +173,7 @@ async fn run(
                 None => return,
             },
             () = until_epoch(expiry) => Trigger::KeyExpiry,
+            () = state.shared.key_memory.learned.notified() => Trigger::KeysLearned,
         };
         if trigger == Trigger::Files {
             trigger = debounce(&mut rx).await;

@@ -1,9 +1,11 @@
 //! Several replicas sharing revocations through a real Redis: a token of one replica works on
 //! every other, and a revocation made on one reaches them all, also after Redis was away and
-//! for a replica started later.
+//! for a replica started later; limits count across replicas; a replica started after a key
+//! rotation learns the old key from the others.
 
 mod support;
 
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
@@ -224,4 +226,97 @@ async fn failed_authentications_count_on_every_replica() {
     // Now even the right secret is refused on C, as it would be on one gateway.
     let throttled = attempt(&c, SECRET).await.unwrap();
     assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+/// The kids of the JWKS, sorted (replicas may list them in another order).
+async fn sorted_kids(gw: &Gateway) -> Vec<String> {
+    let mut kids = gw.jwks_kids().await;
+    kids.sort();
+    kids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_started_after_a_key_rotation_learns_the_old_key_from_the_others() {
+    let redis = Redis::start();
+    let (up, _) = spawn_upstream().await;
+    let toml = replica_config(up, &redis);
+    let a = spawn_gateway_toml(&toml).await;
+    await_connected(&a).await;
+    let old_kid = a.generation().keys.kid.clone();
+    let old_token = a.token("backoffice-app", SECRET).await;
+
+    // The Secret changes: A signs with the new key and remembers the old one.
+    let new_key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519)
+        .unwrap()
+        .serialize_pem();
+    let stored = a.state.shared.reloads.succeeded.load(Ordering::SeqCst);
+    a.replace_file("signing.pem", &new_key);
+    a.await_reloads(|s, _| s > stored).await;
+    let new_kid = a.generation().keys.kid.clone();
+    assert_ne!(new_kid, old_kid);
+
+    // A pod of the rollout starts with the new Secret and an empty state folder: it learns
+    // the old key from the store, and publishes what A publishes.
+    let fresh = || async {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("signing.pem"), &new_key).unwrap();
+        let gw = spawn_gateway_in(dir, &toml).await;
+        await_connected(&gw).await;
+        gw
+    };
+    let c = fresh().await;
+    await_status(&c, "/admin/echo", &old_token, StatusCode::OK).await;
+    assert_eq!(sorted_kids(&c).await, sorted_kids(&a).await);
+    assert!(c.jwks_kids().await.contains(&old_kid));
+
+    // Whoever can write to Redis cannot make a replica trust a key: a record whose key was
+    // swapped (the signature no longer matches) and one signed by another key are ignored.
+    let redis_client = redis::Client::open(redis.url()).unwrap();
+    let mut conn = redis_client
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let prefix = storegate::cluster::KEY_RECORDS;
+    let genuine: String = redis::cmd("GET")
+        .arg(format!("{prefix}{old_kid}:{new_kid}"))
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let intruder = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519).unwrap();
+    let jwk = storegate::token::keys::KeySet::from_pkcs8(
+        storegate::token::keys::SigningAlgorithm::EdDSA,
+        &intruder.serialize_der(),
+        Some("intruder".into()),
+        &[],
+    )
+    .unwrap()
+    .current;
+    let body = serde_json::json!({"jwk": jwk, "exp": 4_000_000_000u64});
+    let (head, rest) = genuine.split_once('.').unwrap();
+    let signature = rest.rsplit_once('.').unwrap().1;
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::EdDSA);
+    header.kid = Some("intruder".into());
+    header.typ = Some("storegate-key+jwt".into());
+    let pem = intruder.serialize_pem();
+    let key = jsonwebtoken::EncodingKey::from_ed_pem(pem.as_bytes()).unwrap();
+    for (name, record) in [
+        ("swapped", format!("{head}.{}.{signature}", b64(&body))),
+        (
+            "self-signed",
+            jsonwebtoken::encode(&header, &body, &key).unwrap(),
+        ),
+    ] {
+        let () = redis::cmd("SET")
+            .arg(format!("{prefix}intruder:{name}"))
+            .arg(record)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+    let d = fresh().await;
+    // D read every record in one pass: once the old key is trusted, the rest were judged.
+    await_status(&d, "/admin/echo", &old_token, StatusCode::OK).await;
+    let kids = d.jwks_kids().await;
+    assert!(!kids.contains(&"intruder".to_owned()), "{kids:?}");
+    assert_eq!(sorted_kids(&d).await, sorted_kids(&a).await);
 }

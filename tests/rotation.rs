@@ -7,7 +7,6 @@ mod support;
 
 use std::sync::atomic::Ordering;
 
-use serde_json::Value;
 use support::*;
 
 /// A TLS connection to the gateway trusting `cas`, and the SHA-256 of the certificate it saw.
@@ -115,15 +114,6 @@ fn root_is_linked(gw: &Gateway) -> bool {
         .all(|f| real.join(f).is_file())
 }
 
-/// The `kid`s the JWKS lists.
-async fn jwks_kids(gw: &Gateway) -> Vec<String> {
-    let jwks: Value = gw.get_json("/.well-known/jwks.json").await;
-    let keys = jwks["keys"].as_array().unwrap();
-    keys.iter()
-        .map(|k| k["kid"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 fn kid_of_token(token: &str) -> String {
     jsonwebtoken::decode_header(token).unwrap().kid.unwrap()
 }
@@ -165,7 +155,7 @@ async fn a_new_signing_key_overlaps_the_old_until_its_tokens_expire() {
     assert_eq!(gw.get_bearer("/admin/echo", &old_token).await.status(), 200);
     let new_token = gw.token("backoffice-app", SECRET).await;
     assert_eq!(kid_of_token(&new_token), new_kid);
-    let kids = jwks_kids(&gw).await;
+    let kids = gw.jwks_kids().await;
     assert!(
         kids.contains(&old_kid) && kids.contains(&new_kid),
         "{kids:?}"
@@ -174,7 +164,7 @@ async fn a_new_signing_key_overlaps_the_old_until_its_tokens_expire() {
     // The old key's tokens live 3 s: then a rebuild of its own takes the key out.
     let stored = gw.state.shared.reloads.succeeded.load(Ordering::SeqCst);
     gw.await_reloads(|s, _| s > stored).await;
-    assert_eq!(jwks_kids(&gw).await, vec![new_kid]);
+    assert_eq!(gw.jwks_kids().await, vec![new_kid]);
     assert_eq!(gw.get_bearer("/admin/echo", &old_token).await.status(), 401);
 }
 
@@ -190,7 +180,7 @@ async fn a_gateway_restarted_mid_rotation_still_verifies_the_old_keys_tokens() {
     let dir = gw.stop_keeping_dir().await;
 
     let restarted = spawn_gateway_in(dir, &rotated).await;
-    assert!(jwks_kids(&restarted).await.contains(&old_kid));
+    assert!(restarted.jwks_kids().await.contains(&old_kid));
     let resp = restarted.get_bearer("/admin/echo", &old_token).await;
     assert_eq!(
         resp.status(),
@@ -214,7 +204,7 @@ async fn a_next_key_is_published_before_it_signs_then_promoted() {
         .await;
     assert_eq!(g.keys.kid, first_kid, "the next key does not sign yet");
     assert_eq!(
-        jwks_kids(&gw).await,
+        gw.jwks_kids().await,
         vec![first_kid.clone(), "2026-12".into()]
     );
     let old_token = gw.token("backoffice-app", SECRET).await;
@@ -229,7 +219,7 @@ async fn a_next_key_is_published_before_it_signs_then_promoted() {
     let token = gw.token("backoffice-app", SECRET).await;
     assert_eq!(kid_of_token(&token), "2026-12");
     assert!(
-        jwks_kids(&gw).await.contains(&first_kid),
+        gw.jwks_kids().await.contains(&first_kid),
         "the old key is remembered"
     );
     assert_eq!(gw.get_bearer("/admin/echo", &old_token).await.status(), 200);

@@ -101,9 +101,7 @@ impl TokenIssuer {
         token.push_str(&self.header_b64);
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
-        let signature = self.keys.signer.sign(token.as_bytes())?;
-        token.push('.');
-        URL_SAFE_NO_PAD.encode_string(signature, &mut token);
+        self.keys.signer.append_signature(&mut token)?;
         Ok(Issued {
             access_token: token,
             expires_in: self.lifetime_secs,

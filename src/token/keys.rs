@@ -93,6 +93,15 @@ impl Signer {
         }
     }
 
+    /// Signs `jws` (a JWS signing input, `header.payload` in base64url) and appends
+    /// `.signature`, making it a compact JWS.
+    pub fn append_signature(&self, jws: &mut String) -> Result<(), aws_lc_rs::error::Unspecified> {
+        let signature = self.sign(jws.as_bytes())?;
+        jws.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature, jws);
+        Ok(())
+    }
+
     fn public_jwk_params(&self) -> serde_json::Value {
         let b64 = |b: &[u8]| URL_SAFE_NO_PAD.encode(b);
         match self {

@@ -136,6 +136,15 @@ impl Gateway {
             .unwrap()
     }
 
+    /// The `kid`s the JWKS lists, in its order.
+    pub async fn jwks_kids(&self) -> Vec<String> {
+        let jwks = self.get_json("/.well-known/jwks.json").await;
+        let keys = jwks["keys"].as_array().unwrap();
+        keys.iter()
+            .map(|k| k["kid"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
     /// POST a form to `path`.
     pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
         self.client

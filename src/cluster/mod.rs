@@ -16,10 +16,9 @@
 //! for a source that had failed, successful) client authentication is announced on
 //! `ATTEMPTS` and counted by every replica as its own.
 //!
-//! Rate limits hold across replicas the same way: every `ratelimit::SYNC_INTERVAL` a replica
-//! adds what it admitted to a per-client, per-second counter in Redis, and drains its own
-//! bucket by what the others added (see `ratelimit`). While Redis is away, limits are per
-//! replica.
+//! Rate limits hold across replicas too (`rates`); while Redis is away, limits are per
+//! replica. Signing keys remembered after a rotation are shared as well (`keys`), so that a
+//! replica started since verifies the tokens the old key signed.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,6 +26,11 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use tokio::sync::mpsc::UnboundedReceiver;
+
+mod keys;
+mod rates;
+
+pub use keys::KEY_PREFIX as KEY_RECORDS;
 
 use crate::config::ClusterConfig;
 use crate::revocation::{Revocation, Revocations};
@@ -130,11 +134,13 @@ async fn session(
     client: &redis::Client,
     revocations: &Revocations,
     outbox: &mut Outboxes,
-    state: &State,
+    state: &Arc<State>,
     connected: impl FnOnce(),
 ) -> anyhow::Result<()> {
     let mut pubsub = client.get_async_pubsub().await?;
-    pubsub.subscribe(&[CHANNEL, ATTEMPTS]).await?;
+    pubsub
+        .subscribe(&[CHANNEL, ATTEMPTS, keys::CHANNEL])
+        .await?;
     let mut conn = client.get_multiplexed_async_connection().await?;
     // What was made while away is in the local set already: share the whole set. Attempts
     // made while away stay counted here only.
@@ -144,9 +150,12 @@ async fn session(
     write(&mut conn, &revocations.entries(), now).await?;
     let held = read_all(&mut conn).await?;
     apply(state, held).await;
+    keys::share(&mut conn, state).await?;
+    let mut shared_keys_at = state.load().number;
+    keys::learn(state, scan_values(&mut conn, keys::KEY_PREFIX).await?).await;
     // What was admitted while away was limited locally: it is not reported afterwards.
     state.shared.rate_limits.take_unsynced();
-    let mut rates = Seconds::default();
+    let mut rates = rates::Seconds::default();
     connected();
     let mut messages = pubsub.on_message();
     let mut ping = tokio::time::interval(PING_EVERY);
@@ -158,6 +167,11 @@ async fn session(
                     anyhow::bail!("the subscription ended");
                 };
                 let payload = message.get_payload_bytes();
+                if message.get_channel_name() == keys::CHANNEL {
+                    let record = String::from_utf8_lossy(payload).into_owned();
+                    keys::learn(state, vec![record]).await;
+                    continue;
+                }
                 if message.get_channel_name() == ATTEMPTS {
                     match serde_json::from_slice::<Attempt>(payload) {
                         Ok(a) => state.shared.throttle.apply_shared(&a, state.load().config.throttle),
@@ -184,55 +198,15 @@ async fn session(
             }
             _ = ping.tick() => {
                 let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+                // A new generation may sign with a new key and remember the old one.
+                if state.load().number != shared_keys_at {
+                    shared_keys_at = state.load().number;
+                    keys::share(&mut conn, state).await?;
+                }
             }
-            _ = sync.tick() => share_rates(&mut conn, state, &mut rates).await?,
+            _ = sync.tick() => rates::share_rates(&mut conn, state, &mut rates).await?,
         }
     }
-}
-
-/// Per client: the second being counted, what this replica added to it, and what the others
-/// had added at the last sync.
-type Seconds = std::collections::HashMap<String, (u64, u64, u64)>;
-
-/// Reports what this replica admitted since the last sync, and drains its buckets by what the
-/// other replicas admitted in the same second.
-async fn share_rates(
-    conn: &mut redis::aio::MultiplexedConnection,
-    state: &State,
-    seen: &mut Seconds,
-) -> anyhow::Result<()> {
-    let reports = state.shared.rate_limits.take_unsynced();
-    if reports.is_empty() {
-        return Ok(());
-    }
-    let second = crate::token::now_unix();
-    let mut pipe = redis::pipe();
-    for (client, n) in &reports {
-        let key = format!("storegate:rate:{client}:{second}");
-        pipe.cmd("INCRBY").arg(&key).arg(*n);
-        pipe.cmd("EXPIRE").arg(&key).arg(5).ignore();
-    }
-    let totals: Vec<u64> = pipe.query_async(conn).await?;
-    let g = state.load();
-    for ((client, n), total) in reports.iter().zip(totals) {
-        let entry = seen.entry(client.clone()).or_insert((second, 0, 0));
-        if entry.0 != second {
-            *entry = (second, 0, 0);
-        }
-        entry.1 += n;
-        let others = total.saturating_sub(entry.1);
-        let new = others.saturating_sub(entry.2);
-        entry.2 = others;
-        let rate = g
-            .config
-            .clients
-            .get(client)
-            .and_then(|c| c.rate_limit_per_sec);
-        if let Some(per_sec) = rate.filter(|_| new > 0) {
-            state.shared.rate_limits.drain_remote(client, per_sec, new);
-        }
-    }
-    Ok(())
 }
 
 /// Writes revocations (each its own key, expiring with it) and announces them, atomically.
@@ -263,13 +237,31 @@ async fn write(
 
 /// Every revocation the store holds.
 async fn read_all(conn: &mut redis::aio::MultiplexedConnection) -> anyhow::Result<Vec<Revocation>> {
+    let values = scan_values(conn, KEY_PREFIX).await?;
+    let mut out = Vec::with_capacity(values.len());
+    for v in values {
+        match serde_json::from_str(&v) {
+            Ok(r) => out.push(r),
+            Err(e) => {
+                tracing::warn!(error = %e, "an unreadable revocation in the cluster store was ignored")
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The values of every key under `prefix`.
+async fn scan_values(
+    conn: &mut redis::aio::MultiplexedConnection,
+    prefix: &str,
+) -> anyhow::Result<Vec<String>> {
     let mut keys: Vec<String> = Vec::new();
     let mut cursor: u64 = 0;
     loop {
         let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
             .arg(cursor)
             .arg("MATCH")
-            .arg(format!("{KEY_PREFIX}*"))
+            .arg(format!("{prefix}*"))
             .arg("COUNT")
             .arg(1000)
             .query_async(conn)
@@ -284,14 +276,7 @@ async fn read_all(conn: &mut redis::aio::MultiplexedConnection) -> anyhow::Resul
     for chunk in keys.chunks(500) {
         let values: Vec<Option<String>> = redis::cmd("MGET").arg(chunk).query_async(conn).await?;
         // A key that expired between SCAN and MGET is simply gone.
-        for v in values.into_iter().flatten() {
-            match serde_json::from_str(&v) {
-                Ok(r) => out.push(r),
-                Err(e) => {
-                    tracing::warn!(error = %e, "an unreadable revocation in the cluster store was ignored")
-                }
-            }
-        }
+        out.extend(values.into_iter().flatten());
     }
     Ok(out)
 }

@@ -320,3 +320,87 @@ async fn a_replica_started_after_a_key_rotation_learns_the_old_key_from_the_othe
     assert!(!kids.contains(&"intruder".to_owned()), "{kids:?}");
     assert_eq!(sorted_kids(&d).await, sorted_kids(&a).await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_reach_redis_over_tls_with_a_password() {
+    let pki = storegate::tls::DevPki::generate(&["localhost", "127.0.0.1"]).unwrap();
+    let password = "redis-secret-1b9d";
+    let redis = Redis::start_tls(&pki.ca_pem, &pki.cert_pem, &pki.key_pem, password);
+    let (up, _) = spawn_upstream().await;
+    let toml = config_with(up, |t| {
+        let mut cluster = toml::Table::new();
+        cluster.insert("redis_url".into(), redis.url().into());
+        cluster.insert("ca_file".into(), "redis-ca.pem".into());
+        cluster.insert("password_file".into(), "redis.password".into());
+        t.insert("cluster".into(), cluster.into());
+    });
+    // Pods given the same Secret: the signing key, Redis's CA and its password.
+    let secret = tempfile::tempdir().unwrap();
+    std::fs::write(secret.path().join("redis-ca.pem"), &pki.ca_pem).unwrap();
+    std::fs::write(
+        secret.path().join("redis.password"),
+        format!("{password}\n"),
+    )
+    .unwrap();
+    let pod = |signing: Option<Vec<u8>>| {
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["redis-ca.pem", "redis.password"] {
+            std::fs::copy(secret.path().join(f), dir.path().join(f)).unwrap();
+        }
+        if let Some(pem) = signing {
+            std::fs::write(dir.path().join("signing.pem"), pem).unwrap();
+        }
+        spawn_gateway_in(dir, &toml)
+    };
+    let a = pod(None).await;
+    let b = pod(Some(a.signing_key_pem())).await;
+    await_connected(&a).await;
+    await_connected(&b).await;
+    let token = a.token("backoffice-app", SECRET).await;
+    assert_eq!(b.get_bearer("/admin/echo", &token).await.status(), 200);
+    revoke(&a, &token).await;
+    await_status(&b, "/admin/echo", &token, StatusCode::UNAUTHORIZED).await;
+    let config = format!("{:?}", a.generation().config);
+    assert!(!config.contains(password), "no password in a config dump");
+}
+
+#[test]
+fn a_cluster_store_url_that_would_weaken_tls_or_leak_a_password_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("ca.pem"), "not a certificate").unwrap();
+    let up: std::net::SocketAddr = "127.0.0.1:9".parse().unwrap();
+    for (cluster, key, says) in [
+        (
+            r#"redis_url = "rediss://127.0.0.1:6380/#insecure""#,
+            "cluster.redis_url",
+            "always verifies",
+        ),
+        (
+            r#"redis_url = "redis://:hunter2@127.0.0.1:6379""#,
+            "cluster.redis_url",
+            "carries credentials",
+        ),
+        (
+            r#"redis_url = "http://127.0.0.1:6379""#,
+            "cluster.redis_url",
+            "rediss://",
+        ),
+        (
+            "redis_url = \"redis://127.0.0.1:6379\"\nca_file = \"ca.pem\"",
+            "cluster.ca_file",
+            "rediss:// URL only",
+        ),
+        (
+            "redis_url = \"rediss://127.0.0.1:6380\"\nca_file = \"ca.pem\"",
+            "cluster.ca_file",
+            "no PEM certificate",
+        ),
+    ] {
+        let toml = config_toml(up, &format!("[cluster]\n{cluster}\n"));
+        let e = storegate::config::Config::from_toml_str(&toml, dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(key) && e.contains(says), "{cluster}: {e}");
+        assert!(!e.contains("hunter2"), "{e}");
+    }
+}

@@ -109,12 +109,14 @@ fn the_kubernetes_example_matches_the_gateway_config() {
         "the ConfigMap key is the file name"
     );
 
-    // TLS and signing files come from the Secret's mount, each a key of the Secret.
+    // TLS, signing and Redis files come from the Secret's mount, each a key of the Secret.
     let secret_keys = secret["stringData"].as_mapping().unwrap();
     for file in [
         raw["tls"]["cert"].as_str().unwrap(),
         raw["tls"]["key"].as_str().unwrap(),
         raw["signing"]["key"].as_str().unwrap(),
+        raw["cluster"]["password_file"].as_str().unwrap(),
+        raw["cluster"]["ca_file"].as_str().unwrap(),
     ] {
         let m = mount_of(file);
         assert!(volume_of(m)["secret"].is_mapping(), "{file}");
@@ -153,7 +155,11 @@ fn the_kubernetes_example_matches_the_gateway_config() {
     std::fs::write(dir.path().join("tls.crt"), &pki.cert_pem).unwrap();
     std::fs::write(dir.path().join("tls.key"), &pki.key_pem).unwrap();
     std::fs::write(dir.path().join("signing.pem"), signing.serialize_pem()).unwrap();
+    std::fs::write(dir.path().join("redis-password"), "placeholder").unwrap();
+    std::fs::write(dir.path().join("redis-ca.crt"), &pki.ca_pem).unwrap();
     let cfg = storegate::config::Config::from_toml_str(&relocated, dir.path())
         .unwrap_or_else(|e| panic!("the ConfigMap's gateway.toml: {e}"));
     assert_eq!(cfg.admin.unwrap().listen, admin_listen);
+    let cluster = cfg.cluster.expect("the replicas share a cluster store");
+    assert!(cluster.redis_url.starts_with("rediss://") && cluster.ca_pem.is_some());
 }

@@ -85,7 +85,15 @@ fn client(cfg: &ClusterConfig) -> anyhow::Result<redis::Client> {
         }
         None => info,
     };
-    Ok(redis::Client::open(info)?)
+    if !matches!(info.addr(), redis::ConnectionAddr::TcpTls { .. }) {
+        return Ok(redis::Client::open(info)?);
+    }
+    // TLS with the configured CA (else the system's roots), on rustls with aws-lc-rs.
+    let certificates = redis::TlsCertificates {
+        client_tls: None,
+        root_cert: cfg.ca_pem.clone(),
+    };
+    Ok(redis::Client::build_with_tls(info, certificates)?)
 }
 
 /// What this replica has to share.

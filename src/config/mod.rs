@@ -75,10 +75,12 @@ pub struct AdminConfig {
 /// The cluster store (Redis).
 #[derive(Clone, PartialEq, Eq)]
 pub struct ClusterConfig {
-    /// "redis://host:port[/db]"; never holds a password.
+    /// "redis://host:port[/db]" or "rediss://…"; never holds a password.
     pub redis_url: String,
     /// From `password_file` or `password_env`.
     pub password: Option<String>,
+    /// For rediss://: the PEM CA certificates from `ca_file`; `None`: the system's roots.
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 impl std::fmt::Debug for ClusterConfig {
@@ -86,6 +88,7 @@ impl std::fmt::Debug for ClusterConfig {
         f.debug_struct("ClusterConfig")
             .field("redis_url", &self.redis_url)
             .field("password", &self.password.as_ref().map(|_| "<set>"))
+            .field("ca_pem", &self.ca_pem.as_ref().map(|_| "<set>"))
             .finish()
     }
 }

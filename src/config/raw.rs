@@ -41,12 +41,15 @@ pub struct RawConfig {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawCluster {
-    /// "redis://host:port[/db]", without a password.
+    /// "redis://host:port[/db]" or "rediss://…" (TLS), without a password.
     pub redis_url: String,
     /// A file holding the Redis password (e.g. a mounted Secret).
     pub password_file: Option<PathBuf>,
     /// An environment variable holding the Redis password.
     pub password_env: Option<String>,
+    /// For rediss://: the PEM CA certificates the Redis server's certificate must chain to.
+    /// Default: the system's roots (the image carries Debian's CA certificates).
+    pub ca_file: Option<PathBuf>,
 }
 
 /// The admin listener: metrics, probes, and the operator's revocations. Restart only.

@@ -188,8 +188,9 @@ impl RawLimits {
     }
 }
 
-/// `[cluster]`: a redis:// URL without a password, and the password from a file or the
-/// environment (never inline, so that it is in no config dump or log line).
+/// `[cluster]`: a redis:// or rediss:// URL without a password, the password from a file or
+/// the environment (never inline, so that it is in no config dump or log line), and for TLS
+/// the CA certificates to verify the server with.
 pub(super) fn cluster(
     c: &super::raw::RawCluster,
     base: &Path,
@@ -199,16 +200,22 @@ pub(super) fn cluster(
         .redis_url
         .parse()
         .map_err(|_| bad(key, "is not a URL such as \"redis://127.0.0.1:6379\""))?;
-    match url.scheme_str() {
-        Some("redis") => {}
-        Some("rediss") => {
-            return Err(bad(
-                key,
-                "rediss:// (TLS) is not supported yet; use redis:// on a trusted network",
-            ));
-        }
-        _ => return Err(bad(key, "must start with redis://")),
+    let tls = match url.scheme_str() {
+        Some("redis") => false,
+        Some("rediss") => true,
+        _ => return Err(bad(key, "must start with redis:// or rediss:// (TLS)")),
+    };
+    if c.redis_url.contains('#') {
+        return Err(bad(
+            key,
+            "has a fragment (#insecure?); storegate always verifies the Redis server's certificate",
+        ));
     }
+    let ca_pem = match &c.ca_file {
+        Some(_) if !tls => return Err(bad("cluster.ca_file", "is for a rediss:// URL only")),
+        Some(f) => Some(ca_certificates(&base.join(f))?),
+        None => None,
+    };
     if url.authority().is_some_and(|a| a.as_str().contains('@')) {
         return Err(bad(
             key,
@@ -243,5 +250,23 @@ pub(super) fn cluster(
     Ok(ClusterConfig {
         redis_url: c.redis_url.clone(),
         password,
+        ca_pem,
     })
+}
+
+/// The PEM file of `cluster.ca_file`, checked to hold at least one certificate.
+fn ca_certificates(path: &Path) -> Result<Vec<u8>, ConfigError> {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    let key = "cluster.ca_file";
+    let pem = std::fs::read(path)
+        .map_err(|e| bad(key, format!("cannot read {}: {e}", path.display())))?;
+    let certs: Result<Vec<_>, _> = CertificateDer::pem_slice_iter(&pem).collect();
+    match certs {
+        Ok(c) if !c.is_empty() => Ok(pem),
+        _ => Err(bad(
+            key,
+            format!("{} holds no PEM certificate", path.display()),
+        )),
+    }
 }

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # The load comparison: storegate against nginx (plain TLS reverse proxy, no auth) and
 # HAProxy 2.6 (TLS + jwt_verify), all in front of the same keep-alive upstream, in one run on
-# this machine, on loopback only. Prints a markdown table; see BENCHMARKS.md.
+# this machine, on loopback only. HTTP/1.1 callers (wrk) and HTTP/2 callers (h2load, several
+# streams per connection); access logging off in the main rows, on in one row each. For every
+# row, the upstream connections the proxy opened per 10,000 requests (the upstream's
+# stub_status). Prints a markdown table; see BENCHMARKS.md.
 #
-#   benches/load/compare.sh            # 5 interleaved rounds of 10 s per target (~12 min)
+#   benches/load/compare.sh            # 5 interleaved rounds of 10 s per target (~17 min)
 #   benches/load/compare.sh --quick    # 2 rounds of 3 s, 20k tokens for memory (~2 min)
 #
 # Layout, the same for every target: the proxy under test on core 0; the load generator (wrk)
@@ -11,6 +14,8 @@
 set -euo pipefail
 
 ROUNDS=5 DURATION=10 CONNS=50 FILL=100000
+# HTTP/2 callers: connections, and streams in flight on each.
+H2_CONNS=10 H2_STREAMS=10
 if [[ "${1:-}" == "--quick" ]]; then ROUNDS=2 DURATION=3 FILL=20000; fi
 PROXY_CPU=0 LOAD_CPU=1
 
@@ -36,6 +41,7 @@ command -v haproxy >/dev/null || need+=(haproxy)
 command -v openssl >/dev/null || need+=(openssl)
 command -v curl >/dev/null || need+=(curl)
 command -v taskset >/dev/null || need+=(util-linux)
+command -v h2load >/dev/null || need+=(nghttp2-client)
 if ((${#need[@]})); then
   say "installing ${need[*]} from Debian's packages"
   apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
@@ -71,6 +77,11 @@ http {
     listen 127.0.0.1:19000;
     location / { default_type application/json; return 200 '{"data":[{"id":1,"sku":"TEE-BLK-M","price":1900}]}'; }
   }
+  # Its counters: connections accepted, requests served.
+  server {
+    listen 127.0.0.1:19001;
+    location / { stub_status; }
+  }
 }
 EOF
 taskset -c $LOAD_CPU nginx -p "$WORK/up" -c "$WORK/up/nginx.conf" -g 'daemon off;' &
@@ -94,7 +105,18 @@ http {
     location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; }
   }
   server {
+    listen 127.0.0.1:19451 ssl http2;
+    ssl_certificate $WORK/tls-cert.pem;
+    ssl_certificate_key $WORK/tls-key.pem;
+    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+  server {
     listen 127.0.0.1:19080;
+    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; }
+  }
+  server {
+    listen 127.0.0.1:19084;
+    access_log $WORK/px/logs/access.log;
     location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; }
   }
 }
@@ -144,7 +166,7 @@ taskset -c $PROXY_CPU haproxy -f haproxy.cfg -db &
 PIDS+=($!)
 
 # --- storegate instances ---------------------------------------------------------------------
-storegate_conf() { # $1 name, $2 listen, $3 alg, $4 key, $5 cache capacity, $6 tls|plain
+storegate_conf() { # $1 name, $2 listen, $3 alg, $4 key, $5 cache capacity, $6 tls|plain, [$7 log level]
   local tls="[tls]
 cert = \"$WORK/tls-cert.pem\"
 key = \"$WORK/tls-key.pem\""
@@ -174,7 +196,7 @@ prefix = "/"
 upstream = "http://127.0.0.1:19000"
 api = "store"
 EOF
-  RUST_LOG=warn taskset -c $PROXY_CPU "$BIN/storegate" --config "$1.toml" > "$1.log" 2>&1 &
+  RUST_LOG=${7:-warn} taskset -c $PROXY_CPU "$BIN/storegate" --config "$1.toml" > "$1.log" 2>&1 &
   PIDS+=($!)
   eval "PID_$1=$!"
 }
@@ -183,8 +205,10 @@ storegate_conf sg_nocache 127.0.0.1:19447 ES256 es256.pem 0 tls
 storegate_conf sg_plain 127.0.0.1:19082 ES256 es256.pem 100000 plain
 storegate_conf sg_rs_nocache 127.0.0.1:19448 RS256 rs256.pem 0 tls
 storegate_conf sg_mem 127.0.0.1:19449 ES256 es256.pem 100000 tls
+# Access lines (info, text format) written to a file, as nginx's access_log is.
+storegate_conf sg_plain_log 127.0.0.1:19083 ES256 es256.pem 100000 plain info
 
-for port in 19000 19443 19080 19444 19445 19081 19446 19447 19082 19448 19449; do
+for port in 19000 19001 19443 19451 19080 19084 19444 19445 19081 19446 19447 19082 19083 19448 19449; do
   for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
 done
 rss_kib() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
@@ -198,7 +222,7 @@ ES_TOKEN=$(token_from https://127.0.0.1:19446)
 RS_TOKEN=$(token_from https://127.0.0.1:19448)
 [[ $ES_TOKEN == ey* && $RS_TOKEN == ey* ]] || { say "could not get tokens"; exit 1; }
 
-# name | url | token | scheme
+# name | url | token | scheme (plain, tls: wrk; h2: h2load over TLS)
 TARGETS=(
   "direct|http://127.0.0.1:19000/api/products|-|plain"
   "nginx TLS proxy (no auth)|https://127.0.0.1:19443/api/products|-|tls"
@@ -210,13 +234,18 @@ TARGETS=(
   "nginx plain proxy (no auth)|http://127.0.0.1:19080/api/products|-|plain"
   "HAProxy plain jwt_verify ES256|http://127.0.0.1:19081/api/products|$ES_TOKEN|plain"
   "storegate plain, cached|http://127.0.0.1:19082/api/products|$ES_TOKEN|plain"
+  "nginx plain proxy, access log on|http://127.0.0.1:19084/api/products|-|plain"
+  "storegate plain, cached, access log on|http://127.0.0.1:19083/api/products|$ES_TOKEN|plain"
+  "nginx TLS proxy, HTTP/2 callers|https://127.0.0.1:19451/api/products|-|h2"
+  "storegate TLS, cached, HTTP/2 callers|https://127.0.0.1:19446/api/products|$ES_TOKEN|h2"
 )
 
 # Every target must answer 200 before anything is measured.
 for t in "${TARGETS[@]}"; do
-  IFS='|' read -r name url token _ <<<"$t"
+  IFS='|' read -r name url token scheme <<<"$t"
   auth=(); [[ $token != - ]] && auth=(-H "Authorization: Bearer $token")
-  code=$(curl -sk -o /dev/null -w '%{http_code}' "${auth[@]}" "$url")
+  http2=(); [[ $scheme == h2 ]] && http2=(--http2)
+  code=$(curl -sk -o /dev/null -w '%{http_code}' "${http2[@]}" "${auth[@]}" "$url")
   [[ $code == 200 ]] || { say "$name answered $code"; exit 1; }
 done
 
@@ -237,15 +266,41 @@ run_wrk() { # $1 url, $2 token, [$3 lua script] -> "rps p50 p99 errors"
   sock=$(awk -F'[ ,]+' '/Socket errors/ {print $4+$6+$8+$10}' <<<"$out"); sock=${sock:-0}
   echo "$rps $p50 $p99 $((non2xx + sock))"
 }
+run_h2load() { # $1 url, $2 token -> "rps p50 p99 errors"
+  local auth=()
+  [[ $2 != - ]] && auth=(-H "authorization: Bearer $2")
+  local out
+  out=$(taskset -c $LOAD_CPU h2load -t1 -c$H2_CONNS -m$H2_STREAMS -D$DURATION "${auth[@]}" \
+    --log-file h2.log "$1" 2>&1)
+  local rps p50 p99 errors
+  rps=$(awk '/^finished in/ {gsub(",", "", $4); print $4}' <<<"$out")
+  # Latency percentiles from the per-request log (microseconds until end of response); a
+  # failed stream (status -1) or another status is an error, not a latency.
+  read -r p50 p99 < <(awk -F'\t' '$2 == 200 {print $3}' h2.log | sort -n |
+    awk '{a[NR]=$1} END {printf "%.3f %.3f\n", a[int(NR*0.5)+1]/1000, a[int(NR*0.99)+1]/1000}')
+  errors=$(awk -F'\t' '$2 != 200' h2.log | wc -l)
+  echo "$rps $p50 $p99 $errors"
+}
+upstream_counts() { # -> "accepted requests" of the upstream nginx
+  curl -s http://127.0.0.1:19001/ | awk 'NR == 3 {print $1, $3}'
+}
 
 say "measuring: ${#TARGETS[@]} targets x $ROUNDS rounds x ${DURATION}s, $CONNS connections, interleaved"
-declare -A RPS P50 P99 ERR
+declare -A RPS P50 P99 ERR OPENED
 for ((r = 1; r <= ROUNDS; r++)); do
   for t in "${TARGETS[@]}"; do
-    IFS='|' read -r name url token _ <<<"$t"
-    read -r rps p50 p99 err < <(run_wrk "$url" "$token")
-    RPS[$name]+="$rps "; P50[$name]+="$p50 "; P99[$name]+="$p99 "; ERR[$name]+="$err "
-    say "  round $r: $name: $rps req/s, p50 ${p50} ms, p99 ${p99} ms, errors $err"
+    IFS='|' read -r name url token scheme <<<"$t"
+    read -r acc0 req0 < <(upstream_counts)
+    if [[ $scheme == h2 ]]; then
+      read -r rps p50 p99 err < <(run_h2load "$url" "$token")
+    else
+      read -r rps p50 p99 err < <(run_wrk "$url" "$token")
+    fi
+    read -r acc1 req1 < <(upstream_counts)
+    # The stub_status request itself is one connection and one request.
+    opened=$(awk -v a=$((acc1 - acc0 - 1)) -v n=$((req1 - req0 - 1)) 'BEGIN { if (n > 0) printf "%.1f", a * 10000 / n; else print 0 }')
+    RPS[$name]+="$rps "; P50[$name]+="$p50 "; P99[$name]+="$p99 "; ERR[$name]+="$err "; OPENED[$name]+="$opened "
+    say "  round $r: $name: $rps req/s, p50 ${p50} ms, p99 ${p99} ms, errors $err, upstream connections per 10k requests $opened"
   done
 done
 
@@ -290,18 +345,22 @@ NGINX_PLAIN=$(m "${RPS[nginx plain proxy (no auth)]}")
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 echo
 echo "Load comparison, $(date -u +%Y-%m-%d), $(nproc) cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo))."
-echo "Proxy under test pinned to core $PROXY_CPU; wrk (1 thread, $CONNS keep-alive connections) and the upstream"
-echo "(nginx, 1 worker) on core $LOAD_CPU. $ROUNDS interleaved rounds of ${DURATION}s; medians. Command: benches/load/compare.sh ${1:-}"
+NGINX_H2=$(m "${RPS[nginx TLS proxy, HTTP/2 callers]}")
+NGINX_LOG=$(m "${RPS[nginx plain proxy, access log on]}")
+echo "Proxy under test pinned to core $PROXY_CPU; wrk (1 thread, $CONNS keep-alive connections) or h2load (1 thread,"
+echo "$H2_CONNS connections × $H2_STREAMS streams, HTTP/2 over TLS) and the upstream (nginx, 1 worker) on core $LOAD_CPU."
+echo "$ROUNDS interleaved rounds of ${DURATION}s; medians. Command: benches/load/compare.sh ${1:-}"
 echo
-echo "| target | req/s | p50 ms | p99 ms | errors | × direct | × nginx (same scheme) |"
-echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
+echo "| target | req/s | p50 ms | p99 ms | errors | upstream conns / 10k req | × direct | × nginx (same kind) |"
+echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 for t in "${TARGETS[@]}"; do
   IFS='|' read -r name _ _ scheme <<<"$t"
   rps=$(m "${RPS[$name]}")
-  peer=$NGINX_TLS; [[ $scheme == plain ]] && peer=$NGINX_PLAIN
+  peer=$NGINX_TLS; [[ $scheme == plain ]] && peer=$NGINX_PLAIN; [[ $scheme == h2 ]] && peer=$NGINX_H2
+  [[ $name == *"access log on" ]] && peer=$NGINX_LOG
   vs_nginx=$(ratio "$rps" "$peer"); [[ $name == direct ]] && vs_nginx="-"
-  printf '| %s | %.0f | %s | %s | %s | %s | %s |\n' "$name" "$rps" "$(m "${P50[$name]}")" "$(m "${P99[$name]}")" \
-    "$(sum <<<"${ERR[$name]}")" "$(ratio "$rps" "$DIRECT")" "$vs_nginx"
+  printf '| %s | %.0f | %s | %s | %s | %s | %s | %s |\n' "$name" "$rps" "$(m "${P50[$name]}")" "$(m "${P99[$name]}")" \
+    "$(sum <<<"${ERR[$name]}")" "$(m "${OPENED[$name]}")" "$(ratio "$rps" "$DIRECT")" "$vs_nginx"
 done
 SG=$(m "${RPS[storegate TLS, cached]}")
 HA_ES=$(m "${RPS[HAProxy TLS jwt_verify ES256]}")
@@ -309,7 +368,12 @@ HA_RS=$(m "${RPS[HAProxy TLS jwt_verify RS256]}")
 echo
 echo "| budget | goal | measured |"
 echo "| --- | --- | --- |"
+SG_PLAIN=$(m "${RPS[storegate plain, cached]}")
+SG_H2=$(m "${RPS[storegate TLS, cached, HTTP/2 callers]}")
+echo "| storegate plain cached vs nginx plain, throughput | ≥ 1.0× | $(ratio "$SG_PLAIN" "$NGINX_PLAIN")× |"
+echo "| storegate plain cached vs nginx plain, p99 | ≤ 1.1× | $(ratio "$(m "${P99[storegate plain, cached]}")" "$(m "${P99[nginx plain proxy (no auth)]}")")× |"
 echo "| storegate cached vs nginx TLS, throughput | ≥ 1.0× | $(ratio "$SG" "$NGINX_TLS")× |"
+echo "| storegate cached vs nginx TLS, HTTP/2 callers | ≥ 1.0× | $(ratio "$SG_H2" "$NGINX_H2")× |"
 echo "| storegate cached vs HAProxy jwt_verify ES256 | ≥ 4× | $(ratio "$SG" "$HA_ES")× |"
 echo "| storegate cached vs nginx TLS, p99 | ≤ 1.2× | $(ratio "$(m "${P99[storegate TLS, cached]}")" "$(m "${P99[nginx TLS proxy (no auth)]}")")× |"
 echo "| storegate cache off vs HAProxy, ES256 | ≥ 1.5× | $(ratio "$(m "${RPS[storegate TLS, cache off, ES256]}")" "$HA_ES")× |"

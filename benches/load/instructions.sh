@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Instructions per cached request of a storegate build, counted by callgrind: repeatable
-# where wall-clock runs on a shared machine are not. `benches/load/instructions.sh BIN`.
+# where wall-clock runs on a shared machine are not. `benches/load/instructions.sh BIN`
+# (SCHEME=plain: the plain-HTTP path).
 # Runs the build under valgrind twice (idle, then under a 30 s wrk load with 4 connections)
 # and divides the difference by the requests served. Needs valgrind and what
 # benches/load/compare.sh left in target/loadbench. Loopback only. Note: under valgrind aws-lc
@@ -9,15 +10,16 @@ set -euo pipefail
 BIN=$(realpath "$1")
 cd "$(dirname "$0")/../../target/loadbench" || { echo "run benches/load/compare.sh --quick first" >&2; exit 1; }
 command -v valgrind >/dev/null || { apt-get update -qq && apt-get install -y -qq valgrind >/dev/null; }
+if [[ ${SCHEME:-tls} == plain ]]; then CONFIG=sg_plain.toml SG=http://127.0.0.1:19082; else CONFIG=sg_tls.toml SG=https://127.0.0.1:19446; fi
 taskset -c 1 nginx -p "$PWD/up" -c "$PWD/up/nginx.conf" -g 'daemon off;' & UP=$!
 trap 'kill $UP 2>/dev/null || true' EXIT
 run() { # $1: 0 idle, 1 loaded -> total instructions
-  RUST_LOG=warn valgrind --tool=callgrind --callgrind-out-file="cg.out.$1" "$BIN" --config sg_tls.toml >/dev/null 2>&1 & local p=$!
-  for _ in $(seq 100); do curl -sk -o /dev/null https://127.0.0.1:19446/healthz && break; sleep 0.2; done
+  RUST_LOG=warn valgrind --tool=callgrind --callgrind-out-file="cg.out.$1" "$BIN" --config $CONFIG >/dev/null 2>&1 & local p=$!
+  for _ in $(seq 100); do curl -sk -o /dev/null $SG/healthz && break; sleep 0.2; done
   if [[ $1 == 1 ]]; then
-    local tok; tok=$(curl -sk https://127.0.0.1:19446/connect/token -d grant_type=client_credentials \
+    local tok; tok=$(curl -sk $SG/connect/token -d grant_type=client_credentials \
       -d client_id=bench -d client_secret=load-test-secret | sed -E 's/.*"access_token":"([^"]+)".*/\1/')
-    wrk -t1 -c4 -d30s -H "Authorization: Bearer $tok" https://127.0.0.1:19446/api/products > cg.wrk
+    wrk -t1 -c4 -d30s -H "Authorization: Bearer $tok" $SG/api/products > cg.wrk
   fi
   kill -INT $p; wait $p || true
   callgrind_annotate "cg.out.$1" 2>/dev/null | awk '/PROGRAM TOTALS/ {gsub(",", "", $1); print $1}'

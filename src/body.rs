@@ -93,6 +93,15 @@ impl Track {
     }
 }
 
+/// What a response body drives while it streams: the upstream connection it arrives on, when
+/// the caller's own connection task drives that connection (`affinity`).
+pub trait Driver: Send {
+    /// Moves the connection on (reads what the body is waiting for).
+    fn poll_drive(&mut self, cx: &mut Context<'_>);
+    /// The body ended cleanly: the connection may serve the next request.
+    fn done(self: Box<Self>);
+}
+
 /// A streamed body with a byte limit and an idle timeout.
 pub struct Guarded {
     /// `None`: an empty body (a request sent again).
@@ -106,6 +115,9 @@ pub struct Guarded {
     /// An upstream's response body: its failures are logged here, since nobody else sees them
     /// (a caller's are answered and logged by the proxy).
     upstream: bool,
+    /// The connection it arrives on, when this body drives it; dropped (closing the connection)
+    /// if the body does not end cleanly.
+    driver: Option<Box<dyn Driver>>,
 }
 
 impl Guarded {
@@ -122,7 +134,14 @@ impl Guarded {
             timer: None,
             track,
             upstream: false,
+            driver: None,
         }
+    }
+
+    /// The same body, driving `driver` as it streams.
+    pub fn driven_by(mut self, driver: Box<dyn Driver>) -> Guarded {
+        self.driver = Some(driver);
+        self
     }
 
     /// An upstream's response body, ended (and logged) when it stalls for `idle`.
@@ -144,6 +163,7 @@ impl Guarded {
             timer: None,
             track,
             upstream: false,
+            driver: None,
         }
     }
 
@@ -154,6 +174,7 @@ impl Guarded {
 
     fn fail(&mut self, fault: Fault) -> Poll<Option<Result<Frame<Bytes>, Fault>>> {
         self.timer = None;
+        self.driver = None;
         if self.upstream {
             // A failed upstream body can only be cut off (h1: the connection closes; h2: the
             // stream is reset).
@@ -165,6 +186,17 @@ impl Guarded {
             }
         }
         Poll::Ready(Some(Err(self.track.set(fault))))
+    }
+}
+
+impl Guarded {
+    /// The body ended cleanly.
+    fn end(&mut self) {
+        self.timer = None;
+        self.track.finish();
+        if let Some(d) = self.driver.take() {
+            d.done();
+        }
     }
 }
 
@@ -180,7 +212,16 @@ impl Body for Guarded {
         let Some(inner) = this.inner.as_mut() else {
             return Poll::Ready(None);
         };
-        match Pin::new(inner).poll_frame(cx) {
+        let mut polled = Pin::new(&mut *inner).poll_frame(cx);
+        if polled.is_pending()
+            && let Some(d) = this.driver.as_mut()
+        {
+            // Asked for first, the frame is read by the drive at once (hyper reads a body
+            // only once it is wanted), not after another wake-up.
+            d.poll_drive(cx);
+            polled = Pin::new(inner).poll_frame(cx);
+        }
+        match polled {
             Poll::Ready(Some(Ok(frame))) => {
                 let len = frame.data_ref().map_or(0, |d| d.len() as u64);
                 if len > this.left {
@@ -191,14 +232,13 @@ impl Body for Guarded {
                     t.as_mut().reset(Instant::now() + this.idle);
                 }
                 if this.is_end_stream() {
-                    this.track.finish();
+                    this.end();
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(_))) => this.fail(Fault::Broken),
             Poll::Ready(None) => {
-                this.timer = None;
-                this.track.finish();
+                this.end();
                 Poll::Ready(None)
             }
             Poll::Pending => {

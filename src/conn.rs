@@ -1,9 +1,12 @@
 //! What the server knows about the connection a request came on.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use http::{HeaderMap, HeaderValue};
 use ipnet::IpNet;
+
+use crate::affinity::Slot;
 
 /// The peer and transport of one connection, made once after its handshake.
 #[derive(Debug, Clone)]
@@ -12,6 +15,8 @@ pub struct ConnInfo {
     pub tls: bool,
     /// The peer's address as the `X-Forwarded-For` value, made once per connection.
     pub forwarded_for: HeaderValue,
+    /// The upstream connection this connection owns (HTTP/1.1 callers'; see `affinity`).
+    pub affinity: Option<Arc<Slot>>,
 }
 
 impl ConnInfo {
@@ -22,7 +27,15 @@ impl ConnInfo {
             peer,
             tls,
             forwarded_for,
+            affinity: None,
         }
+    }
+
+    /// The same, owning an upstream connection for its requests (an HTTP/1.1 caller's, or
+    /// one that may be: plain-text callers are told apart by their first bytes).
+    pub fn owning_upstream(mut self) -> ConnInfo {
+        self.affinity = Some(Arc::default());
+        self
     }
 }
 

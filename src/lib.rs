@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod admin;
+pub mod affinity;
 pub mod body;
 pub mod clients;
 pub mod cluster;

@@ -285,22 +285,6 @@ pub fn refusal_reason(refusal: &Refusal) -> &'static str {
     }
 }
 
-/// The `kind` label of a failed upstream request.
-pub fn upstream_error_kind(error: Option<&hyper_util::client::legacy::Error>) -> &'static str {
-    let Some(e) = error else {
-        return "timeout";
-    };
-    if e.is_connect() {
-        return "connect";
-    }
-    let hyper = std::error::Error::source(e).and_then(|s| s.downcast_ref::<hyper::Error>());
-    match hyper {
-        Some(h) if h.is_incomplete_message() || h.is_canceled() || h.is_closed() => "reset",
-        Some(h) if h.is_parse() || h.is_parse_status() => "protocol",
-        _ => "other",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -70,7 +70,7 @@ pub(super) async fn serve(
     let result: Result<(), BoxError> = match acceptor {
         None => {
             let _open = Open::new(metrics, "plaintext");
-            let svc = service(Arc::new(ConnInfo::new(peer, false)));
+            let svc = service(Arc::new(ConnInfo::new(peer, false).owning_upstream()));
             let conn = builder
                 .auto
                 .serve_connection(TokioIo::new(stream), svc)
@@ -93,7 +93,8 @@ pub(super) async fn serve(
                 };
             let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
             let _open = Open::new(metrics, if h2 { "http2" } else { "http1" });
-            let svc = service(Arc::new(ConnInfo::new(peer, true)));
+            let info = ConnInfo::new(peer, true);
+            let svc = service(Arc::new(if h2 { info } else { info.owning_upstream() }));
             let io = TokioIo::new(tls);
             if h2 {
                 // ALPN already chose: skip the auto builder's preface sniffing.

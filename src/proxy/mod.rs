@@ -1,6 +1,7 @@
-//! Forwarding a guarded request to its route's upstream: a pooled keep-alive HTTP/1.1 client,
-//! bodies streamed both ways (never buffered whole), header hygiene, `X-Forwarded-*`, and the
-//! verified identity in `x-storegate-*` headers.
+//! Forwarding a guarded request to its route's upstream over keep-alive HTTP/1.1: on the
+//! caller's connection's own upstream connection (`affinity`), or through the shared pool
+//! (HTTP/2 callers); bodies streamed both ways (never buffered whole), header hygiene,
+//! `X-Forwarded-*`, and the verified identity in `x-storegate-*` headers.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,11 +14,16 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use crate::Body;
-use crate::body::{Fault, Guarded, Track};
+mod error;
+
+pub use error::UpstreamError;
+
+use crate::affinity::Lease;
+use crate::body::{Driver, Guarded, Track};
 use crate::conn::ConnInfo;
 use crate::errors::Refusal;
 use crate::headers;
-use crate::metrics::{Metrics, RouteKind};
+use crate::metrics::Metrics;
 use crate::routes::Route;
 use crate::token::verified::Verified;
 
@@ -25,6 +31,9 @@ use crate::token::verified::Verified;
 pub struct Upstream {
     client: Client<HttpConnector, Guarded>,
     metrics: Arc<Metrics>,
+    /// For connections of a caller's own (`affinity`), as the pool's connector has them.
+    connect_timeout: Duration,
+    max_head: usize,
 }
 
 impl Upstream {
@@ -41,9 +50,15 @@ impl Upstream {
         let client = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(idle_timeout)
+            .pool_max_idle_per_host(POOL_IDLE_MAX)
             .http1_max_buf_size(max_head.max(crate::limits::MIN_HEAD_BYTES))
             .build(connector);
-        Upstream { client, metrics }
+        Upstream {
+            client,
+            metrics,
+            connect_timeout,
+            max_head,
+        }
     }
 
     /// Sends the request on and returns the upstream's response, its body streaming.
@@ -78,14 +93,15 @@ impl Upstream {
             *again.headers_mut() = parts.headers.clone();
             again
         });
-        let answer = self.client.request(Request::from_parts(parts, body));
-        let resp = match head_within(route.timeout, &sent, answer).await {
-            Some(Err(e)) if replay.is_some() && closed_before_answering(&e) => {
-                tracing::debug!(route = %route.prefix, "upstream closed a pooled connection; sending again");
-                let again = self.client.request(replay.expect("checked above"));
-                head_within(route.timeout, &sent, again).await
-            }
-            other => other,
+        let req = Request::from_parts(parts, body);
+        let lease = conn
+            .affinity
+            .as_ref()
+            .filter(|_| route.upstream_scheme == http::uri::Scheme::HTTP)
+            .and_then(|slot| slot.checkout(&route.upstream_authority));
+        let (resp, lease) = match lease {
+            Some(lease) => self.exchange_pinned(lease, req, replay, route, &sent).await,
+            None => (self.exchange_pooled(req, replay, route, &sent).await, None),
         };
         let resp = match resp {
             Some(Ok(resp)) => resp,
@@ -94,10 +110,102 @@ impl Upstream {
         };
         let (mut parts, body) = resp.into_parts();
         headers::strip_hop_by_hop(&mut parts.headers);
-        let body = Guarded::from_upstream(body, route.body_idle_timeout);
+        let mut body = Guarded::from_upstream(body, route.body_idle_timeout);
+        match lease {
+            // Nothing to read: the connection is ready for the next request.
+            Some(lease) if body.is_end_stream() => Driver::done(Box::new(lease)),
+            Some(lease) => body = body.driven_by(Box::new(lease)),
+            None => {}
+        }
         Ok(Response::from_parts(parts, Either::Right(body)))
     }
+
+    /// The exchange through the shared pool (HTTP/2 callers).
+    async fn exchange_pooled(
+        &self,
+        req: Request<Guarded>,
+        replay: Option<Request<Guarded>>,
+        route: &Route,
+        sent: &Track,
+    ) -> Option<Result<Response<Incoming>, UpstreamError>> {
+        let answer = async { self.client.request(req).await.map_err(UpstreamError::Pool) };
+        match head_within(route.timeout, sent, answer).await {
+            Some(Err(e)) if replay.is_some() && e.closed_before_answering() => {
+                tracing::debug!(route = %route.prefix, "upstream closed a pooled connection; sending again");
+                let again = self.client.request(replay.expect("checked above"));
+                let again = async { again.await.map_err(UpstreamError::Pool) };
+                head_within(route.timeout, sent, again).await
+            }
+            other => other,
+        }
+    }
+
+    /// The exchange on the caller's connection's own upstream connection (`affinity`).
+    async fn exchange_pinned(
+        &self,
+        mut lease: Lease,
+        req: Request<Guarded>,
+        replay: Option<Request<Guarded>>,
+        route: &Route,
+        sent: &Track,
+    ) -> (
+        Option<Result<Response<Incoming>, UpstreamError>>,
+        Option<Lease>,
+    ) {
+        let reused = lease.reuses();
+        let resp = head_within(route.timeout, sent, async {
+            lease
+                .ready(
+                    &route.upstream_authority,
+                    self.connect_timeout,
+                    self.max_head,
+                )
+                .await
+                .map_err(UpstreamError::Connect)?;
+            lease
+                .send(origin_form(req))
+                .await
+                .map_err(UpstreamError::Exchange)
+        })
+        .await;
+        let resp = match resp {
+            Some(Err(e)) if reused && replay.is_some() && e.closed_before_answering() => {
+                tracing::debug!(route = %route.prefix, "upstream closed a kept connection; sending again on a new one");
+                head_within(route.timeout, sent, async {
+                    lease
+                        .reopen(
+                            &route.upstream_authority,
+                            self.connect_timeout,
+                            self.max_head,
+                        )
+                        .await
+                        .map_err(UpstreamError::Connect)?;
+                    let again = origin_form(replay.expect("checked above"));
+                    lease.send(again).await.map_err(UpstreamError::Exchange)
+                })
+                .await
+            }
+            other => other,
+        };
+        let kept = matches!(resp, Some(Ok(_))).then_some(lease);
+        (resp, kept)
+    }
 }
+
+/// The request target in origin form (`/path?query`), as sent on a connection of its own.
+fn origin_form<B>(mut req: Request<B>) -> Request<B> {
+    let path = req
+        .uri()
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| http::uri::PathAndQuery::from_static("/"));
+    *req.uri_mut() = Uri::from(path);
+    req
+}
+
+/// Idle connections the shared pool keeps per upstream (HTTP/2 callers' requests; nginx's
+/// `keepalive` plays this part). HTTP/1.1 callers' own connections are bounded by the callers.
+const POOL_IDLE_MAX: usize = 64;
 
 /// TCP keep-alive probes on upstream connections, so a vanished upstream host is noticed.
 const UPSTREAM_TCP_KEEPALIVE: Duration = Duration::from_secs(60);
@@ -120,56 +228,6 @@ async fn head_within<F: std::future::Future>(
                 None if sent.fault().is_some() => return None,
                 None => deadline += timeout,
             },
-        }
-    }
-}
-
-/// Whether the upstream closed the connection before a byte of its answer came.
-fn closed_before_answering(e: &hyper_util::client::legacy::Error) -> bool {
-    let hyper = std::error::Error::source(e).and_then(|s| s.downcast_ref::<hyper::Error>());
-    !e.is_connect() && hyper.is_some_and(|h| h.is_incomplete_message() || h.is_canceled())
-}
-
-impl Upstream {
-    /// A failed upstream request (`None`: no head in time): the caller's fault when its own
-    /// body failed, else the upstream's (counted by kind).
-    fn failure(
-        &self,
-        route: &Route,
-        sent: &Track,
-        error: Option<&hyper_util::client::legacy::Error>,
-    ) -> Refusal {
-        if sent.fault().is_none() {
-            let kind = crate::metrics::upstream_error_kind(error);
-            let labels = RouteKind {
-                route: route.label.clone(),
-                kind,
-            };
-            self.metrics.upstream_errors.get_or_create(&labels).inc();
-        }
-        failure(route, sent, error)
-    }
-}
-
-fn failure(
-    route: &Route,
-    sent: &Track,
-    error: Option<&hyper_util::client::legacy::Error>,
-) -> Refusal {
-    match (sent.fault(), error) {
-        (Some(Fault::TooLarge), _) => Refusal::PayloadTooLarge,
-        (Some(Fault::Idle), _) => Refusal::RequestTimeout,
-        (Some(Fault::Broken), _) => {
-            tracing::debug!(route = %route.prefix, "the caller's request body was malformed");
-            Refusal::InvalidRequest("the request body is malformed")
-        }
-        (None, Some(e)) => {
-            tracing::warn!(route = %route.prefix, error = %e, source = ?std::error::Error::source(e), "upstream request failed");
-            Refusal::BadGateway
-        }
-        (None, None) => {
-            tracing::warn!(route = %route.prefix, "upstream did not answer within {:?}", route.timeout);
-            Refusal::GatewayTimeout
         }
     }
 }

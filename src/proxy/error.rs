@@ -1,0 +1,110 @@
+//! Why an upstream exchange failed, and what the caller is answered: the caller's own fault
+//! (its body) is a 4xx, the upstream's a 502 or 504, counted by kind.
+
+use crate::body::{Fault, Track};
+use crate::errors::Refusal;
+use crate::metrics::RouteKind;
+use crate::routes::Route;
+
+use super::Upstream;
+
+/// Why an upstream exchange failed.
+#[derive(Debug)]
+pub enum UpstreamError {
+    /// Through the shared pool.
+    Pool(hyper_util::client::legacy::Error),
+    /// Opening a connection of the caller's own.
+    Connect(std::io::Error),
+    /// On a connection of the caller's own.
+    Exchange(hyper::Error),
+}
+
+impl UpstreamError {
+    fn is_connect(&self) -> bool {
+        match self {
+            UpstreamError::Pool(e) => e.is_connect(),
+            UpstreamError::Connect(_) => true,
+            UpstreamError::Exchange(_) => false,
+        }
+    }
+
+    fn hyper(&self) -> Option<&hyper::Error> {
+        match self {
+            UpstreamError::Pool(e) => {
+                std::error::Error::source(e).and_then(|s| s.downcast_ref::<hyper::Error>())
+            }
+            UpstreamError::Connect(_) => None,
+            UpstreamError::Exchange(e) => Some(e),
+        }
+    }
+
+    /// Whether the upstream closed the connection before a byte of its answer came.
+    pub(super) fn closed_before_answering(&self) -> bool {
+        !self.is_connect()
+            && self
+                .hyper()
+                .is_some_and(|h| h.is_incomplete_message() || h.is_canceled())
+    }
+
+    /// The `kind` label of the failure's metric.
+    pub fn kind(&self) -> &'static str {
+        if self.is_connect() {
+            return "connect";
+        }
+        match self.hyper() {
+            Some(h) if h.is_incomplete_message() || h.is_canceled() || h.is_closed() => "reset",
+            Some(h) if h.is_parse() || h.is_parse_status() => "protocol",
+            _ => "other",
+        }
+    }
+}
+
+impl std::fmt::Display for UpstreamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UpstreamError::Pool(e) => write!(f, "{e}"),
+            UpstreamError::Connect(e) => write!(f, "cannot connect: {e}"),
+            UpstreamError::Exchange(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl Upstream {
+    /// A failed upstream request (`None`: no head in time): the caller's fault when its own
+    /// body failed, else the upstream's (counted by kind).
+    pub(super) fn failure(
+        &self,
+        route: &Route,
+        sent: &Track,
+        error: Option<&UpstreamError>,
+    ) -> Refusal {
+        if sent.fault().is_none() {
+            let kind = error.map_or("timeout", UpstreamError::kind);
+            let labels = RouteKind {
+                route: route.label.clone(),
+                kind,
+            };
+            self.metrics.upstream_errors.get_or_create(&labels).inc();
+        }
+        failure(route, sent, error)
+    }
+}
+
+fn failure(route: &Route, sent: &Track, error: Option<&UpstreamError>) -> Refusal {
+    match (sent.fault(), error) {
+        (Some(Fault::TooLarge), _) => Refusal::PayloadTooLarge,
+        (Some(Fault::Idle), _) => Refusal::RequestTimeout,
+        (Some(Fault::Broken), _) => {
+            tracing::debug!(route = %route.prefix, "the caller's request body was malformed");
+            Refusal::InvalidRequest("the request body is malformed")
+        }
+        (None, Some(e)) => {
+            tracing::warn!(route = %route.prefix, error = %e, detail = ?e, "upstream request failed");
+            Refusal::BadGateway
+        }
+        (None, None) => {
+            tracing::warn!(route = %route.prefix, "upstream did not answer within {:?}", route.timeout);
+            Refusal::GatewayTimeout
+        }
+    }
+}

@@ -129,20 +129,45 @@ impl Drop for Reloader {
 pub fn spawn(state: Arc<State>, config_path: PathBuf) -> anyhow::Result<Reloader> {
     let (tx, rx) = mpsc::channel(64);
     let events = tx.clone();
+    let mut watched = Watched::default();
+    let names = watched.names.clone();
     let mut watcher = notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-        if res.is_ok_and(|e| is_change(&e.kind)) {
+        if res.is_ok_and(|e| is_change(&e.kind) && names.concern(&e.paths)) {
             let _ = events.try_send(Trigger::Files);
         }
     })
     .context("starting the file watcher")?;
     // Watch before returning, so that no change made after start-up is missed. (Start-up
     // work: reading a few small files here is fine.)
-    let mut watched = HashSet::new();
     let config = &state.load().config;
     rewatch(&mut watcher, &mut watched, &config_path, config);
     let seen = fingerprint(&config_path, config);
     let task = tokio::spawn(run(state, config_path, watcher, watched, seen, rx));
     Ok(Reloader { tx, task })
+}
+
+/// The watched folders, and the names of the configuration's files in them.
+#[derive(Default)]
+struct Watched {
+    folders: HashSet<PathBuf>,
+    names: Arc<Names>,
+}
+
+/// The file names a change in a watched folder must touch to be worth a look: the
+/// configuration's files, and the `..data` entries a mounted ConfigMap or Secret is swapped
+/// through. Anything else written there (a log file beside the config, an editor's swap file)
+/// is no trigger.
+#[derive(Default)]
+struct Names(arc_swap::ArcSwap<HashSet<std::ffi::OsString>>);
+
+impl Names {
+    fn concern(&self, paths: &[PathBuf]) -> bool {
+        let names = self.0.load();
+        paths
+            .iter()
+            .filter_map(|p| p.file_name())
+            .any(|n| names.contains(n) || n.as_encoded_bytes().starts_with(b".."))
+    }
 }
 
 /// Opening and reading a file (ours included: the fingerprint reads every file) is no change.
@@ -158,7 +183,7 @@ async fn run(
     state: Arc<State>,
     path: PathBuf,
     mut watcher: notify::RecommendedWatcher,
-    mut watched: HashSet<PathBuf>,
+    mut watched: Watched,
     mut seen: [u8; 32],
     mut rx: mpsc::Receiver<Trigger>,
 ) {
@@ -257,10 +282,14 @@ fn fingerprint(path: &Path, config: &Config) -> [u8; 32] {
 /// Watches the folder of every file the configuration reads, and nothing else.
 fn rewatch(
     watcher: &mut notify::RecommendedWatcher,
-    watched: &mut HashSet<PathBuf>,
+    watched: &mut Watched,
     path: &Path,
     config: &Config,
 ) {
+    let names = std::iter::once(path).chain(config.files());
+    let names = names.filter_map(|f| f.file_name()).map(|n| n.to_owned());
+    watched.names.0.store(Arc::new(names.collect()));
+    let watched = &mut watched.folders;
     let folder = |f: &Path| match f.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => PathBuf::from("."),
@@ -278,4 +307,28 @@ fn rewatch(
         }
     }
     *watched = wanted;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_configurations_files_and_mount_swaps_are_changes_worth_a_look() {
+        let names = Names::default();
+        let ours = ["gateway.toml", "cert.pem", "signing.pem"];
+        names
+            .0
+            .store(Arc::new(ours.iter().map(Into::into).collect()));
+        let concern = |p: &str| names.concern(&[PathBuf::from(p)]);
+        assert!(concern("/etc/storegate/gateway.toml"));
+        assert!(concern("./signing.pem"));
+        // A ConfigMap or Secret mount swapped through its `..data` symlink.
+        assert!(concern("/etc/storegate/..data"));
+        assert!(concern("/etc/storegate/..2026_11_24_05_00_00.123"));
+        // A log written beside the config, an editor's leftovers: no trigger.
+        assert!(!concern("/etc/storegate/gateway.log"));
+        assert!(!concern("/etc/storegate/.gateway.toml.swp"));
+        assert!(!concern("/etc/storegate/gateway.toml~"));
+    }
 }

@@ -196,7 +196,9 @@ prefix = "/"
 upstream = "http://127.0.0.1:19000"
 api = "store"
 EOF
-  RUST_LOG=${7:-warn} taskset -c $PROXY_CPU "$BIN/storegate" --config "$1.toml" > "$1.log" 2>&1 &
+  # Logs in a folder of their own, as nginx's: not beside the config, whose folder is watched.
+  mkdir -p logs
+  RUST_LOG=${7:-warn} taskset -c $PROXY_CPU "$BIN/storegate" --config "$1.toml" > "logs/$1.log" 2>&1 &
   PIDS+=($!)
   eval "PID_$1=$!"
 }
@@ -271,14 +273,14 @@ run_h2load() { # $1 url, $2 token -> "rps p50 p99 errors"
   [[ $2 != - ]] && auth=(-H "authorization: Bearer $2")
   local out
   out=$(taskset -c $LOAD_CPU h2load -t1 -c$H2_CONNS -m$H2_STREAMS -D$DURATION "${auth[@]}" \
-    --log-file h2.log "$1" 2>&1)
+    --log-file logs/h2.log "$1" 2>&1)
   local rps p50 p99 errors
   rps=$(awk '/^finished in/ {gsub(",", "", $4); print $4}' <<<"$out")
   # Latency percentiles from the per-request log (microseconds until end of response); a
   # failed stream (status -1) or another status is an error, not a latency.
-  read -r p50 p99 < <(awk -F'\t' '$2 == 200 {print $3}' h2.log | sort -n |
+  read -r p50 p99 < <(awk -F'\t' '$2 == 200 {print $3}' logs/h2.log | sort -n |
     awk '{a[NR]=$1} END {printf "%.3f %.3f\n", a[int(NR*0.5)+1]/1000, a[int(NR*0.99)+1]/1000}')
-  errors=$(awk -F'\t' '$2 != 200' h2.log | wc -l)
+  errors=$(awk -F'\t' '$2 != 200' logs/h2.log | wc -l)
   echo "$rps $p50 $p99 $errors"
 }
 upstream_counts() { # -> "accepted requests" of the upstream nginx

@@ -124,15 +124,9 @@ impl Lease {
         Ok(())
     }
 
-    /// Replaces the connection with a new one (the held one closed under a request).
-    pub async fn reopen(
-        &mut self,
-        authority: &Authority,
-        connect_timeout: Duration,
-        max_head: usize,
-    ) -> Result<(), std::io::Error> {
+    /// Drops the connection (it closed under a request); `ready` opens a new one.
+    pub fn forget(&mut self) {
         self.pinned = None;
-        self.ready(authority, connect_timeout, max_head).await
     }
 
     /// Sends `req` (its target in origin form, `Host` set here) and drives the connection

@@ -153,42 +153,42 @@ impl Upstream {
         Option<Lease>,
     ) {
         let reused = lease.reuses();
-        let resp = head_within(route.timeout, sent, async {
-            lease
-                .ready(
-                    &route.upstream_authority,
-                    self.connect_timeout,
-                    self.max_head,
-                )
-                .await
-                .map_err(UpstreamError::Connect)?;
-            lease
-                .send(origin_form(req))
-                .await
-                .map_err(UpstreamError::Exchange)
-        })
-        .await;
-        let resp = match resp {
+        let first = self.try_pinned(&mut lease, req, route, false);
+        let resp = match head_within(route.timeout, sent, first).await {
             Some(Err(e)) if reused && replay.is_some() && e.closed_before_answering() => {
                 tracing::debug!(route = %route.prefix, "upstream closed a kept connection; sending again on a new one");
-                head_within(route.timeout, sent, async {
-                    lease
-                        .reopen(
-                            &route.upstream_authority,
-                            self.connect_timeout,
-                            self.max_head,
-                        )
-                        .await
-                        .map_err(UpstreamError::Connect)?;
-                    let again = origin_form(replay.expect("checked above"));
-                    lease.send(again).await.map_err(UpstreamError::Exchange)
-                })
-                .await
+                let again = replay.expect("checked above");
+                let again = self.try_pinned(&mut lease, again, route, true);
+                head_within(route.timeout, sent, again).await
             }
             other => other,
         };
         let kept = matches!(resp, Some(Ok(_))).then_some(lease);
         (resp, kept)
+    }
+}
+
+impl Upstream {
+    /// One try on the lease's connection (on a new one when `fresh`).
+    async fn try_pinned(
+        &self,
+        lease: &mut Lease,
+        req: Request<Guarded>,
+        route: &Route,
+        fresh: bool,
+    ) -> Result<Response<Incoming>, UpstreamError> {
+        if fresh {
+            lease.forget();
+        }
+        (lease
+            .ready(
+                &route.upstream_authority,
+                self.connect_timeout,
+                self.max_head,
+            )
+            .await)
+            .map_err(UpstreamError::Connect)?;
+        (lease.send(origin_form(req)).await).map_err(UpstreamError::Exchange)
     }
 }
 

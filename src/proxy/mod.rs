@@ -100,7 +100,10 @@ impl Upstream {
             .filter(|_| route.upstream_scheme == http::uri::Scheme::HTTP)
             .and_then(|slot| slot.checkout(&route.upstream_authority));
         let (resp, lease) = match lease {
-            Some(lease) => self.exchange_pinned(lease, req, replay, route, &sent).await,
+            // Boxed: its state (the lease, hyper's connection futures) would otherwise size
+            // every request's future, the pooled ones' too, and with them the heap's layout
+            // (bytes per cached token: 1,066-1,101 unboxed, 876-879 boxed).
+            Some(lease) => Box::pin(self.exchange_pinned(lease, req, replay, route, &sent)).await,
             None => (self.exchange_pooled(req, replay, route, &sent).await, None),
         };
         let resp = match resp {

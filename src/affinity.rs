@@ -29,7 +29,7 @@ use crate::body::{Driver, Guarded};
 type Connection = http1::Connection<TokioIo<TcpStream>, Guarded>;
 
 /// One upstream connection and the origin it is open to.
-pub struct Pinned {
+struct Pinned {
     authority: Authority,
     /// The `Host` its requests carry.
     host: HeaderValue,
@@ -77,7 +77,6 @@ impl Slot {
         Some(Lease {
             slot: self.clone(),
             pinned,
-            closed: false,
         })
     }
 }
@@ -86,9 +85,8 @@ impl Slot {
 /// empty and the connection closes (its state is unknown).
 pub struct Lease {
     slot: Arc<Slot>,
+    /// `None` once the connection has ended (the upstream closed it, or it failed).
     pinned: Option<Box<Pinned>>,
-    /// The connection has ended (the upstream closed it, or it failed).
-    closed: bool,
 }
 
 impl Lease {
@@ -120,7 +118,6 @@ impl Lease {
         self.pinned = Some(Box::new(
             connect(authority, connect_timeout, max_head).await?,
         ));
-        self.closed = false;
         Ok(())
     }
 
@@ -151,9 +148,7 @@ impl Lease {
             if let Some(a) = answered.take() {
                 return Poll::Ready(a);
             }
-            if !self.closed {
-                self.drive(cx);
-            }
+            self.drive(cx);
             let a = std::task::ready!(answer.as_mut().poll(cx));
             answered = Some(a);
             cx.waker().wake_by_ref();
@@ -165,25 +160,27 @@ impl Lease {
         if let Some(p) = self.pinned.as_mut()
             && p.conn.poll_without_shutdown(cx).is_ready()
         {
-            // Ended: whatever it still delivers is in hyper's channels already.
-            self.closed = true;
+            // Ended: whatever it still delivers is in hyper's channels already (a request
+            // still waiting for its answer gets an error).
+            self.pinned = None;
+        }
+    }
+
+    /// The exchange ended cleanly: the connection (if still open) serves the next request.
+    pub fn done(mut self) {
+        if let Some(p) = self.pinned.take() {
+            *self.slot.held() = Held::Idle(p);
         }
     }
 }
 
 impl Driver for Lease {
     fn poll_drive(&mut self, cx: &mut Context<'_>) {
-        if !self.closed {
-            self.drive(cx);
-        }
+        self.drive(cx);
     }
 
-    fn done(mut self: Box<Self>) {
-        if !self.closed
-            && let Some(p) = self.pinned.take()
-        {
-            *self.slot.held() = Held::Idle(p);
-        }
+    fn done(self: Box<Self>) {
+        Lease::done(*self);
     }
 }
 

@@ -276,7 +276,7 @@ async fn a_replica_started_after_a_key_rotation_learns_the_old_key_from_the_othe
         .get_multiplexed_async_connection()
         .await
         .unwrap();
-    let prefix = storegate::cluster::KEY_RECORDS;
+    let prefix = storegate::cluster::SIGNING_KEY_PREFIX;
     let genuine: String = redis::cmd("GET")
         .arg(format!("{prefix}{old_kid}:{new_kid}"))
         .query_async(&mut conn)

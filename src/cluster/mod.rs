@@ -30,10 +30,10 @@ use tokio::sync::mpsc::UnboundedReceiver;
 mod keys;
 mod rates;
 
-pub use keys::KEY_PREFIX as KEY_RECORDS;
+pub use keys::KEY_PREFIX as SIGNING_KEY_PREFIX;
 
 use crate::config::ClusterConfig;
-use crate::revocation::{Revocation, Revocations};
+use crate::revocation::Revocation;
 use crate::state::State;
 use crate::throttle::Attempt;
 
@@ -104,7 +104,6 @@ struct Outboxes {
 
 /// Follows the store for as long as the process runs, reconnecting with backoff.
 async fn follow(client: redis::Client, state: Arc<State>, mut outbox: Outboxes) {
-    let revocations = &state.shared.revocations;
     let metrics = &state.shared.metrics;
     let away = AtomicBool::new(false);
     let mut backoff = BACKOFF_MIN;
@@ -117,7 +116,7 @@ async fn follow(client: redis::Client, state: Arc<State>, mut outbox: Outboxes) 
                 tracing::info!("the cluster store is reachable again; revocations are shared");
             }
         };
-        let ended = session(&client, revocations, &mut outbox, &state, connected).await;
+        let ended = session(&client, &mut outbox, &state, connected).await;
         metrics.cluster_connected.set(0);
         // A connection that was up starts the next retries from the shortest wait.
         if reached.load(Ordering::Relaxed) {
@@ -140,7 +139,6 @@ async fn follow(client: redis::Client, state: Arc<State>, mut outbox: Outboxes) 
 /// then apply announcements and share new revocations until a connection fails.
 async fn session(
     client: &redis::Client,
-    revocations: &Revocations,
     outbox: &mut Outboxes,
     state: &Arc<State>,
     connected: impl FnOnce(),
@@ -155,7 +153,7 @@ async fn session(
     while outbox.revocations.try_recv().is_ok() {}
     while outbox.attempts.try_recv().is_ok() {}
     let now = crate::token::now_unix();
-    write(&mut conn, &revocations.entries(), now).await?;
+    write(&mut conn, &state.shared.revocations.entries(), now).await?;
     let held = read_all(&mut conn).await?;
     apply(state, held).await;
     keys::share(&mut conn, state).await?;
@@ -207,8 +205,9 @@ async fn session(
             _ = ping.tick() => {
                 let _: String = redis::cmd("PING").query_async(&mut conn).await?;
                 // A new generation may sign with a new key and remember the old one.
-                if state.load().number != shared_keys_at {
-                    shared_keys_at = state.load().number;
+                let generation = state.load().number;
+                if generation != shared_keys_at {
+                    shared_keys_at = generation;
                     keys::share(&mut conn, state).await?;
                 }
             }

@@ -13,13 +13,13 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
-use crate::Body;
 mod error;
 
 pub use error::UpstreamError;
 
+use crate::Body;
 use crate::affinity::Lease;
-use crate::body::{Driver, Guarded, Track};
+use crate::body::{Guarded, Track};
 use crate::conn::ConnInfo;
 use crate::errors::Refusal;
 use crate::headers;
@@ -27,7 +27,7 @@ use crate::metrics::Metrics;
 use crate::routes::Route;
 use crate::token::verified::Verified;
 
-/// The shared, pooled upstream client.
+/// The upstream side: the shared pool, and how a caller's own connections are opened.
 pub struct Upstream {
     client: Client<HttpConnector, Guarded>,
     metrics: Arc<Metrics>,
@@ -116,7 +116,7 @@ impl Upstream {
         let mut body = Guarded::from_upstream(body, route.body_idle_timeout);
         match lease {
             // Nothing to read: the connection is ready for the next request.
-            Some(lease) if body.is_end_stream() => Driver::done(Box::new(lease)),
+            Some(lease) if body.is_end_stream() => lease.done(),
             Some(lease) => body = body.driven_by(Box::new(lease)),
             None => {}
         }

@@ -193,12 +193,8 @@ impl Drop for Lease {
     }
 }
 
-/// Opens a connection to `authority` and hands it to hyper.
-async fn connect(
-    authority: &Authority,
-    timeout: Duration,
-    max_head: usize,
-) -> Result<Pinned, std::io::Error> {
+/// Opens a TCP connection to `authority` (an upstream's), within `timeout`.
+pub async fn open(authority: &Authority, timeout: Duration) -> Result<TcpStream, std::io::Error> {
     let port = authority.port_u16().unwrap_or(80);
     // An IPv6 literal comes bracketed.
     let host = authority
@@ -209,6 +205,16 @@ async fn connect(
         .await
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
     stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// Opens a connection to `authority` and hands it to hyper.
+async fn connect(
+    authority: &Authority,
+    timeout: Duration,
+    max_head: usize,
+) -> Result<Pinned, std::io::Error> {
+    let stream = open(authority, timeout).await?;
     let (sender, conn) = http1::Builder::new()
         .max_buf_size(max_head.max(crate::limits::MIN_HEAD_BYTES))
         .handshake(TokioIo::new(stream))

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use http::{HeaderMap, Method, header};
+use http::{HeaderMap, HeaderValue, Method, header};
 
 use crate::clients::Grant;
 use crate::errors::Refusal;
@@ -13,15 +13,16 @@ use crate::routes::Route;
 use crate::state::{Generation, Shared};
 use crate::token::verified::Verified;
 
-/// Lets a request through to `route`, or says why not.
+/// Lets a request through to `route`, or says why not. `authorization` is the request's
+/// `Authorization` value, if it has one.
 pub fn check(
     method: &Method,
-    headers: &HeaderMap,
+    authorization: Option<&[u8]>,
     route: &Route,
     g: &Generation,
     shared: &Shared,
 ) -> Result<Arc<Verified>, Refusal> {
-    let checked = bearer_token(headers)
+    let checked = bearer_in(authorization)
         .and_then(|token| verified(token, g, shared))
         .and_then(|who| authorize(method, route, &who).map(|()| who));
     let who = checked.inspect_err(|refusal| shared.metrics.verification_refused(refusal))?;
@@ -50,12 +51,25 @@ pub fn verified(token: &str, g: &Generation, shared: &Shared) -> Result<Arc<Veri
 
 /// The Bearer token of a request (RFC 6750 §2.1).
 pub fn bearer_token(headers: &HeaderMap) -> Result<&str, Refusal> {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
+    bearer_in(
+        headers
+            .get(header::AUTHORIZATION)
+            .map(HeaderValue::as_bytes),
+    )
+}
+
+/// The Bearer token in an `Authorization` value (`None`: the request has none).
+pub fn bearer_in(value: Option<&[u8]>) -> Result<&str, Refusal> {
+    let Some(value) = value else {
         return Err(Refusal::MissingToken);
     };
+    // Visible ASCII only, as `HeaderValue::to_str` reads it.
     let value = value
-        .to_str()
-        .map_err(|_| Refusal::InvalidToken("the token is malformed"))?;
+        .iter()
+        .all(|&b| b == b'\t' || (0x20..0x7f).contains(&b))
+        .then(|| std::str::from_utf8(value).ok())
+        .flatten()
+        .ok_or(Refusal::InvalidToken("the token is malformed"))?;
     match value.split_once(' ') {
         Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
             let token = token.trim();

@@ -19,19 +19,31 @@ pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-ho
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1), and "proxy-connection", which is not standard but
 /// old clients still send.
+pub const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
 fn is_hop_by_hop(name: &HeaderName) -> bool {
-    matches!(
-        name.as_str(),
-        "connection"
-            | "keep-alive"
-            | "proxy-authenticate"
-            | "proxy-authorization"
-            | "proxy-connection"
-            | "te"
-            | "trailer"
-            | "transfer-encoding"
-            | "upgrade"
-    )
+    HOP_BY_HOP.contains(&name.as_str())
+}
+
+/// `is_hop_by_hop` for a name as it came on the wire (any case).
+pub fn is_hop_by_hop_raw(name: &str) -> bool {
+    HOP_BY_HOP.iter().any(|h| h.eq_ignore_ascii_case(name))
+}
+
+/// Whether a name as it came on the wire is one of the gateway's identity headers.
+pub fn is_identity_raw(name: &str) -> bool {
+    name.len() >= IDENTITY_PREFIX.len()
+        && name.as_bytes()[..IDENTITY_PREFIX.len()].eq_ignore_ascii_case(IDENTITY_PREFIX.as_bytes())
 }
 
 /// Removes what must not cross the proxy: hop-by-hop headers, every header the `Connection`

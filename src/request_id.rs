@@ -39,6 +39,23 @@ impl RequestIds {
         {
             return v.clone();
         }
+        let id = self.make();
+        headers.insert(X_REQUEST_ID, id.clone());
+        id
+    }
+
+    /// The id of a request whose `x-request-id` value is `incoming`: that value if it is
+    /// well-formed, else a new one.
+    pub fn keep_or_make(&self, incoming: Option<&[u8]>) -> HeaderValue {
+        match incoming {
+            Some(v) if is_well_formed(v) => {
+                HeaderValue::from_bytes(v).expect("a well-formed id is a valid header value")
+            }
+            _ => self.make(),
+        }
+    }
+
+    fn make(&self) -> HeaderValue {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         // Written by hand: `format!` cost ~2,000 instructions per request here.
         let mut hex = [0u8; 32];
@@ -52,9 +69,7 @@ impl RequestIds {
             hex[2 * i] = HEX[usize::from(byte >> 4)];
             hex[2 * i + 1] = HEX[usize::from(byte & 0xf)];
         }
-        let id = HeaderValue::from_bytes(&hex).expect("hex digits are a valid header value");
-        headers.insert(X_REQUEST_ID, id.clone());
-        id
+        HeaderValue::from_bytes(&hex).expect("hex digits are a valid header value")
     }
 }
 

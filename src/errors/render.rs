@@ -83,15 +83,27 @@ impl Refusal {
         Some(v)
     }
 
-    /// The refusal as a response: the one place refusals become HTTP, and are logged.
+    /// The refusal as a response.
     pub fn into_response(
         self,
         shape: ErrorShape,
         realm: &str,
         resource_metadata: Option<&str>,
     ) -> Response<Body> {
+        self.rendered(shape, realm, resource_metadata)
+            .map(|body| Either::Left(Full::new(body)))
+    }
+
+    /// The refusal as a response with its whole body: the one place refusals become HTTP,
+    /// and are logged.
+    pub fn rendered(
+        self,
+        shape: ErrorShape,
+        realm: &str,
+        resource_metadata: Option<&str>,
+    ) -> Response<Bytes> {
         tracing::debug!(refusal = %self, "refused");
-        let mut resp = Response::new(Either::Left(Full::new(Bytes::from(self.body(shape)))));
+        let mut resp = Response::new(Bytes::from(self.body(shape)));
         *resp.status_mut() = self.status(shape);
         let h = resp.headers_mut();
         h.insert(

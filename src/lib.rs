@@ -36,6 +36,7 @@ pub mod metrics;
 pub mod outcome;
 pub mod proxy;
 pub mod ratelimit;
+pub mod relay;
 pub mod reload;
 pub mod request_id;
 pub mod revocation;

@@ -6,6 +6,8 @@
 //! a signature the key did not make never verifies, ...), so a wrong answer fails as loudly as a
 //! crash. The fixtures (key, verifier, routing table) are built once per process.
 
+mod relay;
+
 use std::path::{Component, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -408,6 +410,7 @@ pub const TARGETS: &[(&str, FuzzTarget)] = &[
     ("verify", verify),
     ("path", path),
     ("config", config),
+    ("relay", relay::relay),
 ];
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ use tokio::time::Instant;
 
 use crate::conn::ConnInfo;
 use crate::metrics::Protocol;
+use crate::relay::{self, End};
 use crate::service;
 use crate::state::State;
 use prometheus_client::metrics::gauge::Gauge;
@@ -70,7 +71,13 @@ pub(super) async fn serve(
     let result: Result<(), BoxError> = match acceptor {
         None => {
             let _open = Open::new(metrics, "plaintext");
-            let svc = service(Arc::new(ConnInfo::new(peer, false).owning_upstream()));
+            let info = Arc::new(ConnInfo::new(peer, false).owning_upstream());
+            // The relay first; what it does not take (HTTP/2 among it) goes to hyper.
+            let stream = match relay::serve(stream, &state, &info, stopping.clone()).await {
+                End::Closed => return,
+                End::Hyper(stream) => stream,
+            };
+            let svc = service(info);
             let conn = builder
                 .auto
                 .serve_connection(TokioIo::new(stream), svc)
@@ -94,15 +101,23 @@ pub(super) async fn serve(
             let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
             let _open = Open::new(metrics, if h2 { "http2" } else { "http1" });
             let info = ConnInfo::new(peer, true);
-            let svc = service(Arc::new(if h2 { info } else { info.owning_upstream() }));
-            let io = TokioIo::new(tls);
             if h2 {
                 // ALPN already chose: skip the auto builder's preface sniffing.
+                let svc = service(Arc::new(info));
                 let h2 = builder.auto.clone();
-                let conn = h2.http2_only().serve_connection(io, svc).into_owned();
+                let conn = h2
+                    .http2_only()
+                    .serve_connection(TokioIo::new(tls), svc)
+                    .into_owned();
                 drive(watcher.watch(conn), local, ends(true), &activity).await
             } else {
-                let conn = watcher.watch(builder.http1.serve_connection(io, svc));
+                let info = Arc::new(info.owning_upstream());
+                let tls = match relay::serve(tls, &state, &info, stopping.clone()).await {
+                    End::Closed => return,
+                    End::Hyper(tls) => tls,
+                };
+                let svc = service(info);
+                let conn = watcher.watch(builder.http1.serve_connection(TokioIo::new(tls), svc));
                 drive(conn, local, ends(false), &activity).await
             }
         }

@@ -32,6 +32,9 @@ pub struct Gateway {
     pub addr: SocketAddr,
     pub state: Arc<State>,
     pub client: reqwest::Client,
+    /// For the gateway's own endpoints and documents: a connection that carries one is served
+    /// by hyper from then on, so `client`'s connections stay with the relay (guarded requests).
+    endpoints: reqwest::Client,
     pub dir: tempfile::TempDir,
     pub ca_pem: String,
     /// Watches the config's files and reloads on change (as `storegate run` does).
@@ -68,7 +71,7 @@ impl Gateway {
     /// Gets a token from /connect/token for `client_id` with `secret`.
     pub async fn token(&self, client_id: &str, secret: &str) -> String {
         let resp = self
-            .client
+            .endpoints
             .post(self.url("/connect/token"))
             .form(&[
                 ("grant_type", "client_credentials"),
@@ -126,7 +129,7 @@ impl Gateway {
 
     /// GET `path` without a token and read the JSON answer.
     pub async fn get_json(&self, path: &str) -> Value {
-        self.client
+        self.endpoints
             .get(self.url(path))
             .send()
             .await
@@ -147,7 +150,7 @@ impl Gateway {
 
     /// POST a form to `path`.
     pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
-        self.client
+        self.endpoints
             .post(self.url(path))
             .form(form)
             .send()
@@ -317,6 +320,7 @@ pub async fn spawn_gateway_in(dir: tempfile::TempDir, toml: &str) -> Gateway {
         addr,
         state,
         client: client_for(&pki.ca_pem, false),
+        endpoints: client_for(&pki.ca_pem, false),
         dir,
         ca_pem: pki.ca_pem,
         reloader,

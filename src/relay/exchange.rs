@@ -1,0 +1,362 @@
+//! One relayed exchange with the upstream: on the caller's connection's own upstream
+//! connection (opened on first use, replaced when the route's upstream moved or the upstream
+//! closed it), the request head and body written, the response head read and written again
+//! for the caller, its body relayed as the bytes it came in.
+//!
+//! A request is sent again on a new connection only when that is safe, as nginx's
+//! `proxy_next_upstream` rules have it: the upstream closed a connection kept from an earlier
+//! request before a byte of its answer came, and the request is idempotent and has no body.
+
+use std::time::Duration;
+
+use bytes::BytesMut;
+use http::uri::Authority;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::time::{Instant, timeout, timeout_at};
+
+use super::chunked::Chunked;
+use super::head::{self, Framing, MAX_HEADERS, ResponseEdits};
+
+/// Bytes read from a socket at a time while relaying a body.
+const READ_CHUNK: usize = 16 * 1024;
+
+/// The upstream connection a caller's connection holds between its requests.
+#[derive(Default)]
+pub struct Link(Option<Held>);
+
+struct Held {
+    authority: Authority,
+    stream: TcpStream,
+    /// Read from the upstream and not yet relayed.
+    buf: BytesMut,
+}
+
+/// What one exchange needs to know.
+pub struct Request<'a> {
+    pub authority: &'a Authority,
+    /// The head (and the body bytes the caller sent with it).
+    pub bytes: &'a [u8],
+    /// Body bytes still to come from the caller.
+    pub body_left: u64,
+    pub head_request: bool,
+    /// May be sent again on a new connection (idempotent, no body).
+    pub retry_safe: bool,
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+    pub body_idle: Duration,
+    pub max_head: usize,
+}
+
+/// Why an exchange failed before the caller was sent a byte of the response.
+#[derive(Debug)]
+pub enum Failure {
+    /// The upstream's: the `kind` label of its metric, and what happened.
+    Upstream(&'static str, String),
+    /// No response head within the route's timeout.
+    Timeout,
+    /// The caller's body stalled.
+    CallerIdle,
+    /// The caller's connection ended or failed: there is no one to answer.
+    CallerGone,
+}
+
+/// A finished exchange.
+pub struct Relayed {
+    pub status: u16,
+    pub bytes_out: Option<u64>,
+    /// The caller's connection must close: the response said so, is delimited by the close,
+    /// failed halfway, or the caller's body was not read to its end.
+    pub close: bool,
+}
+
+/// The error of an exchange whose response had started: the caller's connection closes.
+pub struct Broken;
+
+impl Link {
+    /// Sends `req` and relays the answer to `down`. `Err(Ok(failure))` when nothing was
+    /// written to the caller (it gets a refusal), `Err(Err(Broken))` when the response broke
+    /// off on the way.
+    pub async fn exchange<D: AsyncRead + AsyncWrite + Unpin>(
+        &mut self,
+        req: &Request<'_>,
+        down: &mut D,
+        mut edits: ResponseEdits<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<Relayed, Result<Failure, Broken>> {
+        let (mut held, reused) = self.take(req).await.map_err(Ok)?;
+        let mut early = false;
+        let mut sent = send(&mut held, req, down, &mut early).await;
+        let closed_unanswered =
+            matches!(sent, Err(Failure::Upstream("reset", _))) && held.buf.is_empty();
+        if closed_unanswered && reused && req.retry_safe {
+            tracing::debug!("upstream closed a kept connection; sending again on a new one");
+            held = connect(req).await.map_err(Ok)?;
+            sent = send(&mut held, req, down, &mut early).await;
+        }
+        sent.map_err(Ok)?;
+        // The caller's body was not read to its end: its connection cannot go on.
+        edits.close |= early;
+        let (relayed, reusable) = relay(&mut held, req, down, &edits, out).await?;
+        if reusable && !early {
+            self.0 = Some(held);
+        }
+        Ok(relayed)
+    }
+
+    /// The held connection if it is to the route's upstream (and whether it was), else a new one.
+    async fn take(&mut self, req: &Request<'_>) -> Result<(Held, bool), Failure> {
+        match self.0.take() {
+            Some(h) if h.authority == *req.authority => Ok((h, true)),
+            _ => Ok((connect(req).await?, false)),
+        }
+    }
+}
+
+async fn connect(req: &Request<'_>) -> Result<Held, Failure> {
+    let stream = crate::affinity::open(req.authority, req.connect_timeout)
+        .await
+        .map_err(|e| Failure::Upstream("connect", format!("cannot connect: {e}")))?;
+    Ok(Held {
+        authority: req.authority.clone(),
+        stream,
+        buf: BytesMut::new(),
+    })
+}
+
+/// Writes the request and its body, then waits for the response head to be in `held.buf`.
+/// `early`: the upstream answered before the caller's body was all sent.
+async fn send<D: AsyncRead + Unpin>(
+    held: &mut Held,
+    req: &Request<'_>,
+    down: &mut D,
+    early: &mut bool,
+) -> Result<(), Failure> {
+    held.buf.clear();
+    let reset = |e: std::io::Error| Failure::Upstream("reset", e.to_string());
+    // The requests of the connections ready to run leave together: the upstream on the other
+    // side is woken once for them, not once each (see BENCHMARKS.md, affinity).
+    tokio::task::yield_now().await;
+    held.stream.write_all(req.bytes).await.map_err(reset)?;
+    if req.body_left > 0 {
+        *early = send_body(held, req, down).await?;
+    }
+    let deadline = Instant::now() + req.timeout;
+    loop {
+        let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        match head::parse_response(&held.buf, &mut slots, req.head_request) {
+            Ok(Some(r)) if (100..200).contains(&r.status) => {
+                // An interim response (100 Continue unasked, 103): not relayed.
+                let len = r.len;
+                let _ = held.buf.split_to(len);
+                continue;
+            }
+            Ok(Some(_)) => return Ok(()),
+            Ok(None) if held.buf.len() > req.max_head => {
+                return Err(Failure::Upstream(
+                    "protocol",
+                    "response head too large".into(),
+                ));
+            }
+            Ok(None) => {}
+            Err(e) => {
+                return Err(Failure::Upstream(
+                    "protocol",
+                    format!("{e:?} response head"),
+                ));
+            }
+        }
+        held.buf.reserve(READ_CHUNK);
+        match timeout_at(deadline, held.stream.read_buf(&mut held.buf)).await {
+            Err(_) => return Err(Failure::Timeout),
+            Ok(Ok(0)) => {
+                return Err(Failure::Upstream(
+                    "reset",
+                    "the upstream closed the connection before answering".into(),
+                ));
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(reset(e)),
+        }
+    }
+}
+
+/// Copies the rest of the caller's body upstream; `Ok(true)` when the upstream answered (or
+/// closed) before it was all sent.
+async fn send_body<D: AsyncRead + Unpin>(
+    held: &mut Held,
+    req: &Request<'_>,
+    down: &mut D,
+) -> Result<bool, Failure> {
+    let mut left = req.body_left;
+    let mut chunk = vec![0u8; READ_CHUNK];
+    let (mut r, mut w) = held.stream.split();
+    while left > 0 {
+        let want = chunk.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        tokio::select! {
+            biased;
+            answer = r.read_buf(&mut held.buf) => return match answer {
+                Ok(n) if n > 0 => Ok(true),
+                Ok(_) => Err(Failure::Upstream("reset", "the upstream closed the connection during the request body".into())),
+                Err(e) => Err(Failure::Upstream("reset", e.to_string())),
+            },
+            read = timeout(req.body_idle, down.read(&mut chunk[..want])) => {
+                let n = match read {
+                    Err(_) => return Err(Failure::CallerIdle),
+                    Ok(Ok(0)) | Ok(Err(_)) => return Err(Failure::CallerGone),
+                    Ok(Ok(n)) => n,
+                };
+                match timeout(req.body_idle, w.write_all(&chunk[..n])).await {
+                    Ok(Ok(())) => left -= n as u64,
+                    Ok(Err(e)) => return Err(Failure::Upstream("reset", e.to_string())),
+                    Err(_) => return Err(Failure::Timeout),
+                }
+            }
+        }
+    }
+    Ok(false)
+}
+
+/// Writes the response head for the caller and relays the body; returns whether the upstream
+/// connection can serve another request.
+async fn relay<D: AsyncWrite + Unpin>(
+    held: &mut Held,
+    req: &Request<'_>,
+    down: &mut D,
+    edits: &ResponseEdits<'_>,
+    out: &mut Vec<u8>,
+) -> Result<(Relayed, bool), Result<Failure, Broken>> {
+    out.clear();
+    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    // `send` returned with a whole response head in the buffer.
+    let Ok(Some(r)) = head::parse_response(&held.buf, &mut slots, req.head_request) else {
+        return Err(Ok(Failure::Upstream("protocol", "response head".into())));
+    };
+    head::write_response_head(out, &r, edits);
+    let (status, framing, len) = (r.status, r.framing, r.len);
+    let relayed = Relayed {
+        status,
+        bytes_out: head::length_of(&r),
+        close: edits.close || framing == Framing::UntilClose,
+    };
+    let reusable = r.reusable;
+    let _ = held.buf.split_to(len);
+    let mut body = Body::new(framing);
+    let complete = body
+        .take(&mut held.buf, out)
+        .map_err(|()| Ok(malformed()))?;
+    tokio::task::yield_now().await;
+    write(down, out, req.body_idle).await.map_err(Err)?;
+    if !complete {
+        relay_rest(held, &mut body, down, out, req.body_idle).await?;
+    }
+    // Bytes after the response's end are none the upstream should have sent.
+    let reusable = reusable && held.buf.is_empty() && body.is_done();
+    Ok((relayed, reusable))
+}
+
+fn malformed() -> Failure {
+    Failure::Upstream("protocol", "malformed chunked response body".into())
+}
+
+async fn relay_rest<D: AsyncWrite + Unpin>(
+    held: &mut Held,
+    body: &mut Body,
+    down: &mut D,
+    out: &mut Vec<u8>,
+    idle: Duration,
+) -> Result<(), Result<Failure, Broken>> {
+    loop {
+        held.buf.reserve(READ_CHUNK);
+        let n = match timeout(idle, held.stream.read_buf(&mut held.buf)).await {
+            Ok(Ok(n)) => n,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "upstream response body failed");
+                return Err(Err(Broken));
+            }
+            Err(_) => {
+                tracing::warn!("upstream response body stalled for {idle:?}");
+                return Err(Err(Broken));
+            }
+        };
+        if n == 0 {
+            if body.framing == Framing::UntilClose {
+                return Ok(());
+            }
+            tracing::warn!("upstream closed the connection in the middle of a response body");
+            return Err(Err(Broken));
+        }
+        out.clear();
+        let complete = body.take(&mut held.buf, out).map_err(|()| {
+            tracing::warn!("upstream response body: {:?}", malformed());
+            Err(Broken)
+        })?;
+        write(down, out, idle).await.map_err(Err)?;
+        if complete {
+            return Ok(());
+        }
+    }
+}
+
+/// Writes `out` to the caller, who must take it within `idle`.
+async fn write<D: AsyncWrite + Unpin>(
+    down: &mut D,
+    out: &[u8],
+    idle: Duration,
+) -> Result<(), Broken> {
+    let written = async {
+        down.write_all(out).await?;
+        down.flush().await
+    };
+    match timeout(idle, written).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(Broken),
+    }
+}
+
+/// A response body on its way: what is left of it.
+struct Body {
+    framing: Framing,
+    left: u64,
+    chunked: Chunked,
+}
+
+impl Body {
+    fn new(framing: Framing) -> Body {
+        let left = match framing {
+            Framing::Length(n) => n,
+            _ => 0,
+        };
+        Body {
+            framing,
+            left,
+            chunked: Chunked::default(),
+        }
+    }
+
+    fn is_done(&self) -> bool {
+        match self.framing {
+            Framing::Empty => true,
+            Framing::Length(_) => self.left == 0,
+            Framing::Chunked => self.chunked.is_done(),
+            Framing::UntilClose => false,
+        }
+    }
+
+    /// Moves the body's bytes from `buf` to `out` (what lies beyond the body stays in `buf`);
+    /// returns whether the body is complete.
+    fn take(&mut self, buf: &mut BytesMut, out: &mut Vec<u8>) -> Result<bool, ()> {
+        let n = match self.framing {
+            Framing::Empty => 0,
+            Framing::Length(_) => {
+                let n = self.left.min(buf.len() as u64) as usize;
+                self.left -= n as u64;
+                n
+            }
+            Framing::Chunked => self.chunked.advance(buf).map_err(|_| ())?,
+            Framing::UntilClose => buf.len(),
+        };
+        out.extend_from_slice(&buf.split_to(n));
+        Ok(self.is_done())
+    }
+}

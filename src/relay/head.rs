@@ -1,0 +1,383 @@
+//! The heads of a relayed exchange, as bytes: the caller's request head parsed (httparse) into
+//! what the relay needs and judged plain enough to relay, the upstream's request head written
+//! from it with the proxy's edits, and the upstream's response head parsed and written again
+//! for the caller. The same header hygiene as `proxy::prepare_request` and
+//! `headers::strip`, on the wire form.
+
+use std::io::Write as _;
+
+use crate::headers::{self, is_hop_by_hop_raw, is_identity_raw};
+
+/// Header fields a head may have (hyper's default); a longer head goes to hyper.
+pub const MAX_HEADERS: usize = 100;
+
+/// A caller's request head the relay can forward as it is, but for the proxy's edits.
+#[derive(Debug)]
+pub struct RequestHead<'h, 'b> {
+    pub method: &'b str,
+    /// Origin form: `/path?query`.
+    pub target: &'b str,
+    pub headers: &'h [httparse::Header<'b>],
+    /// The head's length in the buffer (the body starts there).
+    pub len: usize,
+    /// `Content-Length` (0 without one: a request without it has no body).
+    pub content_length: u64,
+    /// The caller said `Connection: close`.
+    pub close: bool,
+    pub host: Option<&'b [u8]>,
+    pub authorization: Option<&'b [u8]>,
+    pub request_id: Option<&'b [u8]>,
+}
+
+impl RequestHead<'_, '_> {
+    /// The path, without the query.
+    pub fn path(&self) -> &str {
+        self.target.split_once('?').map_or(self.target, |(p, _)| p)
+    }
+}
+
+/// What a buffer holds.
+#[derive(Debug)]
+pub enum Parsed<'h, 'b> {
+    /// Not a whole head yet.
+    Partial,
+    /// A head for hyper, not the relay: malformed, or using what the relay does not speak
+    /// (HTTP/1.0, chunked or `Expect` bodies, upgrades, headers named in `Connection`, ...).
+    Elsewhere,
+    Head(RequestHead<'h, 'b>),
+}
+
+/// Parses the request head at the start of `buf`.
+pub fn parse_request<'h, 'b>(
+    buf: &'b [u8],
+    slots: &'h mut [httparse::Header<'b>],
+    max_headers: usize,
+) -> Parsed<'h, 'b> {
+    let mut req = httparse::Request::new(slots);
+    let len = match req.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Parsed::Partial,
+        Err(_) => return Parsed::Elsewhere,
+    };
+    let (Some(method), Some(target), Some(1)) = (req.method, req.path, req.version) else {
+        return Parsed::Elsewhere;
+    };
+    let headers: &'h [httparse::Header<'b>] = req.headers;
+    if !target.starts_with('/') || headers.len() > max_headers {
+        return Parsed::Elsewhere;
+    }
+    let mut head = RequestHead {
+        method,
+        target,
+        headers,
+        len,
+        content_length: 0,
+        close: false,
+        host: None,
+        authorization: None,
+        request_id: None,
+    };
+    let mut length_seen = false;
+    for h in headers {
+        let name = h.name;
+        let once = |slot: &mut Option<&'b [u8]>| slot.replace(h.value).is_none();
+        let plain = if name.eq_ignore_ascii_case("content-length") {
+            let n = parse_length(h.value);
+            head.content_length = n.unwrap_or(0);
+            !std::mem::replace(&mut length_seen, true) && n.is_some()
+        } else if name.eq_ignore_ascii_case("connection") {
+            tokens(h.value).all(|t| match t {
+                t if t.eq_ignore_ascii_case(b"close") => {
+                    head.close = true;
+                    true
+                }
+                t => t.eq_ignore_ascii_case(b"keep-alive"),
+            })
+        } else if name.eq_ignore_ascii_case("host") {
+            once(&mut head.host)
+        } else if name.eq_ignore_ascii_case("authorization") {
+            once(&mut head.authorization)
+        } else if name.eq_ignore_ascii_case("x-request-id") {
+            once(&mut head.request_id)
+        } else {
+            !(name.eq_ignore_ascii_case("transfer-encoding")
+                || name.eq_ignore_ascii_case("expect")
+                || name.eq_ignore_ascii_case("upgrade"))
+        };
+        if !plain {
+            return Parsed::Elsewhere;
+        }
+    }
+    Parsed::Head(head)
+}
+
+/// A `Content-Length` value: digits only, at most 19 of them (it fits a u64).
+fn parse_length(v: &[u8]) -> Option<u64> {
+    let v = v.trim_ascii();
+    if v.is_empty() || v.len() > 19 || !v.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    std::str::from_utf8(v).ok()?.parse().ok()
+}
+
+/// The comma-separated tokens of a header value, blanks trimmed, empty ones skipped.
+fn tokens(v: &[u8]) -> impl Iterator<Item = &[u8]> {
+    v.split(|&b| b == b',')
+        .map(<[u8]>::trim_ascii)
+        .filter(|t| !t.is_empty())
+}
+
+/// What the gateway adds to a request it forwards.
+pub struct Edits<'a> {
+    /// The upstream's authority, as `Host`.
+    pub upstream: &'a str,
+    pub forward_authorization: bool,
+    pub forwarded_for: &'a [u8],
+    pub tls: bool,
+    pub client_id: &'a [u8],
+    pub scope: &'a [u8],
+    pub grant: &'a str,
+    pub request_id: &'a [u8],
+}
+
+/// Writes the upstream's request head: the caller's request line and headers, less the
+/// hop-by-hop ones, `Host`, the caller's `x-storegate-*`, `X-Forwarded-*` and `x-request-id`
+/// (and `Authorization` unless the route forwards it); then the gateway's own.
+pub fn write_upstream_head(out: &mut Vec<u8>, head: &RequestHead<'_, '_>, e: &Edits<'_>) {
+    out.extend_from_slice(head.method.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(head.target.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\nhost: ");
+    out.extend_from_slice(e.upstream.as_bytes());
+    out.extend_from_slice(b"\r\n");
+    for h in head.headers {
+        let name = h.name;
+        let dropped = is_hop_by_hop_raw(name)
+            || is_identity_raw(name)
+            || name.eq_ignore_ascii_case("host")
+            || name.eq_ignore_ascii_case("x-request-id")
+            || is_forwarded(name)
+            || (!e.forward_authorization && name.eq_ignore_ascii_case("authorization"));
+        if !dropped {
+            field(out, name.as_bytes(), h.value);
+        }
+    }
+    field(out, b"x-forwarded-for", e.forwarded_for);
+    let proto: &[u8] = if e.tls { b"https" } else { b"http" };
+    field(out, b"x-forwarded-proto", proto);
+    if let Some(host) = head.host {
+        field(out, b"x-forwarded-host", host);
+    }
+    field(out, headers::CLIENT_ID.as_str().as_bytes(), e.client_id);
+    field(out, headers::SCOPE.as_str().as_bytes(), e.scope);
+    field(out, headers::GRANT.as_str().as_bytes(), e.grant.as_bytes());
+    field(out, b"x-request-id", e.request_id);
+    out.extend_from_slice(b"\r\n");
+}
+
+fn is_forwarded(name: &str) -> bool {
+    [
+        headers::X_FORWARDED_FOR,
+        headers::X_FORWARDED_PROTO,
+        headers::X_FORWARDED_HOST,
+    ]
+    .iter()
+    .any(|h| h.as_str().eq_ignore_ascii_case(name))
+}
+
+fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// How a response body is delimited (RFC 9112 §6.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// No body (a HEAD request's answer, 204, 304).
+    Empty,
+    Length(u64),
+    Chunked,
+    /// Until the upstream closes: the caller's connection is closed after it too.
+    UntilClose,
+}
+
+/// An upstream's response head, parsed.
+#[derive(Debug)]
+pub struct ResponseHead<'h, 'b> {
+    pub status: u16,
+    pub reason: &'b str,
+    pub headers: &'h [httparse::Header<'b>],
+    pub len: usize,
+    pub framing: Framing,
+    /// The upstream lets the connection serve another request.
+    pub reusable: bool,
+}
+
+/// Why an upstream's response head is not one to relay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadResponse {
+    Malformed,
+    /// `101 Switching Protocols` to a request that asked for no upgrade.
+    Upgrade,
+}
+
+/// Parses the response head at the start of `buf` (`None`: not whole yet). `head_request`:
+/// the request was a HEAD, so the response has no body whatever it says.
+pub fn parse_response<'h, 'b>(
+    buf: &'b [u8],
+    slots: &'h mut [httparse::Header<'b>],
+    head_request: bool,
+) -> Result<Option<ResponseHead<'h, 'b>>, BadResponse> {
+    let mut resp = httparse::Response::new(slots);
+    let len = match resp.parse(buf) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(_) => return Err(BadResponse::Malformed),
+    };
+    let (Some(version), Some(status)) = (resp.version, resp.code) else {
+        return Err(BadResponse::Malformed);
+    };
+    if status == 101 {
+        return Err(BadResponse::Upgrade);
+    }
+    let headers: &'h [httparse::Header<'b>] = resp.headers;
+    let (mut length, mut chunked, mut coded) = (None, false, false);
+    let mut reusable = version == 1;
+    for h in headers {
+        if h.name.eq_ignore_ascii_case("content-length") {
+            let n = parse_length(h.value).ok_or(BadResponse::Malformed)?;
+            if length.replace(n).is_some_and(|m| m != n) {
+                return Err(BadResponse::Malformed);
+            }
+        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+            // The last coding of the last field decides: `chunked`, or read to the end.
+            let last = tokens(h.value).last();
+            chunked = last.is_some_and(|t| t.eq_ignore_ascii_case(b"chunked"));
+            coded = true;
+        } else if h.name.eq_ignore_ascii_case("connection")
+            && tokens(h.value).any(|t| t.eq_ignore_ascii_case(b"close"))
+        {
+            reusable = false;
+        }
+    }
+    let framing = if head_request || matches!(status, 100..=199 | 204 | 304) {
+        Framing::Empty
+    } else if chunked {
+        Framing::Chunked
+    } else if coded {
+        Framing::UntilClose
+    } else if let Some(n) = length {
+        Framing::Length(n)
+    } else {
+        Framing::UntilClose
+    };
+    Ok(Some(ResponseHead {
+        status,
+        reason: resp.reason.unwrap_or(""),
+        headers,
+        len,
+        reusable: reusable && framing != Framing::UntilClose,
+        framing,
+    }))
+}
+
+/// What the gateway changes in a response it relays.
+#[derive(Clone, Copy)]
+pub struct ResponseEdits<'a> {
+    pub request_id: &'a [u8],
+    /// The caller's connection closes after this response.
+    pub close: bool,
+    /// `Date` to add when the upstream sent none.
+    pub date: &'a [u8],
+}
+
+/// Writes the caller's response head: the upstream's status and headers, less the hop-by-hop
+/// ones (and those its `Connection` names) and its `x-request-id`; then the gateway's.
+pub fn write_response_head(out: &mut Vec<u8>, r: &ResponseHead<'_, '_>, e: &ResponseEdits<'_>) {
+    let reason = match r.reason {
+        "" => http::StatusCode::from_u16(r.status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or(""),
+        reason => reason,
+    };
+    let _ = write!(out, "HTTP/1.1 {} {reason}\r\n", r.status);
+    let named = |name: &str| {
+        r.headers
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case("connection"))
+            .any(|h| tokens(h.value).any(|t| t.eq_ignore_ascii_case(name.as_bytes())))
+    };
+    let mut dated = false;
+    for h in r.headers {
+        let name = h.name;
+        // The body is relayed as it came, so its `Transfer-Encoding` stays as it came (a
+        // `Content-Length` beside it is void, RFC 9112 §6.3).
+        let te = name.eq_ignore_ascii_case("transfer-encoding");
+        let dropped = (is_hop_by_hop_raw(name) && !te)
+            || name.eq_ignore_ascii_case("x-request-id")
+            || (matches!(r.framing, Framing::Chunked | Framing::UntilClose)
+                && name.eq_ignore_ascii_case("content-length"))
+            // Never the framing headers, whatever `Connection` names: the body is relayed as
+            // they delimit it.
+            || (named(name) && !te && !name.eq_ignore_ascii_case("content-length"));
+        dated |= name.eq_ignore_ascii_case("date");
+        if !dropped {
+            field(out, name.as_bytes(), h.value);
+        }
+    }
+    if !dated {
+        field(out, b"date", e.date);
+    }
+    field(out, b"x-request-id", e.request_id);
+    if e.close || r.framing == Framing::UntilClose {
+        field(out, b"connection", b"close");
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The response's `Content-Length`, for the access log.
+pub fn length_of(r: &ResponseHead<'_, '_>) -> Option<u64> {
+    match r.framing {
+        Framing::Length(n) => Some(n),
+        Framing::Empty => Some(0),
+        _ => None,
+    }
+}
+
+/// Writes a response the gateway made itself (a refusal), whole: its head with
+/// `Content-Length`, `Date`, `x-request-id` (and `Connection: close`), then its body unless
+/// the request was a HEAD.
+pub fn write_own_response(
+    out: &mut Vec<u8>,
+    resp: &http::Response<bytes::Bytes>,
+    head_request: bool,
+    e: &ResponseEdits<'_>,
+) {
+    let status = resp.status();
+    let _ = write!(
+        out,
+        "HTTP/1.1 {} {}\r\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    );
+    for (name, value) in resp.headers() {
+        field(out, name.as_str().as_bytes(), value.as_bytes());
+    }
+    let _ = write!(out, "content-length: {}\r\n", resp.body().len());
+    field(out, b"date", e.date);
+    field(out, b"x-request-id", e.request_id);
+    if e.close {
+        field(out, b"connection", b"close");
+    }
+    out.extend_from_slice(b"\r\n");
+    if !head_request {
+        out.extend_from_slice(resp.body());
+    }
+}
+
+#[cfg(test)]
+#[path = "head_tests.rs"]
+mod tests;

@@ -1,0 +1,360 @@
+//! The HTTP/1.1 relay on the wire: against an upstream that answers with scripted bytes
+//! (chunked, delimited by its close, interim responses, garbage, an early answer to an
+//! upload), with callers that pipeline, mix relayed and hyper-served requests on one
+//! connection, and send headers in any case.
+
+mod support;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use support::*;
+
+/// What the scripted upstream saw.
+#[derive(Default)]
+struct Seen {
+    connections: AtomicUsize,
+    heads: Mutex<Vec<String>>,
+}
+
+/// An upstream that reads each request head (and its `Content-Length` body, unless
+/// `read_body` is false) and writes what `answer` makes of the head; it closes the
+/// connection after an answer when `answer` says so.
+async fn scripted(
+    read_body: bool,
+    answer: impl Fn(&str) -> (Vec<u8>, bool) + Send + Sync + 'static,
+) -> (SocketAddr, Arc<Seen>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(Seen::default());
+    let (seen2, answer) = (seen.clone(), Arc::new(answer));
+    tokio::spawn(async move {
+        loop {
+            let (mut s, _) = listener.accept().await.unwrap();
+            seen2.connections.fetch_add(1, Ordering::SeqCst);
+            let (seen, answer) = (seen2.clone(), answer.clone());
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                loop {
+                    let end = loop {
+                        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break i + 4;
+                        }
+                        let mut chunk = [0u8; 4096];
+                        match s.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+                    buf.drain(..end);
+                    if read_body {
+                        let len = content_length(&head);
+                        while buf.len() < len {
+                            let mut chunk = [0u8; 4096];
+                            match s.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                            }
+                        }
+                        buf.drain(..len);
+                    }
+                    seen.heads.lock().unwrap().push(head.clone());
+                    let (bytes, close) = answer(&head);
+                    if s.write_all(&bytes).await.is_err() || close {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (addr, seen)
+}
+
+fn content_length(head: &str) -> usize {
+    head.lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0)
+}
+
+/// The path of a request head.
+fn path_of(head: &str) -> &str {
+    head.split(' ').nth(1).unwrap_or("")
+}
+
+fn ok(body: &str) -> Vec<u8> {
+    format!(
+        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .into_bytes()
+}
+
+/// A gateway in front of a `scripted` upstream, and a token for its `/admin/` route.
+async fn relayed(
+    read_body: bool,
+    answer: impl Fn(&str) -> (Vec<u8>, bool) + Send + Sync + 'static,
+) -> (Gateway, Arc<Seen>, String) {
+    let (up, seen) = scripted(read_body, answer).await;
+    let gw = spawn_gateway(up, "").await;
+    let token = gw.token("backoffice-app", SECRET).await;
+    (gw, seen, token)
+}
+
+/// A GET on a connection of its own (`gw.client`'s may have been handed to hyper).
+async fn fresh_get(gw: &Gateway, path: &str, token: &str) -> reqwest::Response {
+    let client = client_for(&gw.ca_pem, false);
+    client
+        .get(gw.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Reads from `tls` until `n` responses have come whole (heads with `Content-Length`).
+async fn read_responses<S: tokio::io::AsyncRead + Unpin>(s: &mut S, n: usize) -> String {
+    let mut out = Vec::new();
+    let complete = |out: &[u8]| {
+        let text = String::from_utf8_lossy(out);
+        let mut rest: &str = &text;
+        for _ in 0..n {
+            let Some(i) = rest.find("\r\n\r\n") else {
+                return false;
+            };
+            let len = content_length(&rest[..i + 4]);
+            if rest.len() < i + 4 + len {
+                return false;
+            }
+            rest = &rest[i + 4 + len..];
+        }
+        true
+    };
+    while !complete(&out) {
+        let mut chunk = [0u8; 8192];
+        let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut chunk))
+            .await
+            .expect("responses within 10 s")
+            .unwrap();
+        assert!(n > 0, "closed early: {:?}", String::from_utf8_lossy(&out));
+        out.extend_from_slice(&chunk[..n]);
+    }
+    String::from_utf8(out).unwrap()
+}
+
+#[tokio::test]
+async fn chunked_answers_are_relayed_and_the_upstream_connection_kept() {
+    let (gw, seen, token) = relayed(true, |_| {
+        let body = "5\r\nhello\r\n6;x=1\r\n world\r\n0\r\nx-trailer: 1\r\n\r\n";
+        (
+            format!("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n{body}").into_bytes(),
+            false,
+        )
+    })
+    .await;
+    // A client of its own: the token request sent `gw.client`'s connection to hyper.
+    let client = client_for(&gw.ca_pem, false);
+    for _ in 0..3 {
+        let resp = client
+            .get(gw.url("/admin/c"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200);
+        assert_eq!(resp.text().await.unwrap(), "hello world");
+    }
+    assert_eq!(
+        seen.connections.load(Ordering::SeqCst),
+        1,
+        "one upstream connection for all"
+    );
+}
+
+#[tokio::test]
+async fn an_answer_delimited_by_its_close_closes_the_callers_connection() {
+    let (gw, _, token) = relayed(true, |_| {
+        (b"HTTP/1.1 200 OK\r\n\r\nuntil the end".to_vec(), true)
+    })
+    .await;
+    let req = format!("GET /admin/x HTTP/1.1\r\nhost: gw\r\nauthorization: Bearer {token}\r\n\r\n");
+    let out = raw_https(&gw, req.as_bytes()).await;
+    assert!(out.starts_with("HTTP/1.1 200 OK\r\n"), "{out}");
+    assert!(
+        out.to_ascii_lowercase()
+            .contains("\r\nconnection: close\r\n"),
+        "{out}"
+    );
+    assert!(out.ends_with("\r\n\r\nuntil the end"), "{out}");
+}
+
+#[tokio::test]
+async fn a_malformed_answer_is_a_502_in_the_routes_shape() {
+    let (gw, _, token) = relayed(true, |_| (b"SMTP ready\r\n\r\n".to_vec(), true)).await;
+    let resp = fresh_get(&gw, "/admin/x", &token).await;
+    assert_eq!(resp.status(), 502);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "bad_gateway", "{body}");
+    let reader = gw.token("storefront-app", READER_SECRET).await;
+    let resp = fresh_get(&gw, "/shop/x", &reader).await;
+    assert_eq!(resp.status(), 502);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert!(body["errors"].is_array(), "the errors shape: {body}");
+}
+
+#[tokio::test]
+async fn interim_responses_are_not_relayed() {
+    let (gw, _, token) = relayed(true, |_| {
+        let mut b =
+            b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nlink: </a>\r\n\r\n".to_vec();
+        b.extend(ok("final"));
+        (b, false)
+    })
+    .await;
+    let resp = fresh_get(&gw, "/admin/x", &token).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.text().await.unwrap(), "final");
+}
+
+#[tokio::test]
+async fn pipelined_requests_are_answered_in_order() {
+    let (gw, seen, token) = relayed(true, |head| (ok(path_of(head)), false)).await;
+    let one =
+        |p: &str| format!("GET {p} HTTP/1.1\r\nhost: gw\r\nauthorization: Bearer {token}\r\n\r\n");
+    let post = format!(
+        "POST /admin/c HTTP/1.1\r\nhost: gw\r\nauthorization: Bearer {token}\r\ncontent-length: 4\r\n\r\nbody"
+    );
+    let mut tls = tls_stream(&gw, &[&gw.ca_pem], &[b"http/1.1"]).await;
+    let all = [one("/admin/a"), post, one("/admin/b")].concat();
+    tls.write_all(all.as_bytes()).await.unwrap();
+    let out = read_responses(&mut tls, 3).await;
+    let bodies: Vec<&str> = out
+        .split("HTTP/1.1 200 OK")
+        .skip(1)
+        .map(|r| r.rsplit("\r\n\r\n").next().unwrap())
+        .collect();
+    assert_eq!(bodies, ["/admin/a", "/admin/c", "/admin/b"], "{out}");
+    assert_eq!(seen.connections.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_connection_that_turns_to_an_endpoint_goes_on_with_hyper() {
+    let (gw, seen, token) = relayed(true, |head| (ok(path_of(head)), false)).await;
+    let get =
+        |p: &str| format!("GET {p} HTTP/1.1\r\nhost: gw\r\nauthorization: Bearer {token}\r\n\r\n");
+    let form = "grant_type=client_credentials";
+    let token_request = format!(
+        "POST /connect/token HTTP/1.1\r\nhost: gw\r\nauthorization: Basic {}\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: {}\r\n\r\n{form}",
+        base64_basic("backoffice-app", SECRET),
+        form.len()
+    );
+    let mut tls = tls_stream(&gw, &[&gw.ca_pem], &[b"http/1.1"]).await;
+    for req in [get("/admin/first"), token_request, get("/admin/after")] {
+        tls.write_all(req.as_bytes()).await.unwrap();
+        let out = read_responses(&mut tls, 1).await;
+        assert!(out.starts_with("HTTP/1.1 200 OK"), "{out}");
+    }
+    let paths: Vec<String> = seen
+        .heads
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|h| path_of(h).to_owned())
+        .collect();
+    assert_eq!(paths, ["/admin/first", "/admin/after"]);
+}
+
+fn base64_basic(id: &str, secret: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
+}
+
+#[tokio::test]
+async fn headers_in_any_case_are_edited_as_the_proxy_edits_them() {
+    let (gw, seen, token) = relayed(true, |_| {
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nKeep-Alive: timeout=5\r\nX-Request-Id: theirs\r\n\r\nok".to_vec(),
+            false,
+        )
+    })
+    .await;
+    let req = format!(
+        "GET /admin/x?q=1 HTTP/1.1\r\nHost: shop.example\r\nAuthorization: Bearer {token}\r\n\
+         X-Storegate-Client-Id: evil\r\nX-Forwarded-For: 6.6.6.6\r\nProxy-Authorization: x\r\n\
+         TE: trailers\r\nX-Request-Id: mine-1\r\nAccept: a/b\r\nAccept: c/d\r\nConnection: close\r\n\r\n"
+    );
+    let out = raw_https(&gw, req.as_bytes()).await;
+    let lower = out.to_ascii_lowercase();
+    assert!(lower.contains("\r\nx-request-id: mine-1\r\n"), "{out}");
+    assert!(
+        !lower.contains("keep-alive") && !lower.contains("theirs"),
+        "{out}"
+    );
+    assert!(
+        lower.contains("\r\nconnection: close\r\n"),
+        "the caller asked to close: {out}"
+    );
+    let head = seen.heads.lock().unwrap()[0].to_ascii_lowercase();
+    assert!(head.starts_with("get /admin/x?q=1 http/1.1\r\n"), "{head}");
+    let up = gw.state.load().config.routes[0]
+        .upstream_authority
+        .to_string();
+    assert!(head.contains(&format!("\r\nhost: {up}\r\n")), "{head}");
+    for gone in [
+        "evil",
+        "6.6.6.6",
+        "proxy-authorization",
+        "te:",
+        "authorization:",
+        "connection:",
+    ] {
+        assert!(!head.contains(gone), "{gone} in {head}");
+    }
+    for kept in [
+        "\r\nx-forwarded-for: 127.0.0.1\r\n",
+        "\r\nx-forwarded-host: shop.example\r\n",
+        "\r\nx-forwarded-proto: https\r\n",
+        "\r\nx-storegate-client-id: backoffice-app\r\n",
+        "\r\nx-request-id: mine-1\r\n",
+        "\r\naccept: a/b\r\naccept: c/d\r\n",
+    ] {
+        assert!(head.contains(kept), "{kept:?} not in {head}");
+    }
+}
+
+#[tokio::test]
+async fn an_early_answer_to_an_upload_ends_the_callers_connection() {
+    // The upstream answers as soon as it has the head, reading no body.
+    let (gw, _, token) = relayed(false, |_| {
+        (
+            b"HTTP/1.1 413 Payload Too Large\r\ncontent-length: 3\r\n\r\nbig".to_vec(),
+            false,
+        )
+    })
+    .await;
+    let mut tls = tls_stream(&gw, &[&gw.ca_pem], &[b"http/1.1"]).await;
+    let head = format!(
+        "PUT /admin/x HTTP/1.1\r\nhost: gw\r\nauthorization: Bearer {token}\r\ncontent-length: 1000000\r\n\r\n"
+    );
+    tls.write_all(head.as_bytes()).await.unwrap();
+    tls.write_all(&[b'x'; 1000]).await.unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), tls.read_to_end(&mut out)).await;
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.starts_with("HTTP/1.1 413 "), "{out}");
+    assert!(
+        out.to_ascii_lowercase()
+            .contains("\r\nconnection: close\r\n"),
+        "{out}"
+    );
+    assert!(out.ends_with("big"), "then the connection closed: {out}");
+}

@@ -85,20 +85,21 @@ impl Link {
         out: &mut Vec<u8>,
     ) -> Result<Relayed, Result<Failure, Broken>> {
         let (mut held, reused) = self.take(req).await.map_err(Ok)?;
-        let mut early = false;
-        let mut sent = send(&mut held, req, down, &mut early).await;
+        let mut sent = send(&mut held, req, down, &mut edits, out).await;
         let closed_unanswered =
             matches!(sent, Err(Failure::Upstream("reset", _))) && held.buf.is_empty();
         if closed_unanswered && reused && req.retry_safe {
             tracing::debug!("upstream closed a kept connection; sending again on a new one");
             held = connect(req).await.map_err(Ok)?;
-            sent = send(&mut held, req, down, &mut early).await;
+            sent = send(&mut held, req, down, &mut edits, out).await;
         }
-        sent.map_err(Ok)?;
-        // The caller's body was not read to its end: its connection cannot go on.
-        edits.close |= early;
-        let (relayed, reusable) = relay(&mut held, req, down, &edits, out).await?;
-        if reusable && !early {
+        let answer = sent.map_err(Ok)?;
+        let relayed = Relayed {
+            status: answer.status,
+            bytes_out: answer.bytes_out,
+            close: edits.close || answer.framing == Framing::UntilClose,
+        };
+        if relay(&mut held, answer, req, down, out).await? {
             self.0 = Some(held);
         }
         Ok(relayed)
@@ -124,23 +125,34 @@ async fn connect(req: &Request<'_>) -> Result<Held, Failure> {
     })
 }
 
-/// Writes the request and its body, then waits for the response head to be in `held.buf`.
-/// `early`: the upstream answered before the caller's body was all sent.
+/// The response head, written for the caller into `out` (and taken from `held.buf`).
+struct Answer {
+    status: u16,
+    framing: Framing,
+    bytes_out: Option<u64>,
+    /// The upstream connection may serve another request after this one.
+    reusable: bool,
+}
+
+/// Writes the request and its body, reads the response head and writes the caller's into
+/// `out`. When the upstream answers before the caller's body was all sent, the caller's
+/// connection is to close (`edits.close`) and the upstream's is not kept.
 async fn send<D: AsyncRead + Unpin>(
     held: &mut Held,
     req: &Request<'_>,
     down: &mut D,
-    early: &mut bool,
-) -> Result<(), Failure> {
+    edits: &mut ResponseEdits<'_>,
+    out: &mut Vec<u8>,
+) -> Result<Answer, Failure> {
     held.buf.clear();
     let reset = |e: std::io::Error| Failure::Upstream("reset", e.to_string());
     // The requests of the connections ready to run leave together: the upstream on the other
     // side is woken once for them, not once each (see BENCHMARKS.md, affinity).
     tokio::task::yield_now().await;
     held.stream.write_all(req.bytes).await.map_err(reset)?;
-    if req.body_left > 0 {
-        *early = send_body(held, req, down).await?;
-    }
+    let early = req.body_left > 0 && send_body(held, req, down).await?;
+    // The caller's body was not read to its end: its connection cannot go on.
+    edits.close |= early;
     let deadline = Instant::now() + req.timeout;
     loop {
         let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
@@ -151,7 +163,19 @@ async fn send<D: AsyncRead + Unpin>(
                 let _ = held.buf.split_to(len);
                 continue;
             }
-            Ok(Some(_)) => return Ok(()),
+            Ok(Some(r)) => {
+                out.clear();
+                head::write_response_head(out, &r, edits);
+                let answer = Answer {
+                    status: r.status,
+                    framing: r.framing,
+                    bytes_out: head::length_of(&r),
+                    reusable: r.reusable && !early,
+                };
+                let len = r.len;
+                let _ = held.buf.split_to(len);
+                return Ok(answer);
+            }
             Ok(None) if held.buf.len() > req.max_head => {
                 return Err(Failure::Upstream(
                     "protocol",
@@ -217,31 +241,16 @@ async fn send_body<D: AsyncRead + Unpin>(
     Ok(false)
 }
 
-/// Writes the response head for the caller and relays the body; returns whether the upstream
-/// connection can serve another request.
+/// Writes the caller's response head (in `out`) and relays the body; returns whether the
+/// upstream connection can serve another request.
 async fn relay<D: AsyncWrite + Unpin>(
     held: &mut Held,
+    answer: Answer,
     req: &Request<'_>,
     down: &mut D,
-    edits: &ResponseEdits<'_>,
     out: &mut Vec<u8>,
-) -> Result<(Relayed, bool), Result<Failure, Broken>> {
-    out.clear();
-    let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    // `send` returned with a whole response head in the buffer.
-    let Ok(Some(r)) = head::parse_response(&held.buf, &mut slots, req.head_request) else {
-        return Err(Ok(Failure::Upstream("protocol", "response head".into())));
-    };
-    head::write_response_head(out, &r, edits);
-    let (status, framing, len) = (r.status, r.framing, r.len);
-    let relayed = Relayed {
-        status,
-        bytes_out: head::length_of(&r),
-        close: edits.close || framing == Framing::UntilClose,
-    };
-    let reusable = r.reusable;
-    let _ = held.buf.split_to(len);
-    let mut body = Body::new(framing);
+) -> Result<bool, Result<Failure, Broken>> {
+    let mut body = Body::new(answer.framing);
     let complete = body
         .take(&mut held.buf, out)
         .map_err(|()| Ok(malformed()))?;
@@ -251,8 +260,7 @@ async fn relay<D: AsyncWrite + Unpin>(
         relay_rest(held, &mut body, down, out, req.body_idle).await?;
     }
     // Bytes after the response's end are none the upstream should have sent.
-    let reusable = reusable && held.buf.is_empty() && body.is_done();
-    Ok((relayed, reusable))
+    Ok(answer.reusable && held.buf.is_empty() && body.is_done())
 }
 
 fn malformed() -> Failure {

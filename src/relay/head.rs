@@ -63,7 +63,12 @@ pub fn parse_request<'h, 'b>(
         return Parsed::Elsewhere;
     };
     let headers: &'h [httparse::Header<'b>] = req.headers;
-    if !target.starts_with('/') || headers.len() > max_headers {
+    // Origin form of visible ASCII only: anything else is for hyper, which answers a target
+    // `http::Uri` cannot hold with a 400.
+    let visible = target
+        .bytes()
+        .all(|b| (0x21..0x7f).contains(&b) && b != b'#');
+    if !target.starts_with('/') || !visible || headers.len() > max_headers {
         return Parsed::Elsewhere;
     }
     let mut head = RequestHead {

@@ -34,6 +34,12 @@ fn only_plain_heads_are_relayed() {
         "hyper",
         "absolute form"
     );
+    assert_eq!(classify("GET /a#b HTTP/1.1\r\n\r\n"), "hyper", "a fragment");
+    assert_eq!(
+        classify("GET /\u{e9} HTTP/1.1\r\n\r\n"),
+        "hyper",
+        "not ASCII"
+    );
     assert_eq!(
         classify("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
         "hyper",

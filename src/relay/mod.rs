@@ -148,7 +148,8 @@ pub async fn serve<T: AsyncRead + AsyncWrite + Unpin>(
                         return End::Closed;
                     }
                     Err(Ok(failure)) => {
-                        edits.close = true;
+                        // A body not read to its end leaves nothing to read the next head from.
+                        edits.close |= seen.body_left > 0;
                         let refusal = refused(shared, route, failure);
                         let (status, len) =
                             refuse(&mut io, &mut out, refusal, &g, route, &seen, &edits).await;

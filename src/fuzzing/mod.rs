@@ -8,6 +8,8 @@
 
 mod relay;
 
+pub use relay::relay;
+
 use std::path::{Component, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -410,7 +412,7 @@ pub const TARGETS: &[(&str, FuzzTarget)] = &[
     ("verify", verify),
     ("path", path),
     ("config", config),
-    ("relay", relay::relay),
+    ("relay", relay),
 ];
 
 #[cfg(test)]

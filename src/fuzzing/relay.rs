@@ -64,7 +64,8 @@ fn request(data: &[u8]) {
             !crate::headers::is_hop_by_hop_raw(&name),
             "{name} was forwarded"
         );
-        if name.starts_with(crate::headers::IDENTITY_PREFIX) || name.starts_with("x-forwarded-") {
+        let forwarded = ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"];
+        if name.starts_with(crate::headers::IDENTITY_PREFIX) || forwarded.contains(&name.as_str()) {
             let ours = [
                 EDITS.client_id,
                 EDITS.scope,

@@ -244,8 +244,11 @@ pub fn parse_response<'h, 'b>(
     let (Some(version), Some(status)) = (resp.version, resp.code) else {
         return Err(BadResponse::Malformed);
     };
-    if status == 101 {
-        return Err(BadResponse::Upgrade);
+    match status {
+        101 => return Err(BadResponse::Upgrade),
+        // httparse takes any three digits; a status below 100 is none (`http::StatusCode`).
+        100..=999 => {}
+        _ => return Err(BadResponse::Malformed),
     }
     let headers: &'h [httparse::Header<'b>] = resp.headers;
     let (mut length, mut chunked, mut coded) = (None, false, false);

@@ -143,6 +143,10 @@ fn response_framing_follows_rfc_9112() {
         Err(BadResponse::Malformed)
     );
     assert_eq!(
+        framing("HTTP/1.1 099 Low\r\n\r\n", false),
+        Err(BadResponse::Malformed)
+    );
+    assert_eq!(
         framing("HTTP/1.1 101 Switching Protocols\r\n\r\n", false),
         Err(BadResponse::Upgrade)
     );

@@ -311,7 +311,7 @@ pub fn write_response_head(out: &mut Vec<u8>, r: &ResponseHead<'_, '_>, e: &Resp
             .unwrap_or(""),
         reason => reason,
     };
-    let _ = write!(out, "HTTP/1.1 {} {reason}\r\n", r.status);
+    status_line(out, r.status, reason);
     let named = |name: &str| {
         r.headers
             .iter()
@@ -346,6 +346,15 @@ pub fn write_response_head(out: &mut Vec<u8>, r: &ResponseHead<'_, '_>, e: &Resp
     out.extend_from_slice(b"\r\n");
 }
 
+/// `HTTP/1.1 <status> <reason>`, the status being three digits (100-999).
+fn status_line(out: &mut Vec<u8>, status: u16, reason: &str) {
+    let digit = |n: u16| b'0' + (n % 10) as u8;
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(&[digit(status / 100), digit(status / 10), digit(status), b' ']);
+    out.extend_from_slice(reason.as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
 /// The response's `Content-Length`, for the access log.
 pub fn length_of(r: &ResponseHead<'_, '_>) -> Option<u64> {
     match r.framing {
@@ -365,11 +374,10 @@ pub fn write_own_response(
     e: &ResponseEdits<'_>,
 ) {
     let status = resp.status();
-    let _ = write!(
+    status_line(
         out,
-        "HTTP/1.1 {} {}\r\n",
         status.as_u16(),
-        status.canonical_reason().unwrap_or("")
+        status.canonical_reason().unwrap_or(""),
     );
     for (name, value) in resp.headers() {
         field(out, name.as_str().as_bytes(), value.as_bytes());

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::{Buf, BytesMut};
-use http::{HeaderValue, Method, Version};
+use http::{Method, Version};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 
@@ -59,7 +59,7 @@ struct Seen {
     head_request: bool,
     retry_safe: bool,
     close: bool,
-    request_id: HeaderValue,
+    request_id: crate::request_id::Id,
     bytes_in: Option<u64>,
     /// Method and path, when access lines are written.
     access: Option<(String, String)>,
@@ -78,6 +78,7 @@ pub async fn serve<T: AsyncRead + AsyncWrite + Unpin>(
     let mut buf = BytesMut::with_capacity(8 * 1024);
     let (mut upstream_out, mut out) = (Vec::new(), Vec::new());
     let mut link = Link::default();
+    let mut counted = None;
     let mut wait = fixed.header_read_timeout;
     loop {
         let mut deadline = tokio::time::Instant::now() + wait;
@@ -166,16 +167,10 @@ pub async fn serve<T: AsyncRead + AsyncWrite + Unpin>(
             }
         };
         let client = client.as_ref().map(|w| w.client.id.as_str());
-        finish(
-            shared,
-            conn,
-            route,
-            status,
-            started.elapsed(),
-            &seen,
-            bytes_out,
-            client,
-        );
+        let elapsed = started.elapsed();
+        let seconds = elapsed.as_secs_f64();
+        (shared.metrics).request_on(&mut counted, &route.label, status, seconds);
+        access(conn, route, status, elapsed, &seen, bytes_out, client);
         if edits.close {
             let _ = tokio::time::timeout(CLOSE_TIME, io.shutdown()).await;
             return End::Closed;
@@ -206,7 +201,7 @@ fn decide(
         head_request: h.method == "HEAD",
         retry_safe: false,
         close: h.close,
-        request_id: HeaderValue::from_static("-"),
+        request_id: shared.request_ids.keep_or_make(h.request_id),
         bytes_in: None,
         access: None,
     };
@@ -238,7 +233,6 @@ fn decide(
     seen.consumed = h.len + in_buf;
     seen.body_left = h.content_length - in_buf as u64;
     seen.retry_safe = method.is_idempotent() && h.content_length == 0;
-    seen.request_id = shared.request_ids.keep_or_make(h.request_id);
     seen.bytes_in = (h.content_length > 0).then_some(h.content_length);
     if service::access_log_on() {
         seen.access = Some((h.method.to_owned(), path.to_owned()));
@@ -313,10 +307,8 @@ async fn refuse<T: AsyncWrite + Unpin>(
     (resp.status().as_u16(), Some(resp.body().len() as u64))
 }
 
-/// Counts the request in its route's metrics and writes its access line.
-#[allow(clippy::too_many_arguments)]
-fn finish(
-    shared: &Shared,
+/// Writes the request's access line, when they are written.
+fn access(
     conn: &ConnInfo,
     route: &routes::Route,
     status: u16,
@@ -325,9 +317,6 @@ fn finish(
     bytes_out: Option<u64>,
     client_id: Option<&str>,
 ) {
-    shared
-        .metrics
-        .request(&route.label, status, elapsed.as_secs_f64());
     if let Some((method, path)) = &seen.access {
         service::access_log(&AccessLine {
             method,

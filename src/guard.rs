@@ -11,19 +11,22 @@ use crate::clients::Grant;
 use crate::errors::Refusal;
 use crate::routes::Route;
 use crate::state::{Generation, Shared};
+use crate::token::cache::Recent;
 use crate::token::verified::Verified;
 
 /// Lets a request through to `route`, or says why not. `authorization` is the request's
-/// `Authorization` value, if it has one.
+/// `Authorization` value, if it has one; `recent`, the last token its connection presented,
+/// when the connection keeps one.
 pub fn check(
     method: &Method,
     authorization: Option<&[u8]>,
     route: &Route,
     g: &Generation,
     shared: &Shared,
+    recent: Option<&mut Recent>,
 ) -> Result<Arc<Verified>, Refusal> {
     let checked = bearer_in(authorization)
-        .and_then(|token| verified(token, g, shared))
+        .and_then(|token| verified(token, g, shared, recent))
         .and_then(|who| authorize(method, route, &who).map(|()| who));
     let who = checked.inspect_err(|refusal| shared.metrics.verification_refused(refusal))?;
     if let Some(per_sec) = who.client.rate_limit_per_sec
@@ -39,10 +42,17 @@ pub fn check(
 /// A token as it stands now: verified (through the cache) under the generation's keys and
 /// clients, and revoked by no source. A client removed from the config, or a revoked token,
 /// is refused here, cached or not.
-pub fn verified(token: &str, g: &Generation, shared: &Shared) -> Result<Arc<Verified>, Refusal> {
-    let who = g
-        .verifier
-        .verify(token, &g.config.clients, &shared.tokens)?;
+pub fn verified(
+    token: &str,
+    g: &Generation,
+    shared: &Shared,
+    recent: Option<&mut Recent>,
+) -> Result<Arc<Verified>, Refusal> {
+    let (clients, cache) = (&g.config.clients, &shared.tokens);
+    let who = match recent {
+        Some(recent) => g.verifier.verify_recent(token, clients, cache, recent)?,
+        None => g.verifier.verify(token, clients, cache)?,
+    };
     if shared.revocations.is_revoked(&who.signed) {
         return Err(Refusal::InvalidToken("the token has been revoked"));
     }

@@ -158,7 +158,7 @@ async fn handle_inner(
             ..refuse(req, Refusal::InvalidRequest(why), route.error_shape).await
         };
     }
-    let who = match crate::guard::check(req.method(), authorization(&req), route, g, shared) {
+    let who = match crate::guard::check(req.method(), authorization(&req), route, g, shared, None) {
         Ok(who) => who,
         Err(refusal) => {
             return Outcome {

@@ -46,7 +46,7 @@ pub(super) async fn introspect(
         return Err(Refusal::MayNotIntrospect);
     }
     let token = (params.token.as_deref()).ok_or(Refusal::InvalidRequest("token is missing"))?;
-    let body = match crate::guard::verified(token, g, shared) {
+    let body = match crate::guard::verified(token, g, shared, None) {
         Ok(who) => active(&who, &g.config.issuer),
         Err(_) => None,
     };

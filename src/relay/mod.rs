@@ -30,6 +30,7 @@ use crate::errors::Refusal;
 use crate::routes::{self, Target};
 use crate::service::{self, AccessLine};
 use crate::state::{Generation, Shared, State};
+use crate::token::cache::Recent;
 use crate::token::verified::Verified;
 use exchange::{Failure, Link};
 use head::{Edits, MAX_HEADERS, Parsed, RequestHead, ResponseEdits};
@@ -79,6 +80,7 @@ pub async fn serve<T: AsyncRead + AsyncWrite + Unpin>(
     let (mut upstream_out, mut out) = (Vec::new(), Vec::new());
     let mut link = Link::default();
     let mut counted = None;
+    let mut recent = Recent::default();
     let mut wait = fixed.header_read_timeout;
     loop {
         let mut deadline = tokio::time::Instant::now() + wait;
@@ -90,7 +92,8 @@ pub async fn serve<T: AsyncRead + AsyncWrite + Unpin>(
                     // Each request loads the generation current when it starts.
                     let g = state.load();
                     upstream_out.clear();
-                    let (plan, seen) = decide(&h, &buf, &g, shared, conn, &mut upstream_out);
+                    let out = &mut upstream_out;
+                    let (plan, seen) = decide(&h, &buf, &g, shared, conn, &mut recent, out);
                     break (plan, seen, g, started);
                 }
                 Parsed::Elsewhere => return End::Hyper(Prefixed::new(buf, io)),
@@ -190,6 +193,7 @@ fn decide(
     g: &Generation,
     shared: &Shared,
     conn: &ConnInfo,
+    recent: &mut Recent,
     out: &mut Vec<u8>,
 ) -> (Plan, Seen) {
     let cfg = &g.config;
@@ -237,7 +241,7 @@ fn decide(
     if service::access_log_on() {
         seen.access = Some((h.method.to_owned(), path.to_owned()));
     }
-    let plan = match crate::guard::check(&method, h.authorization, route, g, shared) {
+    let plan = match crate::guard::check(&method, h.authorization, route, g, shared, Some(recent)) {
         Err(refusal) => Plan::Refuse(refusal),
         Ok(who) => {
             let edits = Edits {

@@ -1,6 +1,7 @@
-//! The verification cache: verified claims keyed by a SHA-256 digest of the token (the token
-//! itself is never stored), bounded in entries, and never holding an entry past the token's
-//! `exp`.
+//! The verification cache: verified claims keyed by a SHA-256 digest of the token (the cache
+//! never stores the token itself), bounded in entries, and never holding an entry past the
+//! token's `exp`; and in front of it, per connection, the last token it presented (`Recent`,
+//! held as long as that connection's own buffers hold it).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -52,6 +53,7 @@ pub struct VerifyStats {
 pub struct TokenCache {
     /// `None` when `cache_capacity` is 0.
     inner: Option<moka::sync::Cache<TokenDigest, Arc<Verified>>>,
+    ttl: Duration,
     pub stats: VerifyStats,
 }
 
@@ -66,6 +68,7 @@ impl TokenCache {
         });
         TokenCache {
             inner,
+            ttl,
             stats: VerifyStats::default(),
         }
     }
@@ -94,9 +97,84 @@ impl TokenCache {
     }
 }
 
+/// The token a connection presented last, with its verification: a keep-alive connection
+/// mostly presents one token request after request, and then needs neither the digest nor the
+/// cache lookup. It answers only while the cache would (the same lifetime rule, never past
+/// `exp`), only for the generation it was bound under, and never with the cache off; a hit
+/// counts as a cache hit. Revocation is checked after it, as after the cache.
+#[derive(Default)]
+pub struct Recent(Option<(Box<str>, Arc<Verified>, Instant)>);
+
+impl Recent {
+    pub fn get(&self, token: &str, generation: u64, cache: &TokenCache) -> Option<Arc<Verified>> {
+        let (last, v, until) = self.0.as_ref()?;
+        let hit = cache.is_enabled()
+            && v.generation == generation
+            && **last == *token
+            && Instant::now() < *until;
+        hit.then(|| {
+            cache.stats.cache_hits.fetch_add(1, Ordering::Relaxed);
+            v.clone()
+        })
+    }
+
+    pub fn remember(&mut self, token: &str, v: &Arc<Verified>, cache: &TokenCache) {
+        if cache.is_enabled() {
+            let lifetime = cache_lifetime(cache.ttl, v.exp(), super::now_unix());
+            self.0 = Some((token.into(), v.clone(), Instant::now() + lifetime));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_connections_recent_token_answers_only_as_the_cache_would() {
+        use crate::clients::Grant;
+        // exp 0: long past.
+        let v = Arc::new(crate::token::verified::for_tests(
+            "store",
+            Grant::ClientCredentials,
+            "read",
+        ));
+        let on = TokenCache::new(10, Duration::from_secs(300));
+        let mut recent = Recent::default();
+        recent.remember("t", &v, &on);
+        assert!(
+            recent.get("t", v.generation, &on).is_none(),
+            "never past exp"
+        );
+        let off = TokenCache::new(0, Duration::from_secs(300));
+        let mut recent = Recent::default();
+        recent.remember("t", &v, &off);
+        assert!(recent.0.is_none(), "nothing remembered with the cache off");
+        // A token valid for an hour: a hit for the same token and generation only.
+        recent.0 = Some((
+            "t".into(),
+            v.clone(),
+            Instant::now() + Duration::from_secs(3600),
+        ));
+        assert!(recent.get("t", v.generation, &on).is_some());
+        assert_eq!(
+            on.stats.cache_hits.load(Ordering::Relaxed),
+            1,
+            "counted as a hit"
+        );
+        assert!(
+            recent.get("u", v.generation, &on).is_none(),
+            "another token"
+        );
+        assert!(
+            recent.get("t", v.generation + 1, &on).is_none(),
+            "another generation"
+        );
+        assert!(
+            recent.get("t", v.generation, &off).is_none(),
+            "the cache is off"
+        );
+    }
 
     #[test]
     fn lifetime_is_the_ttl_or_the_time_left_whichever_is_shorter() {

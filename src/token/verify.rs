@@ -15,7 +15,7 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Validation, decode, decode_header};
 use serde::Deserialize;
 
-use super::cache::{TokenCache, digest};
+use super::cache::{Recent, TokenCache, digest};
 use super::keys::KeySet;
 use super::verified::{Signed, Verified};
 use crate::clients::{Clients, Grant};
@@ -102,6 +102,22 @@ impl Verifier {
         };
         let v = Arc::new(Verified::bind(signed, clients, self.generation)?);
         cache.insert(key, v.clone());
+        Ok(v)
+    }
+
+    /// `verify`, asking first the connection's `recent` token (see `cache::Recent`).
+    pub fn verify_recent(
+        &self,
+        token: &str,
+        clients: &Clients,
+        cache: &TokenCache,
+        recent: &mut Recent,
+    ) -> Result<Arc<Verified>, Refusal> {
+        if let Some(v) = recent.get(token, self.generation, cache) {
+            return Ok(v);
+        }
+        let v = self.verify(token, clients, cache)?;
+        recent.remember(token, &v, cache);
         Ok(v)
     }
 

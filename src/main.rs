@@ -60,7 +60,8 @@ enum RevokeCommand {
     },
     /// One token, by its `jti` claim.
     Token {
-        /// The token's jti.
+        /// The token's jti (base64url: it may start with `-`).
+        #[arg(allow_hyphen_values = true)]
         jti: String,
         /// The client it was issued to (kept with the revocation, for the record).
         #[arg(long)]

@@ -43,9 +43,8 @@ pub enum End<T> {
     Hyper(Prefixed<T>),
 }
 
-/// What the relay makes of one request head.
+/// What the relay makes of a request head it takes.
 enum Plan {
-    Hyper,
     Refuse(Refusal),
     Forward(Arc<Verified>),
 }
@@ -84,7 +83,7 @@ pub async fn serve<T: AsyncRead + AsyncWrite + Unpin>(
     let mut wait = fixed.header_read_timeout;
     loop {
         let mut deadline = tokio::time::Instant::now() + wait;
-        let (plan, seen, g, started) = loop {
+        let (decided, g, started) = loop {
             let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
             match head::parse_request(&buf, &mut slots, fixed.limits.max_headers) {
                 Parsed::Head(h) => {
@@ -93,8 +92,8 @@ pub async fn serve<T: AsyncRead + AsyncWrite + Unpin>(
                     let g = state.load();
                     upstream_out.clear();
                     let out = &mut upstream_out;
-                    let (plan, seen) = decide(&h, &buf, &g, shared, conn, &mut recent, out);
-                    break (plan, seen, g, started);
+                    let decided = decide(&h, &buf, &g, shared, conn, &mut recent, out);
+                    break (decided, g, started);
                 }
                 Parsed::Elsewhere => return End::Hyper(Prefixed::new(buf, io)),
                 Parsed::Partial if buf.len() > max_head => {
@@ -117,8 +116,10 @@ pub async fn serve<T: AsyncRead + AsyncWrite + Unpin>(
                 deadline = tokio::time::Instant::now() + fixed.header_read_timeout;
             }
         };
+        let Some((plan, seen)) = decided else {
+            return End::Hyper(Prefixed::new(buf, io));
+        };
         let allowed = match plan {
-            Plan::Hyper => return End::Hyper(Prefixed::new(buf, io)),
             Plan::Refuse(refusal) => Err(refusal),
             Plan::Forward(who) => Ok(who),
         };
@@ -185,8 +186,8 @@ pub async fn serve<T: AsyncRead + AsyncWrite + Unpin>(
 /// Longest wait for a closing connection's last bytes (and TLS close_notify) to leave.
 const CLOSE_TIME: Duration = Duration::from_secs(1);
 
-/// Decides what to do with a request head; for a request to forward, writes the upstream's
-/// head and the body bytes that came with it into `out`.
+/// Decides what to do with a request head (`None`: it is for hyper); for a request to
+/// forward, writes the upstream's head and the body bytes that came with it into `out`.
 fn decide(
     h: &RequestHead<'_, '_>,
     buf: &[u8],
@@ -195,28 +196,15 @@ fn decide(
     conn: &ConnInfo,
     recent: &mut Recent,
     out: &mut Vec<u8>,
-) -> (Plan, Seen) {
+) -> Option<(Plan, Seen)> {
     let cfg = &g.config;
     let path = h.path();
-    let mut seen = Seen {
-        route: 0,
-        consumed: 0,
-        body_left: 0,
-        head_request: h.method == "HEAD",
-        retry_safe: false,
-        close: h.close,
-        request_id: shared.request_ids.keep_or_make(h.request_id),
-        bytes_in: None,
-        access: None,
-    };
     // What the service answers itself, refuses for its path or length, or routes elsewhere,
     // goes to hyper and the service, which answer it as they always have.
-    let Ok(method) = Method::from_bytes(h.method.as_bytes()) else {
-        return (Plan::Hyper, seen);
-    };
+    let method = Method::from_bytes(h.method.as_bytes()).ok()?;
     let (endpoints, oauth) = (&cfg.token_endpoints, &cfg.oauth_endpoints);
     let Target::Route(route) = routes::resolve(endpoints, oauth, &cfg.routes, &method, path) else {
-        return (Plan::Hyper, seen);
+        return None;
     };
     if h.target.len() > cfg.limits.max_uri_bytes
         || path.starts_with("/.well-known/")
@@ -226,21 +214,20 @@ fn decide(
             .max_body_bytes
             .is_some_and(|max| h.content_length > max)
     {
-        return (Plan::Hyper, seen);
+        return None;
     }
-    seen.route = cfg
-        .routes
-        .iter()
-        .position(|r| std::ptr::eq(r, route))
-        .unwrap_or(0);
     let in_buf = (buf.len() - h.len).min(usize::try_from(h.content_length).unwrap_or(usize::MAX));
-    seen.consumed = h.len + in_buf;
-    seen.body_left = h.content_length - in_buf as u64;
-    seen.retry_safe = method.is_idempotent() && h.content_length == 0;
-    seen.bytes_in = (h.content_length > 0).then_some(h.content_length);
-    if service::access_log_on() {
-        seen.access = Some((h.method.to_owned(), path.to_owned()));
-    }
+    let seen = Seen {
+        route: cfg.routes.iter().position(|r| std::ptr::eq(r, route))?,
+        consumed: h.len + in_buf,
+        body_left: h.content_length - in_buf as u64,
+        head_request: method == Method::HEAD,
+        retry_safe: method.is_idempotent() && h.content_length == 0,
+        close: h.close,
+        request_id: shared.request_ids.keep_or_make(h.request_id),
+        bytes_in: (h.content_length > 0).then_some(h.content_length),
+        access: service::access_log_on().then(|| (h.method.to_owned(), path.to_owned())),
+    };
     let plan = match crate::guard::check(&method, h.authorization, route, g, shared, Some(recent)) {
         Err(refusal) => Plan::Refuse(refusal),
         Ok(who) => {
@@ -259,7 +246,7 @@ fn decide(
             Plan::Forward(who)
         }
     };
-    (plan, seen)
+    Some((plan, seen))
 }
 
 /// What an upstream failure is answered with; counted and logged as the pooled path does.

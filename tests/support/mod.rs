@@ -5,6 +5,7 @@
 
 mod mint;
 mod redis_server;
+pub mod scripted;
 mod upstream;
 
 pub use mint::*;

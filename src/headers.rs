@@ -1,6 +1,17 @@
-//! Header hygiene for the proxy, as small pure functions: hop-by-hop headers (RFC 9110 §7.6.1)
-//! and those named in `Connection` are dropped, and any client-sent copy of the identity headers
-//! storegate sets is removed before the gateway's own are added.
+//! Header hygiene for the proxy, as small pure functions that both transports apply (the
+//! hyper path to header maps, the relay to bytes): what a caller's request may never carry to
+//! the upstream, and which response framing is relayed at all.
+//!
+//! A caller's request loses, before the gateway's own headers are added:
+//! * hop-by-hop headers (RFC 9110 §7.6.1) and those named in `Connection`;
+//! * `Host` (the upstream's authority is sent), `x-request-id` (the gateway's id is sent), and
+//!   `Authorization` unless the route forwards it;
+//! * every name the gateway speaks for: `x-storegate-*`, `x-forwarded-*` and `Forwarded`,
+//!   in any case and with `_` for `-`;
+//! * every other name with an underscore, as nginx drops them by default
+//!   (`underscores_in_headers off`): servers that map header names to CGI-style variables
+//!   (Rack, WSGI, Puma before 6.4.3, CVE-2024-45614) read `X_Foo` and `X-Foo` as one name, so
+//!   a caller's `x_storegate_client_id` could stand in for the gateway's identity header.
 
 use http::header::{self, HeaderMap, HeaderName};
 
@@ -31,28 +42,75 @@ pub const HOP_BY_HOP: [&str; 9] = [
     "upgrade",
 ];
 
-fn is_hop_by_hop(name: &HeaderName) -> bool {
-    HOP_BY_HOP.contains(&name.as_str())
-}
-
 /// `is_hop_by_hop` for a name as it came on the wire (any case).
 pub fn is_hop_by_hop_raw(name: &str) -> bool {
     HOP_BY_HOP.iter().any(|h| h.eq_ignore_ascii_case(name))
 }
 
-/// Whether a name as it came on the wire is one of the gateway's identity headers.
-pub fn is_identity_raw(name: &str) -> bool {
-    name.len() >= IDENTITY_PREFIX.len()
-        && name.as_bytes()[..IDENTITY_PREFIX.len()].eq_ignore_ascii_case(IDENTITY_PREFIX.as_bytes())
+/// Whether a caller's request header named `name` (as it came: any case) never reaches the
+/// upstream, `Connection`-named ones aside. The one list both transports apply.
+pub fn never_upstream(name: &str, forward_authorization: bool) -> bool {
+    let n = name.as_bytes();
+    n.contains(&b'_')
+        || is_hop_by_hop_raw(name)
+        || speaks_for_gateway(n)
+        || name.eq_ignore_ascii_case("host")
+        || name.eq_ignore_ascii_case("x-request-id")
+        || (!forward_authorization && name.eq_ignore_ascii_case("authorization"))
 }
 
-/// Removes what must not cross the proxy: hop-by-hop headers, every header the `Connection`
-/// header names, and, when `identity` is set, any `x-storegate-*` header (a caller's copy of
-/// the identity headers the gateway sets).
+/// A name the gateway alone sets for the upstream: `x-storegate-*`, `x-forwarded-*`,
+/// `forwarded`, in any case and with `_` read as `-` (as CGI-style servers read it).
+fn speaks_for_gateway(name: &[u8]) -> bool {
+    let like = |prefix: &[u8], whole: bool| {
+        name.len() >= prefix.len()
+            && (!whole || name.len() == prefix.len())
+            && name.iter().zip(prefix).all(|(&a, &b)| {
+                let a = if a == b'_' { b'-' } else { a };
+                a.eq_ignore_ascii_case(&b)
+            })
+    };
+    like(IDENTITY_PREFIX.as_bytes(), false)
+        || like(b"x-forwarded-", false)
+        || like(b"forwarded", true)
+}
+
+/// Whether the `Transfer-Encoding` field values of an upstream's response are one that is
+/// relayed: exactly one coding, `chunked`. nginx answers any other with 502 ("upstream sent
+/// unknown Transfer-Encoding"); passed on, `chunked, identity` makes a caller that sees
+/// `chunked` read what follows the last chunk as its next answer, and a coding before
+/// `chunked` would reach the caller undeclared once the hyper path re-frames the body.
+pub fn relayed_coding<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> bool {
+    let mut codings = values.into_iter().flat_map(|v| {
+        v.split(|&b| b == b',')
+            .map(<[u8]>::trim_ascii)
+            .filter(|t| !t.is_empty())
+    });
+    codings
+        .next()
+        .is_some_and(|c| c.eq_ignore_ascii_case(b"chunked"))
+        && codings.next().is_none()
+}
+
+/// What the log says of a response `relayed_coding` refuses.
+pub const CODING_REFUSED: &str = "a transfer coding other than a lone chunked";
+
+/// Removes from a caller's request what must not reach the upstream (`never_upstream`, and
+/// every header the `Connection` header names).
+pub fn strip_request(headers: &mut HeaderMap, forward_authorization: bool) {
+    strip(headers, |name| never_upstream(name, forward_authorization))
+}
+
+/// `strip` for a response: hop-by-hop only.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    strip(headers, |name| HOP_BY_HOP.contains(&name))
+}
+
+/// Removes the headers `doomed` names and every header the `Connection` header names.
 ///
 /// One pass over the headers present, with no hashing and no allocation when there is
 /// nothing to remove: this runs twice on every proxied request.
-pub fn strip(headers: &mut HeaderMap, identity: bool) {
+fn strip(headers: &mut HeaderMap, doomed_name: impl Fn(&str) -> bool) {
     let named = |name: &HeaderName| {
         headers
             .get_all(header::CONNECTION)
@@ -64,21 +122,12 @@ pub fn strip(headers: &mut HeaderMap, identity: bool) {
     let has_connection = headers.contains_key(header::CONNECTION);
     let doomed: Vec<HeaderName> = headers
         .keys()
-        .filter(|k| {
-            is_hop_by_hop(k)
-                || (identity && k.as_str().starts_with(IDENTITY_PREFIX))
-                || (has_connection && named(k))
-        })
+        .filter(|k| doomed_name(k.as_str()) || (has_connection && named(k)))
         .cloned()
         .collect();
     for name in doomed {
         headers.remove(name);
     }
-}
-
-/// `strip` for a response: hop-by-hop only.
-pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    strip(headers, false)
 }
 
 #[cfg(test)]
@@ -109,10 +158,54 @@ mod tests {
         h.append(SCOPE, HeaderValue::from_static("write"));
         h.insert("x-storegate-anything", HeaderValue::from_static("1"));
         h.insert("x-other", HeaderValue::from_static("1"));
-        strip(&mut h, true);
+        strip_request(&mut h, false);
         assert_eq!(
             h.keys().map(|k| k.as_str()).collect::<Vec<_>>(),
             ["x-other"]
         );
+    }
+
+    #[test]
+    fn the_gateways_names_go_in_any_spelling() {
+        for name in [
+            "X-Storegate-Client-Id",
+            "x_storegate_client_id",
+            "x-storegate_grant",
+            "X_FORWARDED_FOR",
+            "x-forwarded-port",
+            "x-Forwarded_Client-Cert",
+            "Forwarded",
+            "X-Request-Id",
+            "api_key",
+            "Proxy-Connection",
+            "Authorization",
+        ] {
+            assert!(never_upstream(name, false), "{name}");
+        }
+        for name in [
+            "x-kept",
+            "forwarded-x",
+            "x-storegate",
+            "accept",
+            "authorization",
+        ] {
+            assert!(!never_upstream(name, true), "{name}");
+        }
+    }
+
+    #[test]
+    fn only_a_lone_chunked_coding_is_relayed() {
+        let ok = |v: &[&str]| relayed_coding(v.iter().map(|s| s.as_bytes()));
+        assert!(ok(&["chunked"]) && ok(&["Chunked "]) && ok(&[" , chunked"]));
+        for bad in [
+            &["chunked, identity"][..],
+            &["identity, chunked"],
+            &["gzip"],
+            &["chunked", "chunked"],
+            &[""],
+            &[],
+        ] {
+            assert!(!ok(bad), "{bad:?}");
+        }
     }
 }

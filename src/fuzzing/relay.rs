@@ -64,8 +64,14 @@ fn request(data: &[u8]) {
             !crate::headers::is_hop_by_hop_raw(&name),
             "{name} was forwarded"
         );
-        let forwarded = ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"];
-        if name.starts_with(crate::headers::IDENTITY_PREFIX) || forwarded.contains(&name.as_str()) {
+        assert!(
+            !name.contains('_'),
+            "{name}: a name with an underscore was forwarded"
+        );
+        if name.starts_with("x-storegate-")
+            || name.starts_with("x-forwarded-")
+            || name == "forwarded"
+        {
             let ours = [
                 EDITS.client_id,
                 EDITS.scope,
@@ -155,6 +161,7 @@ mod tests {
             &b"GET /a?b HTTP/1.1\r\nHost: x\r\nX-Storegate-Scope: all\r\nConnection: keep-alive\r\n\r\n"[..],
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\nConnection: x-hop\r\nx-hop: 1\r\n\r\n",
             b"HTTP/1.0 204 No Content\r\n\r\n",
+            b"GET / HTTP/1.1\r\nx_storegate_client_id: a\r\nX-Forwarded-Port: 1\r\nForwarded: for=x\r\n\r\n",
             b"4\r\nabcd\r\n0\r\n\r\n",
         ] {
             super::relay(seed);

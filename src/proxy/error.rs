@@ -17,6 +17,8 @@ pub enum UpstreamError {
     Connect(std::io::Error),
     /// On a connection of the caller's own.
     Exchange(hyper::Error),
+    /// A response in a transfer coding that is not relayed (`headers::relayed_coding`).
+    Coding,
 }
 
 impl UpstreamError {
@@ -24,7 +26,7 @@ impl UpstreamError {
         match self {
             UpstreamError::Pool(e) => e.is_connect(),
             UpstreamError::Connect(_) => true,
-            UpstreamError::Exchange(_) => false,
+            UpstreamError::Exchange(_) | UpstreamError::Coding => false,
         }
     }
 
@@ -33,7 +35,7 @@ impl UpstreamError {
             UpstreamError::Pool(e) => {
                 std::error::Error::source(e).and_then(|s| s.downcast_ref::<hyper::Error>())
             }
-            UpstreamError::Connect(_) => None,
+            UpstreamError::Connect(_) | UpstreamError::Coding => None,
             UpstreamError::Exchange(e) => Some(e),
         }
     }
@@ -51,6 +53,9 @@ impl UpstreamError {
         if self.is_connect() {
             return "connect";
         }
+        if matches!(self, UpstreamError::Coding) {
+            return "protocol";
+        }
         match self.hyper() {
             Some(h) if h.is_incomplete_message() || h.is_canceled() || h.is_closed() => "reset",
             Some(h) if h.is_parse() || h.is_parse_status() => "protocol",
@@ -65,6 +70,7 @@ impl std::fmt::Display for UpstreamError {
             UpstreamError::Pool(e) => write!(f, "{e}"),
             UpstreamError::Connect(e) => write!(f, "cannot connect: {e}"),
             UpstreamError::Exchange(e) => write!(f, "{e}"),
+            UpstreamError::Coding => f.write_str(crate::headers::CODING_REFUSED),
         }
     }
 }

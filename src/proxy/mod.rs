@@ -112,6 +112,13 @@ impl Upstream {
             None => return Err(self.failure(route, &sent, None)),
         };
         let (mut parts, body) = resp.into_parts();
+        let codings = parts.headers.get_all(header::TRANSFER_ENCODING);
+        if codings.iter().next().is_some()
+            && !headers::relayed_coding(codings.iter().map(HeaderValue::as_bytes))
+        {
+            // The lease, dropped unfinished, does not keep the connection.
+            return Err(self.failure(route, &sent, Some(&UpstreamError::Coding)));
+        }
         headers::strip_hop_by_hop(&mut parts.headers);
         let mut body = Guarded::from_upstream(body, route.body_idle_timeout);
         match lease {
@@ -259,12 +266,8 @@ pub fn prepare_request<B>(
     *req.version_mut() = Version::HTTP_11;
 
     let h = req.headers_mut();
-    headers::strip(h, true);
-    // The client sets Host from the upstream URI.
-    h.remove(header::HOST);
-    if !route.forward_authorization {
-        h.remove(header::AUTHORIZATION);
-    }
+    // Host among them: the client sets it from the upstream URI.
+    headers::strip_request(h, route.forward_authorization);
     // storegate is where the caller's connection ends, so it states the peer rather than
     // extending a chain the caller could have written.
     h.insert(headers::X_FORWARDED_FOR, conn.forwarded_for.clone());

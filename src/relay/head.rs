@@ -1,12 +1,12 @@
 //! The heads of a relayed exchange, as bytes: the caller's request head parsed (httparse) into
 //! what the relay needs and judged plain enough to relay, the upstream's request head written
 //! from it with the proxy's edits, and the upstream's response head parsed and written again
-//! for the caller. The same header hygiene as `proxy::prepare_request` and
-//! `headers::strip`, on the wire form.
+//! for the caller. The header rules are `headers`', which the hyper path applies to header
+//! maps; here they are applied to the wire form.
 
 use std::io::Write as _;
 
-use crate::headers::{self, is_hop_by_hop_raw, is_identity_raw};
+use crate::headers::{self, is_hop_by_hop_raw};
 
 /// Header fields a head may have (hyper's default); a longer head goes to hyper.
 pub const MAX_HEADERS: usize = 100;
@@ -62,6 +62,10 @@ pub fn parse_request<'h, 'b>(
     let (Some(method), Some(target), Some(1)) = (req.method, req.path, req.version) else {
         return Parsed::Elsewhere;
     };
+    // CONNECT is never forwarded (RFC 9112 §3.2.3, §6.3): the service refuses it.
+    if method == "CONNECT" {
+        return Parsed::Elsewhere;
+    }
     let headers: &'h [httparse::Header<'b>] = req.headers;
     // Origin form of visible ASCII only: anything else is for hyper, which answers a target
     // `http::Uri` cannot hold with a 400.
@@ -145,9 +149,8 @@ pub struct Edits<'a> {
     pub request_id: &'a [u8],
 }
 
-/// Writes the upstream's request head: the caller's request line and headers, less the
-/// hop-by-hop ones, `Host`, the caller's `x-storegate-*`, `X-Forwarded-*` and `x-request-id`
-/// (and `Authorization` unless the route forwards it); then the gateway's own.
+/// Writes the upstream's request head: the caller's request line and headers, less those that
+/// never reach the upstream (`headers::never_upstream`); then the gateway's own.
 pub fn write_upstream_head(out: &mut Vec<u8>, head: &RequestHead<'_, '_>, e: &Edits<'_>) {
     out.extend_from_slice(head.method.as_bytes());
     out.push(b' ');
@@ -156,15 +159,8 @@ pub fn write_upstream_head(out: &mut Vec<u8>, head: &RequestHead<'_, '_>, e: &Ed
     out.extend_from_slice(e.upstream.as_bytes());
     out.extend_from_slice(b"\r\n");
     for h in head.headers {
-        let name = h.name;
-        let dropped = is_hop_by_hop_raw(name)
-            || is_identity_raw(name)
-            || name.eq_ignore_ascii_case("host")
-            || name.eq_ignore_ascii_case("x-request-id")
-            || is_forwarded(name)
-            || (!e.forward_authorization && name.eq_ignore_ascii_case("authorization"));
-        if !dropped {
-            field(out, name.as_bytes(), h.value);
+        if !headers::never_upstream(h.name, e.forward_authorization) {
+            field(out, h.name.as_bytes(), h.value);
         }
     }
     field(out, b"x-forwarded-for", e.forwarded_for);
@@ -178,16 +174,6 @@ pub fn write_upstream_head(out: &mut Vec<u8>, head: &RequestHead<'_, '_>, e: &Ed
     field(out, headers::GRANT.as_str().as_bytes(), e.grant.as_bytes());
     field(out, b"x-request-id", e.request_id);
     out.extend_from_slice(b"\r\n");
-}
-
-fn is_forwarded(name: &str) -> bool {
-    [
-        headers::X_FORWARDED_FOR,
-        headers::X_FORWARDED_PROTO,
-        headers::X_FORWARDED_HOST,
-    ]
-    .iter()
-    .any(|h| h.as_str().eq_ignore_ascii_case(name))
 }
 
 fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
@@ -226,6 +212,18 @@ pub enum BadResponse {
     Malformed,
     /// `101 Switching Protocols` to a request that asked for no upgrade.
     Upgrade,
+    /// A `Transfer-Encoding` other than a lone `chunked` (`headers::relayed_coding`).
+    Coding,
+}
+
+impl std::fmt::Display for BadResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BadResponse::Malformed => "malformed response head",
+            BadResponse::Upgrade => "101 response to a request that asked for no upgrade",
+            BadResponse::Coding => headers::CODING_REFUSED,
+        })
+    }
 }
 
 /// Parses the response head at the start of `buf` (`None`: not whole yet). `head_request`:
@@ -251,7 +249,7 @@ pub fn parse_response<'h, 'b>(
         _ => return Err(BadResponse::Malformed),
     }
     let headers: &'h [httparse::Header<'b>] = resp.headers;
-    let (mut length, mut chunked, mut coded) = (None, false, false);
+    let mut length = None;
     let mut reusable = version == 1;
     for h in headers {
         if h.name.eq_ignore_ascii_case("content-length") {
@@ -259,23 +257,25 @@ pub fn parse_response<'h, 'b>(
             if length.replace(n).is_some_and(|m| m != n) {
                 return Err(BadResponse::Malformed);
             }
-        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-            // The last coding of the last field decides: `chunked`, or read to the end.
-            let last = tokens(h.value).last();
-            chunked = last.is_some_and(|t| t.eq_ignore_ascii_case(b"chunked"));
-            coded = true;
         } else if h.name.eq_ignore_ascii_case("connection")
             && tokens(h.value).any(|t| t.eq_ignore_ascii_case(b"close"))
         {
             reusable = false;
         }
     }
+    let mut codings = headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("transfer-encoding"))
+        .map(|h| h.value)
+        .peekable();
+    let chunked = codings.peek().is_some();
+    if chunked && !headers::relayed_coding(codings) {
+        return Err(BadResponse::Coding);
+    }
     let framing = if head_request || matches!(status, 100..=199 | 204 | 304) {
         Framing::Empty
     } else if chunked {
         Framing::Chunked
-    } else if coded {
-        Framing::UntilClose
     } else if let Some(n) = length {
         Framing::Length(n)
     } else {

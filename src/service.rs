@@ -32,6 +32,8 @@ pub async fn handle(mut req: Request<Incoming>, state: &State, conn: &ConnInfo) 
     let start = Instant::now();
     let request_id = shared.request_ids.of(req.headers_mut());
     let version = req.version();
+    // A refused CONNECT ends an HTTP/1 connection: nothing after it is read as a request.
+    let closes = req.method() == Method::CONNECT && version < Version::HTTP_2;
     let logged = access_log_on().then(|| {
         (
             req.method().clone(),
@@ -48,7 +50,7 @@ pub async fn handle(mut req: Request<Incoming>, state: &State, conn: &ConnInfo) 
             .metrics
             .request(route, resp.status().as_u16(), elapsed.as_secs_f64());
     }
-    if version == Version::HTTP_11 && shared.health.is_draining() {
+    if closes || (version == Version::HTTP_11 && shared.health.is_draining()) {
         resp.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
@@ -129,6 +131,9 @@ async fn handle_inner(
     let cfg = &g.config;
     if req.uri().path_and_query().map_or(0, |p| p.as_str().len()) > cfg.limits.max_uri_bytes {
         return refuse(req, Refusal::UriTooLong, cfg.default_error_shape).await;
+    }
+    if req.method() == Method::CONNECT {
+        return refuse(req, Refusal::Connect, cfg.default_error_shape).await;
     }
     let path = req.uri().path();
     // Only the well-known paths are looked up, so the guarded path pays no hash for it.

@@ -41,6 +41,10 @@ pub enum Refusal {
     InvalidScope,
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// CONNECT: storegate opens no tunnels (and a CONNECT in origin form is no valid request,
+    /// RFC 9112 §3.2.3), so it is never forwarded.
+    #[error("CONNECT is not served")]
+    Connect,
     #[error("request body too large")]
     PayloadTooLarge,
     /// The request target is longer than `limits.max_uri_bytes`.
@@ -157,6 +161,11 @@ impl Refusal {
                 "invalid_request",
                 "this endpoint accepts POST only",
             ),
+            Refusal::Connect => row(
+                S::METHOD_NOT_ALLOWED,
+                "invalid_request",
+                "CONNECT is not served",
+            ),
             Refusal::PayloadTooLarge => row(
                 S::PAYLOAD_TOO_LARGE,
                 "invalid_request",
@@ -249,6 +258,7 @@ mod tests {
             (Refusal::UnsupportedGrantType, 400, 400),
             (Refusal::InvalidScope, 400, 400),
             (Refusal::MethodNotAllowed, 405, 405),
+            (Refusal::Connect, 405, 405),
             (Refusal::PayloadTooLarge, 413, 413),
             (Refusal::RequestTimeout, 408, 408),
             (Refusal::UriTooLong, 414, 414),

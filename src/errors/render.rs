@@ -9,6 +9,9 @@ use serde::Serialize;
 use super::{ErrorShape, Refusal};
 use crate::Body;
 
+/// The methods a route forwards, as a CONNECT refusal's `Allow`.
+const ROUTE_METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS";
+
 impl Refusal {
     /// The JSON body in the given shape.
     pub fn body(&self, shape: ErrorShape) -> Vec<u8> {
@@ -118,6 +121,7 @@ impl Refusal {
         }
         match self {
             Refusal::MethodNotAllowed => h.insert(header::ALLOW, HeaderValue::from_static("POST")),
+            Refusal::Connect => h.insert(header::ALLOW, HeaderValue::from_static(ROUTE_METHODS)),
             Refusal::TooManyRequests => {
                 h.insert(header::RETRY_AFTER, HeaderValue::from_static("1"))
             }

@@ -3,7 +3,10 @@
 //! closed it), the request head and body written, the response head read and written again
 //! for the caller, its body relayed as the bytes it came in.
 //!
-//! A request is sent again on a new connection only when that is safe, as nginx's
+//! A held connection is used again only while it is idle: closed by the upstream meanwhile
+//! (app servers close idle keep-alive connections on their own timers), or holding bytes no
+//! request asked for, it is dropped before a byte is written on it, and the request goes on a
+//! new one. A request is sent again on a new connection only when that is safe, as nginx's
 //! `proxy_next_upstream` rules have it: the upstream closed a connection kept from an earlier
 //! request before a byte of its answer came, and the request is idempotent and has no body.
 
@@ -105,13 +108,44 @@ impl Link {
         Ok(relayed)
     }
 
-    /// The held connection if it is to the route's upstream (and whether it was), else a new one.
+    /// The held connection if it is to the route's upstream and still idle (and whether it
+    /// was), else a new one.
     async fn take(&mut self, req: &Request<'_>) -> Result<(Held, bool), Failure> {
         match self.0.take() {
-            Some(h) if h.authority == *req.authority => Ok((h, true)),
+            Some(h) if h.authority == *req.authority && h.is_idle() => Ok((h, true)),
             _ => Ok((connect(req).await?, false)),
         }
     }
+}
+
+impl Held {
+    /// Whether the connection is as its last answer left it: open, with nothing to read.
+    /// Asks the socket without waiting; the runtime's readiness already knows of a close or
+    /// of bytes that came while it was idle, so an idle connection costs no system call.
+    fn is_idle(&self) -> bool {
+        let mut probe = [0u8; 1];
+        match self.stream.try_read(&mut probe) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => true,
+            Ok(0) => {
+                tracing::debug!("upstream closed a kept connection while it was idle");
+                false
+            }
+            Ok(_) => {
+                stray_bytes();
+                false
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "a kept upstream connection failed while idle");
+                false
+            }
+        }
+    }
+}
+
+/// Bytes after the end of an answer: none the upstream should have sent. The connection is
+/// not used again (nginx: "upstream sent more data than specified").
+fn stray_bytes() {
+    tracing::warn!("upstream sent more data than its answer; its connection is not kept");
 }
 
 async fn connect(req: &Request<'_>) -> Result<Held, Failure> {
@@ -184,10 +218,7 @@ async fn send<D: AsyncRead + Unpin>(
             }
             Ok(None) => {}
             Err(e) => {
-                return Err(Failure::Upstream(
-                    "protocol",
-                    format!("{e:?} response head"),
-                ));
+                return Err(Failure::Upstream("protocol", e.to_string()));
             }
         }
         held.buf.reserve(READ_CHUNK);
@@ -219,10 +250,13 @@ async fn send_body<D: AsyncRead + Unpin>(
         let want = chunk.len().min(usize::try_from(left).unwrap_or(usize::MAX));
         tokio::select! {
             biased;
-            answer = r.read_buf(&mut held.buf) => return match answer {
-                Ok(n) if n > 0 => Ok(true),
-                Ok(_) => Err(Failure::Upstream("reset", "the upstream closed the connection during the request body".into())),
-                Err(e) => Err(Failure::Upstream("reset", e.to_string())),
+            answer = r.read_buf(&mut held.buf) => match answer {
+                // An interim answer (`100 Continue`) is no answer to the body: send on.
+                Ok(n) if n > 0 => if final_answer_began(&mut held.buf, req) {
+                    return Ok(true);
+                },
+                Ok(_) => return Err(Failure::Upstream("reset", "the upstream closed the connection during the request body".into())),
+                Err(e) => return Err(Failure::Upstream("reset", e.to_string())),
             },
             read = timeout(req.body_idle, down.read(&mut chunk[..want])) => {
                 let n = match read {
@@ -239,6 +273,23 @@ async fn send_body<D: AsyncRead + Unpin>(
         }
     }
     Ok(false)
+}
+
+/// Takes the interim answers (1xx but 101) off the front of `buf`; returns whether what is
+/// left begins another answer (a final one, or one that is not HTTP: `send` judges it), rather
+/// than nothing or the start of a head still coming.
+fn final_answer_began(buf: &mut BytesMut, req: &Request<'_>) -> bool {
+    loop {
+        let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        match head::parse_response(buf, &mut slots, req.head_request) {
+            Ok(Some(r)) if (100..200).contains(&r.status) => {
+                let len = r.len;
+                let _ = buf.split_to(len);
+            }
+            Ok(None) => return buf.len() > req.max_head,
+            Ok(Some(_)) | Err(_) => return true,
+        }
+    }
 }
 
 /// Writes the caller's response head (in `out`) and relays the body; returns whether the
@@ -259,7 +310,9 @@ async fn relay<D: AsyncWrite + Unpin>(
     if !complete {
         relay_rest(held, &mut body, down, out, req.body_idle).await?;
     }
-    // Bytes after the response's end are none the upstream should have sent.
+    if !held.buf.is_empty() {
+        stray_bytes();
+    }
     Ok(answer.reusable && held.buf.is_empty() && body.is_done())
 }
 

@@ -82,10 +82,17 @@ pub async fn serve<T: AsyncRead + AsyncWrite + Unpin>(
     let mut recent = Recent::default();
     let mut wait = fixed.header_read_timeout;
     loop {
+        // Between requests the idle timeout; once a head has begun (pipelined behind the last
+        // request, or its first bytes read), the rest of it within the header read timeout.
+        if !buf.is_empty() {
+            wait = fixed.header_read_timeout;
+        }
         let mut deadline = tokio::time::Instant::now() + wait;
         let (decided, g, started) = loop {
             let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
             match head::parse_request(&buf, &mut slots, fixed.limits.max_headers) {
+                // However it arrived, a head over the limit is hyper's to refuse (431).
+                Parsed::Head(h) if h.len > max_head => return End::Hyper(Prefixed::new(buf, io)),
                 Parsed::Head(h) => {
                     let started = Instant::now();
                     // Each request loads the generation current when it starts.

@@ -270,7 +270,11 @@ fn revoke_command(command: RevokeCommand, config: &std::path::Path) -> ExitCode 
 fn init_tracing(default: &str, format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .or_else(|_| tracing_subscriber::EnvFilter::try_new(default))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"))
+        // The file watcher's own lines (notify logs every event at trace) are never written,
+        // whatever the filter asks: a log written into a watched folder would be an event,
+        // and each event a line, without end.
+        .add_directive("notify=warn".parse().expect("a valid directive"));
     let logs = tracing_subscriber::fmt().with_env_filter(filter);
     match format {
         // One JSON object per line, the event's fields at the top level.

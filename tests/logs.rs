@@ -211,3 +211,89 @@ async fn sighup_reloads_and_a_bad_file_is_one_error_line() {
     child.start_kill().unwrap();
     let _ = child.wait().await;
 }
+
+/// Issue 17, defect 9: at trace level, a log written into the folder the reload watcher
+/// watches fed the watcher with its own lines (each write an event, each event a trace line:
+/// ~2 GB in two minutes). The watcher's own per-event lines are never written.
+#[tokio::test]
+async fn a_log_beside_the_config_does_not_feed_the_reload_watcher() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gateway.toml");
+    std::fs::write(&path, binary_config("")).unwrap();
+    let log = dir.path().join("gateway.log");
+    let file = std::fs::File::create(&log).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_storegate"))
+        .args(["--config", path.to_str().unwrap()])
+        .env("RUST_LOG", "trace")
+        .env("NO_COLOR", "1")
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    // Waits (30 s at most) until the log has `n` lines containing `marker`.
+    let until = |marker: &'static str, n: usize| {
+        let log = log.clone();
+        async move {
+            let found = tokio::time::timeout(Duration::from_secs(30), async {
+                loop {
+                    let text = std::fs::read_to_string(&log).unwrap_or_default();
+                    if text.matches(marker).count() >= n {
+                        return text;
+                    }
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            });
+            found
+                .await
+                .unwrap_or_else(|_| panic!("no {marker:?} in the log"))
+        }
+    };
+    let text = until("listening on https://127.0.0.1:", 1).await;
+    let port: u16 = text
+        .split("listening on https://127.0.0.1:")
+        .nth(1)
+        .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|p| p.parse().ok())
+        .unwrap();
+    // Log lines that reach the file, in requests and a reload.
+    let ca = std::fs::read_to_string(dir.path().join("certs/dev-ca.pem")).unwrap();
+    let client = support::client_for(&ca, false);
+    let resp = client
+        .post(format!("https://127.0.0.1:{port}/connect/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "logged-client"),
+            ("client_secret", SECRET),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    until("storegate::access", 1).await;
+    let pid = child.id().unwrap().to_string();
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &pid])
+        .status();
+    assert!(hup.unwrap().success());
+    let before = until("configuration reloaded", 1).await.len();
+    // A second request after the reload: what the log grew by is that request's lines.
+    let resp = client
+        .get(format!("https://127.0.0.1:{port}/.well-known/jwks.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let text = until("storegate::access", 2).await;
+    child.start_kill().unwrap();
+    let _ = child.wait().await;
+    assert!(
+        !text.contains("inotify event"),
+        "the watcher logs its own events"
+    );
+    let grown = text.len() - before;
+    assert!(
+        grown < 256 * 1024,
+        "the log grew by {grown} bytes for one request"
+    );
+}

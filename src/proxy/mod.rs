@@ -24,6 +24,7 @@ use crate::conn::ConnInfo;
 use crate::errors::Refusal;
 use crate::headers;
 use crate::metrics::Metrics;
+use crate::request_id::X_REQUEST_ID;
 use crate::routes::Route;
 use crate::token::verified::Verified;
 
@@ -266,8 +267,13 @@ pub fn prepare_request<B>(
     *req.version_mut() = Version::HTTP_11;
 
     let h = req.headers_mut();
+    // The request id is the gateway's by now (`service::handle` kept or replaced the caller's).
+    let request_id = h.get(X_REQUEST_ID).cloned();
     // Host among them: the client sets it from the upstream URI.
     headers::strip_request(h, route.forward_authorization);
+    if let Some(id) = request_id {
+        h.insert(X_REQUEST_ID, id);
+    }
     // storegate is where the caller's connection ends, so it states the peer rather than
     // extending a chain the caller could have written.
     h.insert(headers::X_FORWARDED_FOR, conn.forwarded_for.clone());

@@ -25,10 +25,15 @@ pub const DRAIN_MAX_TIME: Duration = Duration::from_secs(1);
 /// thirds of such requests and never shows the error body. On HTTP/1.1 a refusal is sent
 /// without reading (with `Expect: 100-continue` that is the point).
 pub async fn drain_for_refusal(req: http::Request<Incoming>) {
-    if req.version() != http::Version::HTTP_2 || req.body().is_end_stream() {
+    let (head, body) = req.into_parts();
+    drain_before_refusal(head.version, body).await
+}
+
+/// `drain_for_refusal`, for a request already taken apart.
+pub async fn drain_before_refusal(version: http::Version, mut body: Incoming) {
+    if version != http::Version::HTTP_2 || body.is_end_stream() {
         return;
     }
-    let mut body = req.into_body();
     let read_all = async {
         let mut read = 0;
         while let Some(Ok(frame)) = http_body_util::BodyExt::frame(&mut body).await {

@@ -14,6 +14,7 @@
 //! store API.
 #![forbid(unsafe_code)]
 
+pub mod access;
 pub mod admin;
 pub mod affinity;
 pub mod body;
@@ -24,6 +25,7 @@ pub mod conn;
 pub mod demo;
 pub mod devfiles;
 pub mod discovery;
+pub mod dispatch;
 pub mod endpoint;
 pub mod errors;
 #[doc(hidden)]
@@ -34,6 +36,7 @@ pub mod health;
 pub mod limits;
 pub mod metrics;
 pub mod outcome;
+pub mod own;
 pub mod proxy;
 pub mod ratelimit;
 pub mod relay;

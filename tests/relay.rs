@@ -108,31 +108,72 @@ async fn pipelined_requests_are_answered_in_order() {
     assert_eq!(seen.connections.load(Ordering::SeqCst), 1);
 }
 
+/// The relay keeps an upstream's header names as they came; hyper writes them in lower case.
+/// So an answer shows which of the two served it.
+fn marked(head: &str) -> (Vec<u8>, bool) {
+    let body = path_of(head);
+    let answer = format!(
+        "HTTP/1.1 200 OK\r\nX-Served-By: up\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    (answer.into_bytes(), false)
+}
+
+fn relayed_answer(out: &str) -> bool {
+    out.contains("\r\nX-Served-By: up\r\n")
+}
+
 #[tokio::test]
-async fn a_connection_that_turns_to_an_endpoint_goes_on_with_hyper() {
-    let (gw, seen, token) = relayed(true, |head| (ok(path_of(head)), false)).await;
-    let get =
-        |p: &str| format!("GET {p} HTTP/1.1\r\nhost: gw\r\nauthorization: Bearer {token}\r\n\r\n");
+async fn a_token_request_keeps_the_connection_with_the_relay() {
+    let (gw, seen, _) = relayed(true, marked).await;
+    let get = |p: &str, t: &str| {
+        format!("GET {p} HTTP/1.1\r\nhost: gw\r\nauthorization: Bearer {t}\r\n\r\n")
+    };
     let form = "grant_type=client_credentials";
-    let token_request = format!(
-        "POST /connect/token HTTP/1.1\r\nhost: gw\r\nauthorization: Basic {}\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: {}\r\n\r\n{form}",
+    let token_head = format!(
+        "POST /connect/token HTTP/1.1\r\nhost: gw\r\nauthorization: Basic {}\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: {}\r\n\r\n",
         base64_basic("backoffice-app", SECRET),
         form.len()
     );
     let mut tls = tls_stream(&gw, &[&gw.ca_pem], &[b"http/1.1"]).await;
-    for req in [get("/admin/first"), token_request, get("/admin/after")] {
+    // The body after the head, in a write of its own (as Python's requests sends it).
+    tls.write_all(token_head.as_bytes()).await.unwrap();
+    tls.flush().await.unwrap();
+    tokio::task::yield_now().await;
+    tls.write_all(form.as_bytes()).await.unwrap();
+    let out = read_responses(&mut tls, 1).await;
+    assert!(out.starts_with("HTTP/1.1 200 OK"), "{out}");
+    assert!(out.contains("\r\ncache-control: no-store\r\n"), "{out}");
+    let body: serde_json::Value =
+        serde_json::from_str(out.rsplit("\r\n\r\n").next().unwrap()).unwrap();
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    for req in [
+        get("/admin/first", &token),
+        get("/.well-known/jwks.json", "-"),
+        get("/healthz", "-"),
+        get("/admin/after", &token),
+    ] {
         tls.write_all(req.as_bytes()).await.unwrap();
         let out = read_responses(&mut tls, 1).await;
         assert!(out.starts_with("HTTP/1.1 200 OK"), "{out}");
+        if req.contains("/admin/") {
+            assert!(relayed_answer(&out), "served by the relay: {out}");
+        }
     }
-    let paths: Vec<String> = seen
-        .heads
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|h| path_of(h).to_owned())
-        .collect();
-    assert_eq!(paths, ["/admin/first", "/admin/after"]);
+    // A request the relay does not take hands the connection to hyper, which the marker shows.
+    let handoff = format!(
+        "GET /admin/hyper HTTP/1.1\r\nhost: gw\r\nauthorization: Bearer {token}\r\nconnection: x-hop\r\nx-hop: 1\r\n\r\n"
+    );
+    tls.write_all(handoff.as_bytes()).await.unwrap();
+    let out = read_responses(&mut tls, 1).await;
+    assert!(
+        out.starts_with("HTTP/1.1 200 OK") && !relayed_answer(&out),
+        "{out}"
+    );
+    assert_eq!(
+        seen.paths(),
+        ["/admin/first", "/admin/after", "/admin/hyper"]
+    );
 }
 
 fn base64_basic(id: &str, secret: &str) -> String {

@@ -25,8 +25,8 @@ pub struct Asking<'a> {
 
 impl<'a> Asking<'a> {
     /// The asking of a request under generation `g`.
-    pub fn new<B>(
-        req: &http::Request<B>,
+    pub fn new(
+        headers: &http::HeaderMap,
         g: &'a Generation,
         shared: &'a Shared,
         conn: &ConnInfo,
@@ -36,7 +36,7 @@ impl<'a> Asking<'a> {
             throttle: &shared.throttle,
             metrics: &shared.metrics,
             limits: g.config.throttle,
-            source: conn.source(req.headers(), &g.config.trusted_proxies),
+            source: conn.source(headers, &g.config.trusted_proxies),
         }
     }
 

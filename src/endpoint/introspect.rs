@@ -13,9 +13,8 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{HeaderValue, Request, Response, header};
+use http::{HeaderValue, Response, header};
 use http_body_util::{Either, Full};
-use hyper::body::Incoming;
 use serde::Serialize;
 
 use super::client_auth::Asking;
@@ -26,14 +25,14 @@ use crate::state::{Generation, Shared};
 use crate::token::verified::Verified;
 
 /// Answers an introspection request.
-pub(super) async fn introspect(
-    req: Request<Incoming>,
+pub(super) fn introspect(
+    req: super::Asked,
     g: &Generation,
     shared: &Shared,
     asking: &Asking<'_>,
     logged_client: &mut Option<Arc<Client>>,
 ) -> Result<Response<Body>, Refusal> {
-    let (params, basic) = super::read_post(req, &g.config).await?;
+    let (params, basic) = super::read_post(req)?;
     let client = asking
         .authenticate(true, &params, basic)
         .map_err(|e| match e {

@@ -1,7 +1,8 @@
 //! The endpoints clients authenticate at: the token endpoint (here: read the request, decide
 //! the grant, issue a token, answer in the shape of the documented API it is mounted as), and
 //! the token lifecycle's `revoke` (RFC 7009) and `introspect` (RFC 7662). All three read a form
-//! or JSON body (`request`) and authenticate the client alike (`client_auth`).
+//! or JSON body (`request`) and authenticate the client alike (`client_auth`). A request comes
+//! with its body already read (`Asked`), by hyper's path (`read`) or the relay's.
 
 pub mod client_auth;
 pub mod introspect;
@@ -27,16 +28,39 @@ use crate::routes::{EndpointShape, OAuthEndpoint, OAuthKind, TokenEndpoint};
 use crate::state::{Generation, Shared};
 use client_auth::Asking;
 
+/// A request to one of the endpoints: its head, and its body read whole (or why it was not).
+pub struct Asked {
+    pub head: http::request::Parts,
+    pub body: Result<Bytes, Refusal>,
+}
+
+/// A request as hyper hands it over, its body read (POST only: any other method is refused
+/// before its body matters, and the body is drained as a refusal's).
+pub async fn read(req: Request<Incoming>, cfg: &Config) -> Asked {
+    let (head, body) = req.into_parts();
+    let body = if head.method == Method::POST {
+        read_body(body, cfg).await
+    } else {
+        crate::body::drain_before_refusal(head.version, body).await;
+        Ok(Bytes::new())
+    };
+    Asked { head, body }
+}
+
+/// The refusal of a body that did not come within `body_read_timeout_ms`.
+pub const BODY_TOO_SLOW: Refusal =
+    Refusal::InvalidRequest("the request body was not received in time");
+
 /// Answers a token request (the client, once known, goes in the outcome for the access log).
 pub async fn handle(
-    req: Request<Incoming>,
+    req: Asked,
     ep: &TokenEndpoint,
     g: &Generation,
     shared: &Shared,
     conn: &ConnInfo,
 ) -> Outcome {
     let mut client = None;
-    let asking = Asking::new(&req, g, shared, conn);
+    let asking = Asking::new(&req.head.headers, g, shared, conn);
     let result = token_response(req, ep, (g, shared), &asking, &mut client).await;
     let m = &shared.metrics;
     match &result {
@@ -66,19 +90,17 @@ pub async fn handle(
 /// Answers a revocation or introspection request; like the token endpoint's, its answers are
 /// never to be cached, and the client, once known, goes in the outcome for the access log.
 pub async fn handle_oauth(
-    req: Request<Incoming>,
+    req: Asked,
     ep: &OAuthEndpoint,
     g: &Generation,
     shared: &Shared,
     conn: &ConnInfo,
 ) -> Outcome {
     let mut client = None;
-    let asking = Asking::new(&req, g, shared, conn);
+    let asking = Asking::new(&req.head.headers, g, shared, conn);
     let result = match ep.kind {
         OAuthKind::Revocation => revoke::revoke(req, g, shared, &asking, &mut client).await,
-        OAuthKind::Introspection => {
-            introspect::introspect(req, g, shared, &asking, &mut client).await
-        }
+        OAuthKind::Introspection => introspect::introspect(req, g, shared, &asking, &mut client),
     };
     Outcome {
         client,
@@ -88,14 +110,14 @@ pub async fn handle_oauth(
 }
 
 async fn token_response(
-    req: Request<Incoming>,
+    req: Asked,
     ep: &TokenEndpoint,
     (g, shared): (&Generation, &Shared),
     asking: &Asking<'_>,
     // Set once the client is known, for the access log.
     logged_client: &mut Option<Arc<Client>>,
 ) -> Result<Response<Body>, Refusal> {
-    let (params, basic) = read_post(req, &g.config).await?;
+    let (params, basic) = read_post(req)?;
     let grant = match params.grant_type.as_deref() {
         None => return Err(Refusal::InvalidRequest("grant_type is missing")),
         Some("client_credentials") => Grant::ClientCredentials,
@@ -125,27 +147,20 @@ async fn token_response(
 }
 
 /// The parameters and any HTTP Basic credentials of a POST; other methods are refused (405).
-pub async fn read_post(
-    req: Request<Incoming>,
-    cfg: &Config,
-) -> Result<(request::Params, Option<(String, String)>), Refusal> {
-    if req.method() != Method::POST {
-        crate::body::drain_for_refusal(req).await;
+pub fn read_post(req: Asked) -> Result<(request::Params, Option<(String, String)>), Refusal> {
+    if req.head.method != Method::POST {
         return Err(Refusal::MethodNotAllowed);
     }
-    let (parts, body) = req.into_parts();
-    let body = read_body(body, cfg).await?;
-    let params = request::parse_body(&parts.headers, &body)?;
-    let basic = request::basic_credentials(&parts.headers).transpose()?;
+    let body = req.body?;
+    let params = request::parse_body(&req.head.headers, &body)?;
+    let basic = request::basic_credentials(&req.head.headers).transpose()?;
     Ok((params, basic))
 }
 
 async fn read_body(body: Incoming, cfg: &Config) -> Result<Bytes, Refusal> {
     let limited = Limited::new(body, cfg.max_token_body_bytes);
     match tokio::time::timeout(cfg.body_read_timeout, limited.collect()).await {
-        Err(_) => Err(Refusal::InvalidRequest(
-            "the request body was not received in time",
-        )),
+        Err(_) => Err(BODY_TOO_SLOW),
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => Err(Refusal::PayloadTooLarge),
         Ok(Err(_)) => Err(Refusal::InvalidRequest(
             "the request body could not be read",

@@ -9,9 +9,8 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{Request, Response};
+use http::Response;
 use http_body_util::{Either, Full};
-use hyper::body::Incoming;
 
 use super::client_auth::Asking;
 use crate::Body;
@@ -22,13 +21,13 @@ use crate::state::{Generation, Shared};
 
 /// Answers a revocation request.
 pub(super) async fn revoke(
-    req: Request<Incoming>,
+    req: super::Asked,
     g: &Generation,
     shared: &Shared,
     asking: &Asking<'_>,
     logged_client: &mut Option<Arc<Client>>,
 ) -> Result<Response<Body>, Refusal> {
-    let (params, basic) = super::read_post(req, &g.config).await?;
+    let (params, basic) = super::read_post(req)?;
     // Without a secret, only a client that has none may name itself.
     let public = basic.is_none()
         && params.client_secret.is_none()

@@ -18,7 +18,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout, timeout_at};
 
-use super::chunked::Chunked;
+use super::framed::Body;
 use super::head::{self, Framing, MAX_HEADERS, ResponseEdits};
 
 /// Bytes read from a socket at a time while relaying a body.
@@ -372,52 +372,5 @@ async fn write<D: AsyncWrite + Unpin>(
     match timeout(idle, written).await {
         Ok(Ok(())) => Ok(()),
         _ => Err(Broken),
-    }
-}
-
-/// A response body on its way: what is left of it.
-struct Body {
-    framing: Framing,
-    left: u64,
-    chunked: Chunked,
-}
-
-impl Body {
-    fn new(framing: Framing) -> Body {
-        let left = match framing {
-            Framing::Length(n) => n,
-            _ => 0,
-        };
-        Body {
-            framing,
-            left,
-            chunked: Chunked::default(),
-        }
-    }
-
-    fn is_done(&self) -> bool {
-        match self.framing {
-            Framing::Empty => true,
-            Framing::Length(_) => self.left == 0,
-            Framing::Chunked => self.chunked.is_done(),
-            Framing::UntilClose => false,
-        }
-    }
-
-    /// Moves the body's bytes from `buf` to `out` (what lies beyond the body stays in `buf`);
-    /// returns whether the body is complete.
-    fn take(&mut self, buf: &mut BytesMut, out: &mut Vec<u8>) -> Result<bool, ()> {
-        let n = match self.framing {
-            Framing::Empty => 0,
-            Framing::Length(_) => {
-                let n = self.left.min(buf.len() as u64) as usize;
-                self.left -= n as u64;
-                n
-            }
-            Framing::Chunked => self.chunked.advance(buf).map_err(|_| ())?,
-            Framing::UntilClose => buf.len(),
-        };
-        out.extend_from_slice(&buf.split_to(n));
-        Ok(self.is_done())
     }
 }

@@ -1,0 +1,170 @@
+//! The relay's answer to a request it took: the upstream's, relayed (`exchange`), a refusal,
+//! or the gateway's own answer (`own::answer`, the code hyper's path calls), written as bytes;
+//! then the request is recorded with `access::finish`, as hyper's path records its requests.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::Version;
+use http_body_util::BodyExt;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+
+use super::Kept;
+use super::decide::{Plan, Seen};
+use super::exchange::{self, Failure};
+use super::head::{self, ResponseEdits};
+use crate::access::{self, Finished};
+use crate::conn::ConnInfo;
+use crate::errors::Refusal;
+use crate::routes::Route;
+use crate::state::{Generation, Shared, State};
+
+/// Answers a request; returns whether the caller's connection closes after it (`None`: it is
+/// gone already).
+pub(super) async fn answer<T: AsyncRead + AsyncWrite + Unpin>(
+    io: &mut T,
+    kept: &mut Kept,
+    plan: Plan<'_>,
+    seen: &Seen,
+    mut edits: ResponseEdits<'_>,
+    started: Instant,
+    (g, state, conn): (&Generation, &State, &ConnInfo),
+) -> Option<bool> {
+    let shared = &state.shared;
+    let fixed = &shared.fixed;
+    // A body not read to its end leaves nothing to read the next head from.
+    let unread = seen.body_left > 0;
+    let (status, bytes_out, client, route) = match plan {
+        Plan::Forward(route, who) => {
+            let req = exchange::Request {
+                authority: &route.upstream_authority,
+                bytes: &kept.upstream_out,
+                body_left: seen.body_left,
+                head_request: seen.head_request,
+                retry_safe: seen.retry_safe,
+                connect_timeout: fixed.upstream_connect_timeout,
+                timeout: route.timeout,
+                body_idle: route.body_idle_timeout,
+                max_head: fixed.limits.max_upstream_head_bytes,
+            };
+            let (status, len) = match kept.link.exchange(&req, io, edits, &mut kept.out).await {
+                Ok(r) => {
+                    edits.close |= r.close;
+                    (r.status, r.bytes_out)
+                }
+                Err(Err(exchange::Broken)) | Err(Ok(Failure::CallerGone)) => return None,
+                Err(Ok(failure)) => {
+                    edits.close |= unread;
+                    let refusal = upstream_failure(shared, route, failure);
+                    let metadata = route.resource_metadata.as_deref();
+                    let resp = refusal.rendered(route.error_shape, &g.config.realm, metadata);
+                    let idle = route.body_idle_timeout;
+                    let write = Writing {
+                        seen,
+                        edits: &edits,
+                        idle,
+                    };
+                    write.own(io, &mut kept.out, resp).await
+                }
+            };
+            (status, len, Some(who.client.clone()), Some(route))
+        }
+        Plan::Refuse {
+            refusal,
+            shape,
+            route,
+        } => {
+            edits.close |= unread;
+            let metadata = route.and_then(|r| r.resource_metadata.as_deref());
+            let idle = route.map_or(g.config.body_read_timeout, |r| r.body_idle_timeout);
+            let write = Writing {
+                seen,
+                edits: &edits,
+                idle,
+            };
+            let resp = refusal.rendered(shape, &g.config.realm, metadata);
+            let (status, len) = write.own(io, &mut kept.out, resp).await;
+            (status, len, None, route)
+        }
+        Plan::Own(own, asked) => {
+            let outcome = crate::own::answer(own, *asked, g, shared, conn).await;
+            let client = outcome.client.clone();
+            let (parts, body) = outcome.into_response(&g.config.realm).into_parts();
+            // The gateway's own answers are whole in memory.
+            let body = body.collect().await.map_or(Bytes::new(), |b| b.to_bytes());
+            let write = Writing {
+                seen,
+                edits: &edits,
+                idle: g.config.body_read_timeout,
+            };
+            let resp = http::Response::from_parts(parts, body);
+            let (status, len) = write.own(io, &mut kept.out, resp).await;
+            (status, len, client, None)
+        }
+    };
+    let finished = Finished {
+        route: route.map(|r| &r.label),
+        status,
+        elapsed: started.elapsed(),
+        line: (seen.access.as_ref()).map(|(m, p)| (m.as_str(), p.as_str())),
+        client_id: client.as_ref().map(|c| c.id.as_str()),
+        bytes_in: seen.bytes_in,
+        bytes_out,
+        protocol: Version::HTTP_11,
+        request_id: seen.request_id.as_bytes(),
+        peer: conn.peer.ip(),
+    };
+    access::finish(&shared.metrics, &mut kept.counted, &finished);
+    Some(edits.close)
+}
+
+/// What an upstream failure is answered with; counted and logged as the pooled path does.
+fn upstream_failure(shared: &Shared, route: &Route, failure: Failure) -> Refusal {
+    let kind = match &failure {
+        Failure::Upstream(kind, _) => kind,
+        Failure::Timeout => "timeout",
+        Failure::CallerIdle | Failure::CallerGone => return Refusal::RequestTimeout,
+    };
+    let labels = crate::metrics::RouteKind {
+        route: route.label.clone(),
+        kind,
+    };
+    shared.metrics.upstream_errors.get_or_create(&labels).inc();
+    match failure {
+        Failure::Upstream(_, error) => {
+            tracing::warn!(route = %route.prefix, %error, "upstream request failed");
+            Refusal::BadGateway
+        }
+        _ => {
+            tracing::warn!(route = %route.prefix, "upstream did not answer within {:?}", route.timeout);
+            Refusal::GatewayTimeout
+        }
+    }
+}
+
+/// How a response the gateway made itself is written.
+struct Writing<'a> {
+    seen: &'a Seen,
+    edits: &'a ResponseEdits<'a>,
+    /// Longest the caller may take to read it.
+    idle: Duration,
+}
+
+impl Writing<'_> {
+    /// Writes `resp` whole; returns its status and length.
+    async fn own<T: AsyncWrite + Unpin>(
+        &self,
+        io: &mut T,
+        out: &mut Vec<u8>,
+        resp: http::Response<Bytes>,
+    ) -> (u16, Option<u64>) {
+        out.clear();
+        head::write_own_response(out, &resp, self.seen.head_request, self.edits);
+        let written = async {
+            io.write_all(out).await?;
+            io.flush().await
+        };
+        let _ = tokio::time::timeout(self.idle, written).await;
+        (resp.status().as_u16(), Some(resp.body().len() as u64))
+    }
+}

@@ -56,3 +56,22 @@ impl Outcome {
         resp
     }
 }
+
+/// The answer to a HEAD request: a body the gateway wrote itself is left out, its length kept
+/// in `Content-Length`. hyper leaves the body out on HTTP/1.1 itself, but sends it on HTTP/2,
+/// where a client then resets the stream (a HEAD answer has no DATA, RFC 9113 §8.1).
+pub fn for_head(resp: Response<Body>) -> Response<Body> {
+    let (mut parts, body) = resp.into_parts();
+    let body = match body {
+        http_body_util::Either::Left(full) => {
+            let len = hyper::body::Body::size_hint(&full).exact().unwrap_or(0);
+            (parts.headers)
+                .entry(header::CONTENT_LENGTH)
+                .or_insert_with(|| HeaderValue::from(len));
+            http_body_util::Either::Left(http_body_util::Full::default())
+        }
+        // The upstream's answer to a HEAD has no body.
+        upstream => upstream,
+    };
+    Response::from_parts(parts, body)
+}

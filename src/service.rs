@@ -36,9 +36,13 @@ pub async fn handle(mut req: Request<Incoming>, state: &State, conn: &ConnInfo) 
             access::length(req.headers()),
         )
     });
+    let head_request = req.method() == Method::HEAD;
     let outcome = handle_inner(req, &g, shared, conn).await;
     let (client, route) = (outcome.client.clone(), outcome.route.clone());
     let mut resp = outcome.into_response(&g.config.realm);
+    if head_request {
+        resp = crate::outcome::for_head(resp);
+    }
     if closes || (version == Version::HTTP_11 && shared.health.is_draining()) {
         resp.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));

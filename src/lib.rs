@@ -1,17 +1,25 @@
 //! storegate: a TLS reverse-proxy that issues OAuth2 client-credentials tokens and guards a
 //! store's backend APIs with them.
 //!
-//! One request's path through the code: `server` (accept, TLS, HTTP) -> `service` (loads the
-//! current `state::Generation`, dispatches by `routes`, renders the `outcome`) -> either
-//! `endpoint` (the token endpoint, in the shape of a documented API) or `guard` (token,
-//! `token::verify`, rate limit) + `proxy` (the forwarding).
+//! One request's path through the code: `server` (accept, TLS; ALPN picks the transport) ->
+//! for HTTP/1.1, `relay` (heads parsed and written as bytes), for HTTP/2 and whatever the relay
+//! hands over, `service` (hyper). Both call the same steps: `dispatch` (every check before the
+//! guard), then `own` (health, documents, and `endpoint`: the token endpoint in the shape of a
+//! documented API, revocation, introspection) or `guard` (token, `token::verify`, revocation,
+//! rate limit) and forwarding (`relay::exchange` as bytes, `proxy` with hyper's client;
+//! `headers` is the one list of header rules both apply, `errors` the one refusal table), then
+//! `access::finish` (metrics, access line).
 //!
 //! `state` splits what lives per configuration (`Generation`) from what lives per process
-//! (`Shared`: upstream pool, `ratelimit` buckets, the token cache). `config` validates
-//! gateway.toml into domain types (`clients`, `routes`, `tls`, `token::keys`) and is imported by
-//! none of them. `errors` is the one table of refusals and their bodies, `conn` what is known of
-//! a connection, `devfiles` the rule for generated development files, `demo` the built-in demo
-//! store API.
+//! (`Shared`: upstream pool, `ratelimit` buckets, the token cache, `revocation`, `throttle`).
+//! `config` validates gateway.toml into domain types (`clients`, `routes`, `tls`,
+//! `token::keys`) and is imported by none of them; `reload` replaces the generation. `conn` is
+//! what is known of a connection, `affinity` a caller's own upstream connection, `body` guarded
+//! bodies, `outcome` a request's result before it becomes HTTP, `request_id` the ids, `cluster`
+//! what replicas share through Redis, `admin` the admin listener, `metrics` and `health` what
+//! operators read, `discovery` the metadata documents, `devfiles` the rule for generated
+//! development files, `demo` the built-in demo store API, `fuzzing` the fuzz targets' entry
+//! points.
 #![forbid(unsafe_code)]
 
 pub mod access;

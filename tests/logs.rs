@@ -163,6 +163,23 @@ async fn logs_name_requests_but_never_secrets_or_tokens() {
     }
 }
 
+/// A client trusting the binary's development CA, and its token request for `logged-client`.
+async fn token_request(dir: &std::path::Path, port: u16) -> (reqwest::Client, reqwest::Response) {
+    let ca = std::fs::read_to_string(dir.join("certs/dev-ca.pem")).unwrap();
+    let client = support::client_for(&ca, false);
+    let resp = client
+        .post(format!("https://127.0.0.1:{port}/connect/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "logged-client"),
+            ("client_secret", SECRET),
+        ])
+        .send()
+        .await
+        .unwrap();
+    (client, resp)
+}
+
 /// SIGHUP reloads; a broken file is one error line naming the file and the key, and the
 /// running configuration goes on serving.
 #[tokio::test]
@@ -195,18 +212,7 @@ async fn sighup_reloads_and_a_bad_file_is_one_error_line() {
         "{line}"
     );
 
-    let ca = std::fs::read_to_string(dir.path().join("certs/dev-ca.pem")).unwrap();
-    let client = support::client_for(&ca, false);
-    let resp = client
-        .post(format!("https://127.0.0.1:{port}/connect/token"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", "logged-client"),
-            ("client_secret", SECRET),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let (_, resp) = token_request(dir.path(), port).await;
     assert_eq!(resp.status(), 200, "the running configuration still serves");
     child.start_kill().unwrap();
     let _ = child.wait().await;
@@ -257,18 +263,7 @@ async fn a_log_beside_the_config_does_not_feed_the_reload_watcher() {
         .and_then(|p| p.parse().ok())
         .unwrap();
     // Log lines that reach the file, in requests and a reload.
-    let ca = std::fs::read_to_string(dir.path().join("certs/dev-ca.pem")).unwrap();
-    let client = support::client_for(&ca, false);
-    let resp = client
-        .post(format!("https://127.0.0.1:{port}/connect/token"))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", "logged-client"),
-            ("client_secret", SECRET),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let (client, resp) = token_request(dir.path(), port).await;
     assert_eq!(resp.status(), 200);
     until("storegate::access", 1).await;
     let pid = child.id().unwrap().to_string();

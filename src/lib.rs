@@ -36,7 +36,9 @@ pub mod discovery;
 pub mod dispatch;
 pub mod endpoint;
 pub mod errors;
-#[doc(hidden)]
+// Compiled only for the fuzz targets (cargo-fuzz sets `--cfg fuzzing`) and the corpus replay
+// (a unit test): the library a user builds carries none of it.
+#[cfg(any(test, fuzzing))]
 pub mod fuzzing;
 pub mod guard;
 pub mod headers;

@@ -1,4 +1,4 @@
 #![no_main]
 
-// The body is storegate::fuzzing::bearer, which tests/fuzz_corpus.rs also replays.
+// The body is storegate::fuzzing::bearer, which src/fuzzing/replay.rs (a unit test) also replays.
 libfuzzer_sys::fuzz_target!(|data: &[u8]| storegate::fuzzing::bearer(data));

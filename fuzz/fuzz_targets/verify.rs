@@ -1,4 +1,4 @@
 #![no_main]
 
-// The body is storegate::fuzzing::verify, which tests/fuzz_corpus.rs also replays.
+// The body is storegate::fuzzing::verify, which src/fuzzing/replay.rs (a unit test) also replays.
 libfuzzer_sys::fuzz_target!(|data: &[u8]| storegate::fuzzing::verify(data));

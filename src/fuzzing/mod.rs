@@ -1,5 +1,5 @@
-//! Entry points for the fuzz targets in `fuzz/` and for the corpus replay in
-//! `tests/fuzz_corpus.rs`: each takes arbitrary bytes and must never panic.
+//! Entry points for the fuzz targets in `fuzz/` and for the corpus replay (`replay`, a unit
+//! test); compiled only for those (`--cfg fuzzing`, tests): each takes arbitrary bytes and must never panic.
 //!
 //! Besides "does not panic", each checks a few properties the callers rely on (an empty
 //! parameter counts as omitted, a Bearer token is never empty, a `..` segment is always refused,
@@ -7,6 +7,8 @@
 //! crash. The fixtures (key, verifier, routing table) are built once per process.
 
 mod relay;
+#[cfg(test)]
+mod replay;
 
 pub use relay::relay;
 

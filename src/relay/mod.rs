@@ -14,11 +14,11 @@
 //! exactly as it serves one that never met the relay.
 
 mod answer;
-pub mod chunked;
+pub(crate) mod chunked;
 mod decide;
 mod exchange;
 mod framed;
-pub mod head;
+pub(crate) mod head;
 mod prefixed;
 
 use std::time::{Duration, Instant, SystemTime};

@@ -1,12 +1,12 @@
 //! Replays the fuzz corpus (`fuzz/corpus/<target>/`) and the inputs of crashes found before
 //! (`fuzz/regressions/<target>/`) through the same functions the fuzz targets call, so that an
 //! ordinary `cargo test` (no nightly, no libFuzzer) catches a change that breaks one of them.
-//! It never fuzzes.
+//! It never fuzzes. A unit test, so that the entry points need not ship in the library.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
-use storegate::fuzzing::TARGETS;
+use super::TARGETS;
 
 /// The files of `dir`, sorted; none if it does not exist.
 fn inputs(dir: &Path) -> Vec<PathBuf> {
@@ -62,12 +62,12 @@ fn every_target_has_a_fuzz_target_file() {
 }
 
 /// Writes the `verify` seeds that need the fuzz key (tokens as the token endpoint issues them).
-/// Run by hand: `cargo test --test fuzz_corpus -- --ignored write_token_seeds`.
+/// Run by hand: `cargo test --lib fuzzing::replay -- --ignored write_token_seeds`.
 #[test]
 #[ignore = "writes files; run by hand to make the token seeds again"]
 fn write_token_seeds() {
-    use storegate::clients::Grant;
-    use storegate::fuzzing::seed_token;
+    use super::seed_token;
+    use crate::clients::Grant;
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/verify");
     std::fs::create_dir_all(&dir).unwrap();
     for (file, scope, grant) in [

@@ -4,7 +4,9 @@
 # this machine, on loopback only. HTTP/1.1 callers (wrk) and HTTP/2 callers (h2load, several
 # streams per connection); access logging off in the main rows, on in one row each. For every
 # row, the upstream connections the proxy opened per 10,000 requests (the upstream's
-# stub_status). Prints a markdown table; see BENCHMARKS.md.
+# stub_status). "token-then-API" rows: each wrk connection first gets its token from the token
+# endpoint, then sends only guarded requests with it (benches/load/token_then_api.lua), beside
+# the rows whose token was minted before the run. Prints a markdown table; see BENCHMARKS.md.
 #
 #   benches/load/compare.sh            # 5 interleaved rounds of 10 s per target (~17 min)
 #   benches/load/compare.sh --quick    # 2 rounds of 3 s, 20k tokens for memory (~2 min)
@@ -224,18 +226,22 @@ ES_TOKEN=$(token_from https://127.0.0.1:19446)
 RS_TOKEN=$(token_from https://127.0.0.1:19448)
 [[ $ES_TOKEN == ey* && $RS_TOKEN == ey* ]] || { say "could not get tokens"; exit 1; }
 
-# name | url | token | scheme (plain, tls: wrk; h2: h2load over TLS)
+# name | url | token | scheme (plain, tls: wrk; h2: h2load over TLS) [| wrk script: the
+# token-then-API rows, whose token ("-" here) the script gets from the endpoint itself]
+TTA="$ROOT/benches/load/token_then_api.lua"
 TARGETS=(
   "direct|http://127.0.0.1:19000/api/products|-|plain"
   "nginx TLS proxy (no auth)|https://127.0.0.1:19443/api/products|-|tls"
   "HAProxy TLS jwt_verify ES256|https://127.0.0.1:19444/api/products|$ES_TOKEN|tls"
   "HAProxy TLS jwt_verify RS256|https://127.0.0.1:19445/api/products|$RS_TOKEN|tls"
   "storegate TLS, cached|https://127.0.0.1:19446/api/products|$ES_TOKEN|tls"
+  "storegate token-then-API (TLS)|https://127.0.0.1:19446/api/products|-|tls|$TTA"
   "storegate TLS, cache off, ES256|https://127.0.0.1:19447/api/products|$ES_TOKEN|tls"
   "storegate TLS, cache off, RS256|https://127.0.0.1:19448/api/products|$RS_TOKEN|tls"
   "nginx plain proxy (no auth)|http://127.0.0.1:19080/api/products|-|plain"
   "HAProxy plain jwt_verify ES256|http://127.0.0.1:19081/api/products|$ES_TOKEN|plain"
   "storegate plain, cached|http://127.0.0.1:19082/api/products|$ES_TOKEN|plain"
+  "storegate token-then-API (plain)|http://127.0.0.1:19082/api/products|-|plain|$TTA"
   "nginx plain proxy, access log on|http://127.0.0.1:19084/api/products|-|plain"
   "storegate plain, cached, access log on|http://127.0.0.1:19083/api/products|$ES_TOKEN|plain"
   "nginx TLS proxy, HTTP/2 callers|https://127.0.0.1:19451/api/products|-|h2"
@@ -244,7 +250,9 @@ TARGETS=(
 
 # Every target must answer 200 before anything is measured.
 for t in "${TARGETS[@]}"; do
-  IFS='|' read -r name url token scheme <<<"$t"
+  IFS='|' read -r name url token scheme script <<<"$t"
+  # A token-then-API row: its endpoint must mint a token that its URL accepts.
+  [[ -n $script ]] && token=$(token_from "$(sed -E 's#^(https?://[^/]+).*#\1#' <<<"$url")")
   auth=(); [[ $token != - ]] && auth=(-H "Authorization: Bearer $token")
   http2=(); [[ $scheme == h2 ]] && http2=(--http2)
   code=$(curl -sk -o /dev/null -w '%{http_code}' "${http2[@]}" "${auth[@]}" "$url")
@@ -254,12 +262,15 @@ done
 to_ms() { # wrk latency such as 812.00us, 1.23ms, 1.01s
   awk -v v="$1" 'BEGIN { n=v+0; if (v ~ /us$/) n/=1000; else if (v ~ /ms$/) n=n; else if (v ~ /s$/) n*=1000; printf "%.3f", n }'
 }
-run_wrk() { # $1 url, $2 token, [$3 lua script] -> "rps p50 p99 errors"
-  local auth=() script=()
+run_wrk() { # $1 url, $2 token, [$3 lua script [its arguments…]] -> "rps p50 p99 errors"
+  local auth=() script=() args=()
   [[ $2 != - ]] && auth=(-H "Authorization: Bearer $2")
   [[ -n ${3:-} ]] && script=(-s "$3")
+  (($# > 3)) && args=(-- "${@:4}")
   local out
-  out=$(taskset -c $LOAD_CPU wrk -t1 -c$CONNS -d${DURATION}s --latency "${auth[@]}" "${script[@]}" "$1")
+  out=$(taskset -c $LOAD_CPU wrk -t1 -c$CONNS -d${DURATION}s --latency "${auth[@]}" "${script[@]}" "$1" "${args[@]}")
+  # The token-then-API script's counters, for the log.
+  grep '^token-then-API total' <<<"$out" | sed 's/^/    /' >&2 || true
   local rps p50 p99 non2xx sock
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
   p50=$(to_ms "$(awk '$1=="50%" {print $2}' <<<"$out")")
@@ -291,10 +302,13 @@ say "measuring: ${#TARGETS[@]} targets x $ROUNDS rounds x ${DURATION}s, $CONNS c
 declare -A RPS P50 P99 ERR OPENED
 for ((r = 1; r <= ROUNDS; r++)); do
   for t in "${TARGETS[@]}"; do
-    IFS='|' read -r name url token scheme <<<"$t"
+    IFS='|' read -r name url token scheme script <<<"$t"
     read -r acc0 req0 < <(upstream_counts)
     if [[ $scheme == h2 ]]; then
       read -r rps p50 p99 err < <(run_h2load "$url" "$token")
+    elif [[ -n $script ]]; then
+      # wrk -t1: all $CONNS connections on the script's one thread.
+      read -r rps p50 p99 err < <(run_wrk "$url" - "$script" "$CONNS" /connect/token bench "$SECRET")
     else
       read -r rps p50 p99 err < <(run_wrk "$url" "$token")
     fi
@@ -356,7 +370,7 @@ echo
 echo "| target | req/s | p50 ms | p99 ms | errors | upstream conns / 10k req | × direct | × nginx (same kind) |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 for t in "${TARGETS[@]}"; do
-  IFS='|' read -r name _ _ scheme <<<"$t"
+  IFS='|' read -r name _ _ scheme _ <<<"$t"
   rps=$(m "${RPS[$name]}")
   peer=$NGINX_TLS; [[ $scheme == plain ]] && peer=$NGINX_PLAIN; [[ $scheme == h2 ]] && peer=$NGINX_H2
   [[ $name == *"access log on" ]] && peer=$NGINX_LOG
@@ -373,6 +387,14 @@ echo "| --- | --- | --- |"
 SG_PLAIN=$(m "${RPS[storegate plain, cached]}")
 SG_H2=$(m "${RPS[storegate TLS, cached, HTTP/2 callers]}")
 echo "| storegate plain cached vs nginx plain, throughput | ≥ 1.0× | $(ratio "$SG_PLAIN" "$NGINX_PLAIN")× |"
+# Per-round ratios of two rows (their rounds ran back to back), then their median.
+round_ratios() { paste -d' ' <(tr ' ' '\n' <<<"$1" | grep -v '^$') <(tr ' ' '\n' <<<"$2" | grep -v '^$') |
+  awk '{ printf "%.3f ", ($2 > 0 ? $1 / $2 : 0) }'; }
+for kind in plain TLS; do
+  pre="storegate plain, cached"; [[ $kind == TLS ]] && pre="storegate TLS, cached"
+  rr=$(round_ratios "${RPS[storegate token-then-API ($kind)]}" "${RPS[$pre]}")
+  echo "| storegate token-then-API vs pre-minted token, $kind, throughput (median of per-round ratios: $rr) | ≥ 0.95× | $(median <<<"$rr" | awk '{printf "%.2f", $1}')× |"
+done
 echo "| storegate plain cached vs nginx plain, p99 | ≤ 1.1× | $(ratio "$(m "${P99[storegate plain, cached]}")" "$(m "${P99[nginx plain proxy (no auth)]}")")× |"
 echo "| storegate cached vs nginx TLS, throughput | ≥ 1.0× | $(ratio "$SG" "$NGINX_TLS")× |"
 echo "| storegate cached vs nginx TLS, HTTP/2 callers | ≥ 1.0× | $(ratio "$SG_H2" "$NGINX_H2")× |"

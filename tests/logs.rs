@@ -128,6 +128,11 @@ async fn logs_name_requests_but_never_secrets_or_tokens() {
         .await
         .unwrap();
 
+    // Each access line is written once its answer is sent, so the last may follow the
+    // client's read of it: wait for all five before stopping the gateway.
+    while seen.matches("storegate::access").count() < 5 {
+        read_until(&mut stdout, &mut seen, "storegate::access").await;
+    }
     child.start_kill().unwrap();
     let _ = child.wait().await;
     let mut rest = String::new();

@@ -2,10 +2,15 @@
 //! hyper path to header maps, the relay to bytes): what a caller's request may never carry to
 //! the upstream, and which response framing is relayed at all.
 //!
+//! An upstream's response loses its hop-by-hop headers, those named in `Connection` and its
+//! `x-request-id` (the caller gets the gateway's).
+//!
 //! A caller's request loses, before the gateway's own headers are added:
 //! * hop-by-hop headers (RFC 9110 §7.6.1) and those named in `Connection`;
 //! * `Host` (the upstream's authority is sent), `x-request-id` (the gateway's id is sent), and
-//!   `Authorization` unless the route forwards it;
+//!   `Authorization` and its `DPoP` proof (RFC 9449) unless the route forwards them;
+//! * `Client-Cert` and `Client-Cert-Chain` (RFC 9440): the gateway is where the caller's TLS
+//!   connection ends, so only it can say which certificate the caller presented;
 //! * every name the gateway speaks for: `x-storegate-*`, `x-forwarded-*` and `Forwarded`,
 //!   in any case and with `_` for `-`;
 //! * every other name with an underscore, as nginx drops them by default
@@ -56,7 +61,10 @@ pub fn never_upstream(name: &str, forward_authorization: bool) -> bool {
         || speaks_for_gateway(n)
         || name.eq_ignore_ascii_case("host")
         || name.eq_ignore_ascii_case("x-request-id")
-        || (!forward_authorization && name.eq_ignore_ascii_case("authorization"))
+        || name.eq_ignore_ascii_case("client-cert")
+        || name.eq_ignore_ascii_case("client-cert-chain")
+        || (!forward_authorization
+            && (name.eq_ignore_ascii_case("authorization") || name.eq_ignore_ascii_case("dpop")))
 }
 
 /// A name the gateway alone sets for the upstream: `x-storegate-*`, `x-forwarded-*`,
@@ -101,9 +109,17 @@ pub fn strip_request(headers: &mut HeaderMap, forward_authorization: bool) {
     strip(headers, |name| never_upstream(name, forward_authorization))
 }
 
-/// `strip` for a response: hop-by-hop only.
-pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    strip(headers, |name| HOP_BY_HOP.contains(&name))
+/// Whether an upstream's response header named `name` (any case) never reaches the caller,
+/// `Connection`-named ones aside: hop-by-hop headers (the relay keeps `Transfer-Encoding` as
+/// the framing it relays), and `x-request-id`, for the caller gets the gateway's.
+pub fn never_downstream(name: &str) -> bool {
+    is_hop_by_hop_raw(name) || name.eq_ignore_ascii_case("x-request-id")
+}
+
+/// Removes from an upstream's response what the caller never sees (`never_downstream`, and
+/// every header the `Connection` header names).
+pub fn strip_response(headers: &mut HeaderMap) {
+    strip(headers, never_downstream)
 }
 
 /// Removes the headers `doomed` names and every header the `Connection` header names.
@@ -146,7 +162,8 @@ mod tests {
         h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
         h.insert(header::TE, HeaderValue::from_static("trailers"));
         h.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
-        strip_hop_by_hop(&mut h);
+        h.insert("X-Request-Id", HeaderValue::from_static("the-upstream's"));
+        strip_response(&mut h);
         assert_eq!(h.len(), 1);
         assert!(h.contains_key(header::ACCEPT));
     }
@@ -179,6 +196,10 @@ mod tests {
             "api_key",
             "Proxy-Connection",
             "Authorization",
+            "DPoP",
+            "Client-Cert",
+            "client-cert-chain",
+            "client_cert",
         ] {
             assert!(never_upstream(name, false), "{name}");
         }
@@ -188,6 +209,8 @@ mod tests {
             "x-storegate",
             "accept",
             "authorization",
+            "dpop",
+            "client-certificate",
         ] {
             assert!(!never_upstream(name, true), "{name}");
         }

@@ -36,6 +36,7 @@ pub mod discovery;
 pub mod dispatch;
 pub mod endpoint;
 pub mod errors;
+pub mod forwarding;
 // Compiled only for the fuzz targets (cargo-fuzz sets `--cfg fuzzing`) and the corpus replay
 // (a unit test): the library a user builds carries none of it.
 #[cfg(any(test, fuzzing))]

@@ -1,9 +1,9 @@
 //! Why an upstream exchange failed, and what the caller is answered: the caller's own fault
 //! (its body) is a 4xx, the upstream's a 502 or 504, counted by kind.
 
-use crate::body::{Fault, Track};
+use crate::body::Track;
 use crate::errors::Refusal;
-use crate::metrics::RouteKind;
+use crate::forwarding::{self, Failed};
 use crate::routes::Route;
 
 use super::Upstream;
@@ -67,50 +67,47 @@ impl UpstreamError {
 impl std::fmt::Display for UpstreamError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            UpstreamError::Pool(e) => write!(f, "{e}"),
-            UpstreamError::Connect(e) => write!(f, "cannot connect: {e}"),
-            UpstreamError::Exchange(e) => write!(f, "{e}"),
+            UpstreamError::Pool(e) => chain(f, e),
+            UpstreamError::Connect(e) => {
+                f.write_str("cannot connect: ")?;
+                chain(f, e)
+            }
+            UpstreamError::Exchange(e) => chain(f, e),
             UpstreamError::Coding => f.write_str(crate::headers::CODING_REFUSED),
         }
     }
 }
 
+/// An error and its sources, `: `-joined (hyper's own message names only the outermost:
+/// "client error (Connect)").
+fn chain(f: &mut std::fmt::Formatter<'_>, e: &dyn std::error::Error) -> std::fmt::Result {
+    write!(f, "{e}")?;
+    let mut source = e.source();
+    while let Some(s) = source {
+        write!(f, ": {s}")?;
+        source = s.source();
+    }
+    Ok(())
+}
+
 impl Upstream {
-    /// A failed upstream request (`None`: no head in time): the caller's fault when its own
-    /// body failed, else the upstream's (counted by kind).
+    /// A failed upstream request (`None`: no head in time), answered by the one rule
+    /// (`forwarding::refusal`): the caller's fault when its own body failed, else the
+    /// upstream's.
     pub(super) fn failure(
         &self,
         route: &Route,
         sent: &Track,
         error: Option<&UpstreamError>,
     ) -> Refusal {
-        if sent.fault().is_none() {
-            let kind = error.map_or("timeout", UpstreamError::kind);
-            let labels = RouteKind {
-                route: route.label.clone(),
-                kind,
-            };
-            self.metrics.upstream_errors.get_or_create(&labels).inc();
-        }
-        failure(route, sent, error)
-    }
-}
-
-fn failure(route: &Route, sent: &Track, error: Option<&UpstreamError>) -> Refusal {
-    match (sent.fault(), error) {
-        (Some(Fault::TooLarge), _) => Refusal::PayloadTooLarge,
-        (Some(Fault::Idle), _) => Refusal::RequestTimeout,
-        (Some(Fault::Broken), _) => {
-            tracing::debug!(route = %route.prefix, "the caller's request body was malformed");
-            Refusal::InvalidRequest("the request body is malformed")
-        }
-        (None, Some(e)) => {
-            tracing::warn!(route = %route.prefix, error = %e, detail = ?e, "upstream request failed");
-            Refusal::BadGateway
-        }
-        (None, None) => {
-            tracing::warn!(route = %route.prefix, "upstream did not answer within {:?}", route.timeout);
-            Refusal::GatewayTimeout
-        }
+        let failed = match (sent.fault(), error) {
+            (Some(fault), _) => Failed::Caller(fault),
+            (None, Some(e)) => Failed::Upstream {
+                kind: e.kind(),
+                error: e,
+            },
+            (None, None) => Failed::Timeout,
+        };
+        forwarding::refusal(&self.metrics, route, failed)
     }
 }

@@ -22,6 +22,7 @@ use crate::affinity::Lease;
 use crate::body::{Guarded, Track};
 use crate::conn::ConnInfo;
 use crate::errors::Refusal;
+use crate::forwarding;
 use crate::headers;
 use crate::metrics::Metrics;
 use crate::request_id::X_REQUEST_ID;
@@ -85,9 +86,8 @@ impl Upstream {
         let (parts, body) = req.into_parts();
         let body = Guarded::new(body, limit, route.body_idle_timeout);
         let sent = body.track();
-        // A bodiless idempotent request can be sent again if the upstream closed a pooled
-        // connection under it before answering (RFC 9110 §9.2.2).
-        let replay = (body.is_end_stream() && parts.method.is_idempotent()).then(|| {
+        // Kept for the resend rule (`forwarding::resend`).
+        let replay = forwarding::resendable(&parts.method, body.is_end_stream()).then(|| {
             let mut again = Request::new(Guarded::empty());
             *again.method_mut() = parts.method.clone();
             *again.uri_mut() = parts.uri.clone();
@@ -120,7 +120,7 @@ impl Upstream {
             // The lease, dropped unfinished, does not keep the connection.
             return Err(self.failure(route, &sent, Some(&UpstreamError::Coding)));
         }
-        headers::strip_hop_by_hop(&mut parts.headers);
+        headers::strip_response(&mut parts.headers);
         let mut body = Guarded::from_upstream(body, route.body_idle_timeout);
         match lease {
             // Nothing to read: the connection is ready for the next request.
@@ -141,7 +141,11 @@ impl Upstream {
     ) -> Option<Result<Response<Incoming>, UpstreamError>> {
         let answer = async { self.client.request(req).await.map_err(UpstreamError::Pool) };
         match head_within(route.timeout, sent, answer).await {
-            Some(Err(e)) if replay.is_some() && e.closed_before_answering() => {
+            // Whether the pool reused the connection is not told: a new one that closes
+            // unanswered is sent again too, once.
+            Some(Err(e))
+                if forwarding::resend(replay.is_some(), true, e.closed_before_answering()) =>
+            {
                 tracing::debug!(route = %route.prefix, "upstream closed a pooled connection; sending again");
                 let again = self.client.request(replay.expect("checked above"));
                 let again = async { again.await.map_err(UpstreamError::Pool) };
@@ -166,7 +170,9 @@ impl Upstream {
         let reused = lease.reuses();
         let first = self.try_pinned(&mut lease, req, route, false);
         let resp = match head_within(route.timeout, sent, first).await {
-            Some(Err(e)) if reused && replay.is_some() && e.closed_before_answering() => {
+            Some(Err(e))
+                if forwarding::resend(replay.is_some(), reused, e.closed_before_answering()) =>
+            {
                 tracing::debug!(route = %route.prefix, "upstream closed a kept connection; sending again on a new one");
                 let again = replay.expect("checked above");
                 let again = self.try_pinned(&mut lease, again, route, true);

@@ -14,8 +14,10 @@ use super::decide::{Plan, Seen};
 use super::exchange::{self, Failure};
 use super::head::{self, ResponseEdits};
 use crate::access::{self, Finished};
+use crate::body::Fault;
 use crate::conn::ConnInfo;
 use crate::errors::Refusal;
+use crate::forwarding::{self, Failed};
 use crate::routes::Route;
 use crate::state::{Generation, Shared, State};
 
@@ -41,7 +43,7 @@ pub(super) async fn answer<T: AsyncRead + AsyncWrite + Unpin>(
                 bytes: &kept.upstream_out,
                 body_left: seen.body_left,
                 head_request: seen.head_request,
-                retry_safe: seen.retry_safe,
+                resendable: seen.resendable,
                 connect_timeout: fixed.upstream_connect_timeout,
                 timeout: route.timeout,
                 body_idle: route.body_idle_timeout,
@@ -118,28 +120,14 @@ pub(super) async fn answer<T: AsyncRead + AsyncWrite + Unpin>(
     Some(edits.close)
 }
 
-/// What an upstream failure is answered with; counted and logged as the pooled path does.
+/// What an upstream failure is answered with: the one rule, `forwarding::refusal`.
 fn upstream_failure(shared: &Shared, route: &Route, failure: Failure) -> Refusal {
-    let kind = match &failure {
-        Failure::Upstream(kind, _) => kind,
-        Failure::Timeout => "timeout",
-        Failure::CallerIdle | Failure::CallerGone => return Refusal::RequestTimeout,
+    let failed = match &failure {
+        Failure::Upstream(kind, error) => Failed::Upstream { kind, error },
+        Failure::Timeout => Failed::Timeout,
+        Failure::CallerIdle | Failure::CallerGone => Failed::Caller(Fault::Idle),
     };
-    let labels = crate::metrics::RouteKind {
-        route: route.label.clone(),
-        kind,
-    };
-    shared.metrics.upstream_errors.get_or_create(&labels).inc();
-    match failure {
-        Failure::Upstream(_, error) => {
-            tracing::warn!(route = %route.prefix, %error, "upstream request failed");
-            Refusal::BadGateway
-        }
-        _ => {
-            tracing::warn!(route = %route.prefix, "upstream did not answer within {:?}", route.timeout);
-            Refusal::GatewayTimeout
-        }
-    }
+    forwarding::refusal(&shared.metrics, route, failed)
 }
 
 /// How a response the gateway made itself is written.

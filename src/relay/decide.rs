@@ -14,6 +14,7 @@ use crate::conn::ConnInfo;
 use crate::dispatch::{Dispatch, Own, dispatch};
 use crate::endpoint::Asked;
 use crate::errors::{ErrorShape, Refusal};
+use crate::forwarding;
 use crate::request_id::Id;
 use crate::routes::Route;
 use crate::state::{Generation, Shared};
@@ -52,7 +53,7 @@ pub(super) struct Seen {
     pub consumed: usize,
     pub body_left: u64,
     pub head_request: bool,
-    pub retry_safe: bool,
+    pub resendable: bool,
     pub close: bool,
     pub request_id: Id,
     pub bytes_in: Option<u64>,
@@ -97,7 +98,7 @@ pub(super) fn decide<'g>(
         consumed: h.len + in_buf,
         body_left: h.content_length - in_buf as u64,
         head_request: method == Method::HEAD,
-        retry_safe: method.is_idempotent() && h.content_length == 0,
+        resendable: forwarding::resendable(&method, h.content_length == 0),
         close: h.close,
         request_id: shared.request_ids.keep_or_make(h.request_id),
         bytes_in: (h.content_length > 0).then_some(h.content_length),

@@ -20,6 +20,7 @@ use tokio::time::{Instant, timeout, timeout_at};
 
 use super::framed::Body;
 use super::head::{self, Framing, MAX_HEADERS, ResponseEdits};
+use crate::forwarding;
 
 /// Bytes read from a socket at a time while relaying a body.
 const READ_CHUNK: usize = 16 * 1024;
@@ -43,8 +44,8 @@ pub struct Request<'a> {
     /// Body bytes still to come from the caller.
     pub body_left: u64,
     pub head_request: bool,
-    /// May be sent again on a new connection (idempotent, no body).
-    pub retry_safe: bool,
+    /// `forwarding::resendable`.
+    pub resendable: bool,
     pub connect_timeout: Duration,
     pub timeout: Duration,
     pub body_idle: Duration,
@@ -91,7 +92,7 @@ impl Link {
         let mut sent = send(&mut held, req, down, &mut edits, out).await;
         let closed_unanswered =
             matches!(sent, Err(Failure::Upstream("reset", _))) && held.buf.is_empty();
-        if closed_unanswered && reused && req.retry_safe {
+        if forwarding::resend(req.resendable, reused, closed_unanswered) {
             tracing::debug!("upstream closed a kept connection; sending again on a new one");
             held = connect(req).await.map_err(Ok)?;
             sent = send(&mut held, req, down, &mut edits, out).await;

@@ -6,7 +6,7 @@
 
 use std::io::Write as _;
 
-use crate::headers::{self, is_hop_by_hop_raw};
+use crate::headers;
 
 /// Header fields a head may have (hyper's default); a longer head goes to hyper.
 pub const MAX_HEADERS: usize = 100;
@@ -324,8 +324,7 @@ pub fn write_response_head(out: &mut Vec<u8>, r: &ResponseHead<'_, '_>, e: &Resp
         // The body is relayed as it came, so its `Transfer-Encoding` stays as it came (a
         // `Content-Length` beside it is void, RFC 9112 §6.3).
         let te = name.eq_ignore_ascii_case("transfer-encoding");
-        let dropped = (is_hop_by_hop_raw(name) && !te)
-            || name.eq_ignore_ascii_case("x-request-id")
+        let dropped = (headers::never_downstream(name) && !te)
             || (matches!(r.framing, Framing::Chunked | Framing::UntilClose)
                 && name.eq_ignore_ascii_case("content-length"))
             // Never the framing headers, whatever `Connection` names: the body is relayed as

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use http::Version;
 
-use crate::metrics::{Metrics, RouteHandles};
+use crate::metrics::{Counted, Metrics};
 
 /// Whether access log lines are written (the `storegate::access` target at info).
 pub fn access_log_on() -> bool {
@@ -34,7 +34,7 @@ pub struct Finished<'a> {
 
 /// Records a finished request: the route's metrics (through the connection's memo of the last
 /// route's handles, `last`) and, when they are written, its access line.
-pub fn finish(metrics: &Metrics, last: &mut Option<RouteHandles>, f: &Finished<'_>) {
+pub fn finish(metrics: &Metrics, last: &Counted, f: &Finished<'_>) {
     if let Some(route) = f.route {
         metrics.request_on(last, route, f.status, f.elapsed.as_secs_f64());
     }

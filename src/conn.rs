@@ -1,15 +1,24 @@
-//! What the server knows about the connection a request came on.
+//! What the server knows and keeps of one connection, in one home lent to both transports
+//! (the relay and hyper's service, HTTP/1.1 and HTTP/2 alike): the peer, its upstream
+//! connection (`affinity`), the last token it presented (`Recent`), its last route's metric
+//! handles (`Counted`), and its activity (requests in flight, when the last ended) that the
+//! server's idle timer reads.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue};
 use ipnet::IpNet;
+use tokio::time::Instant;
 
 use crate::affinity::Slot;
+use crate::metrics::Counted;
+use crate::token::cache::Recent;
 
-/// The peer and transport of one connection, made once after its handshake.
-#[derive(Debug, Clone)]
+/// The peer and transport of one connection, made once after its handshake, and what the
+/// connection keeps between its requests.
 pub struct ConnInfo {
     pub peer: SocketAddr,
     pub tls: bool,
@@ -17,6 +26,11 @@ pub struct ConnInfo {
     pub forwarded_for: HeaderValue,
     /// The upstream connection this connection owns (HTTP/1.1 callers'; see `affinity`).
     pub affinity: Option<Arc<Slot>>,
+    /// The last token presented and its verification (the guard asks it before the cache).
+    pub recent: Recent,
+    /// The last route's metric handles (`access::finish`).
+    pub counted: Counted,
+    pub activity: Activity,
 }
 
 impl ConnInfo {
@@ -28,6 +42,9 @@ impl ConnInfo {
             tls,
             forwarded_for,
             affinity: None,
+            recent: Recent::default(),
+            counted: Counted::default(),
+            activity: Activity::new(),
         }
     }
 
@@ -36,6 +53,62 @@ impl ConnInfo {
     pub fn owning_upstream(mut self) -> ConnInfo {
         self.affinity = Some(Arc::default());
         self
+    }
+
+    /// Marks a request in flight until the guard is dropped (also when an HTTP/2 stream is
+    /// reset mid-request).
+    pub fn busy(self: &Arc<Self>) -> Busy {
+        self.activity.begin();
+        Busy(self.clone())
+    }
+}
+
+/// What a connection is doing: requests in flight, and when it last had one.
+pub struct Activity {
+    started: Instant,
+    in_flight: AtomicUsize,
+    /// Milliseconds after `started` when the last request ended (0: none has yet).
+    last_ms: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity {
+            started: Instant::now(),
+            in_flight: AtomicUsize::new(0),
+            last_ms: AtomicU64::new(0),
+        }
+    }
+
+    pub fn begin(&self) {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn end(&self) {
+        let ms = self.started.elapsed().as_millis().max(1) as u64;
+        self.last_ms.store(ms, Ordering::Relaxed);
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// When the connection will have been idle too long if nothing happens meanwhile: `idle`
+    /// after its last request, `first_request` after it opened when it has had none.
+    pub fn idle_at(&self, first_request: Duration, idle: Duration) -> Instant {
+        if self.in_flight.load(Ordering::Relaxed) > 0 {
+            return Instant::now() + idle;
+        }
+        match self.last_ms.load(Ordering::Relaxed) {
+            0 => self.started + first_request,
+            ms => self.started + Duration::from_millis(ms) + idle,
+        }
+    }
+}
+
+/// Held while a request is handled.
+pub struct Busy(Arc<ConnInfo>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.activity.end();
     }
 }
 

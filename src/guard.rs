@@ -23,7 +23,7 @@ pub fn check(
     route: &Route,
     g: &Generation,
     shared: &Shared,
-    recent: Option<&mut Recent>,
+    recent: Option<&Recent>,
 ) -> Result<Arc<Verified>, Refusal> {
     let checked = bearer_in(authorization)
         .and_then(|token| verified(token, g, shared, recent))
@@ -46,7 +46,7 @@ pub fn verified(
     token: &str,
     g: &Generation,
     shared: &Shared,
-    recent: Option<&mut Recent>,
+    recent: Option<&Recent>,
 ) -> Result<Arc<Verified>, Refusal> {
     let (clients, cache) = (&g.config.clients, &shared.tokens);
     let who = match recent {

@@ -71,7 +71,10 @@ impl MetricConstructor<Histogram> for LatencyBuckets {
     }
 }
 
-/// The gateway's metrics.
+/// A connection's memo of its last route's metric handles (`Metrics::request_on`).
+#[derive(Default)]
+pub struct Counted(std::sync::Mutex<Option<RouteHandles>>);
+
 /// The metric handles of one route and status (`Metrics::request_on`).
 pub struct RouteHandles {
     route: Value,
@@ -80,6 +83,7 @@ pub struct RouteHandles {
     duration: Histogram,
 }
 
+/// The gateway's metrics.
 pub struct Metrics {
     registry: Registry,
     pub requests: Family<RouteStatus, Counter>,
@@ -219,7 +223,15 @@ impl Metrics {
     /// `request`, remembering the last route's and status's metric handles in `last`: a
     /// connection's requests mostly go to one route with one status, and then skip the two
     /// label lookups (a lock and a hash each).
-    pub fn request_on(
+    pub fn request_on(&self, last: &Counted, route: &Value, status: u16, seconds: f64) {
+        match last.0.try_lock() {
+            Ok(mut held) => self.count_with(&mut held, route, status, seconds),
+            // An HTTP/2 stream that finds the memo in use by another does without it.
+            Err(_) => self.count_with(&mut None, route, status, seconds),
+        }
+    }
+
+    fn count_with(
         &self,
         last: &mut Option<RouteHandles>,
         route: &Value,

@@ -59,7 +59,7 @@ pub async fn handle(mut req: Request<Incoming>, state: &State, conn: &ConnInfo) 
         request_id: request_id.as_bytes(),
         peer: conn.peer.ip(),
     };
-    access::finish(&shared.metrics, &mut None, &finished);
+    access::finish(&shared.metrics, &conn.counted, &finished);
     resp.headers_mut().insert(X_REQUEST_ID, request_id);
     resp
 }
@@ -96,7 +96,9 @@ async fn handle_inner(
         }
         Dispatch::Route(route) => route,
     };
-    let who = match crate::guard::check(req.method(), authorization(&req), route, g, shared, None) {
+    let recent = Some(&conn.recent);
+    let who = match crate::guard::check(req.method(), authorization(&req), route, g, shared, recent)
+    {
         Ok(who) => who,
         Err(refusal) => {
             return Outcome {

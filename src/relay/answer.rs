@@ -116,7 +116,7 @@ pub(super) async fn answer<T: AsyncRead + AsyncWrite + Unpin>(
         request_id: seen.request_id.as_bytes(),
         peer: conn.peer.ip(),
     };
-    access::finish(&shared.metrics, &mut kept.counted, &finished);
+    access::finish(&shared.metrics, &conn.counted, &finished);
     Some(edits.close)
 }
 

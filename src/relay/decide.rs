@@ -18,7 +18,6 @@ use crate::forwarding;
 use crate::request_id::Id;
 use crate::routes::Route;
 use crate::state::{Generation, Shared};
-use crate::token::cache::Recent;
 use crate::token::verified::Verified;
 
 /// What the relay does with a request it takes.
@@ -69,7 +68,6 @@ pub(super) fn decide<'g>(
     g: &'g Generation,
     shared: &Shared,
     conn: &ConnInfo,
-    recent: &mut Recent,
     out: &mut Vec<u8>,
 ) -> Decided<'g> {
     let Ok(method) = Method::from_bytes(h.method.as_bytes()) else {
@@ -119,7 +117,14 @@ pub(super) fn decide<'g>(
             route,
         },
         Dispatch::Route(route) => {
-            match crate::guard::check(&method, h.authorization, route, g, shared, Some(recent)) {
+            match crate::guard::check(
+                &method,
+                h.authorization,
+                route,
+                g,
+                shared,
+                Some(&conn.recent),
+            ) {
                 Err(refusal) => Plan::Refuse {
                     refusal,
                     shape: route.error_shape,

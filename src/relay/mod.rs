@@ -29,7 +29,6 @@ use tokio::sync::watch;
 
 use crate::conn::ConnInfo;
 use crate::state::State;
-use crate::token::cache::Recent;
 use decide::{Decided, decide};
 use exchange::Link;
 use head::{MAX_HEADERS, Parsed, ResponseEdits};
@@ -46,9 +45,6 @@ pub enum End<T> {
 #[derive(Default)]
 struct Kept {
     link: Link,
-    /// The last route's metric handles.
-    counted: Option<crate::metrics::RouteHandles>,
-    recent: Recent,
     /// The upstream's head, and what is written to the caller.
     upstream_out: Vec<u8>,
     out: Vec<u8>,
@@ -88,7 +84,7 @@ pub async fn serve<T: AsyncRead + AsyncWrite + Unpin>(
                     g = state.load();
                     kept.upstream_out.clear();
                     let out = &mut kept.upstream_out;
-                    match decide(&h, &buf, &g, shared, conn, &mut kept.recent, out) {
+                    match decide(&h, &buf, &g, shared, conn, out) {
                         Decided::Take(plan, seen) => break (plan, seen, started),
                         Decided::Hyper => return End::Hyper(Prefixed::new(buf, io)),
                         Decided::MoreBody if !awaiting_body => {
@@ -130,7 +126,8 @@ pub async fn serve<T: AsyncRead + AsyncWrite + Unpin>(
             close: seen.close || shared.health.is_draining() || *stopping.borrow(),
             date: &date,
         };
-        let Some(close) = answer::answer(
+        conn.activity.begin();
+        let answered = answer::answer(
             &mut io,
             &mut kept,
             plan,
@@ -139,8 +136,9 @@ pub async fn serve<T: AsyncRead + AsyncWrite + Unpin>(
             started,
             (&g, state, conn),
         )
-        .await
-        else {
+        .await;
+        conn.activity.end();
+        let Some(close) = answered else {
             return End::Closed;
         };
         if close {

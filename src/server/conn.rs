@@ -10,7 +10,6 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use hyper::service::service_fn;
@@ -43,14 +42,12 @@ pub(super) async fn serve(
     builder: &Builders,
     stopping: watch::Receiver<bool>,
 ) {
-    let fixed = &state.shared.fixed;
-    let activity = Arc::new(Activity::new(fixed.header_read_timeout, fixed.idle_timeout));
     // Each request loads the generation current when it starts; the connection holds none.
     let service = |conn: Arc<ConnInfo>| {
-        let (state, activity) = (state.clone(), activity.clone());
+        let state = state.clone();
         service_fn(move |req| {
             let (state, conn) = (state.clone(), conn.clone());
-            let busy = activity.busy();
+            let busy = conn.busy();
             async move {
                 let resp = service::handle(req, &state, &conn).await;
                 drop(busy);
@@ -77,12 +74,12 @@ pub(super) async fn serve(
                 End::Closed => return,
                 End::Hyper(stream) => stream,
             };
-            let svc = service(info);
+            let svc = service(info.clone());
             let conn = builder
                 .auto
                 .serve_connection(TokioIo::new(stream), svc)
                 .into_owned();
-            drive(watcher.watch(conn), local, ends(false), &activity).await
+            drive(watcher.watch(conn), local, ends(false), &state, &info).await
         }
         Some(acceptor) => {
             let handshake = acceptor.accept(stream);
@@ -100,25 +97,25 @@ pub(super) async fn serve(
                 };
             let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
             let _open = Open::new(metrics, if h2 { "http2" } else { "http1" });
-            let info = ConnInfo::new(peer, true);
             if h2 {
+                let info = Arc::new(ConnInfo::new(peer, true));
                 // ALPN already chose: skip the auto builder's preface sniffing.
-                let svc = service(Arc::new(info));
+                let svc = service(info.clone());
                 let h2 = builder.auto.clone();
                 let conn = h2
                     .http2_only()
                     .serve_connection(TokioIo::new(tls), svc)
                     .into_owned();
-                drive(watcher.watch(conn), local, ends(true), &activity).await
+                drive(watcher.watch(conn), local, ends(true), &state, &info).await
             } else {
-                let info = Arc::new(info.owning_upstream());
+                let info = Arc::new(ConnInfo::new(peer, true).owning_upstream());
                 let tls = match relay::serve(tls, &state, &info, stopping.clone()).await {
                     End::Closed => return,
                     End::Hyper(tls) => tls,
                 };
-                let svc = service(info);
+                let svc = service(info.clone());
                 let conn = watcher.watch(builder.http1.serve_connection(TokioIo::new(tls), svc));
-                drive(conn, local, ends(false), &activity).await
+                drive(conn, local, ends(false), &state, &info).await
             }
         }
     };
@@ -169,8 +166,15 @@ async fn drive<E: Into<BoxError>>(
     conn: impl Future<Output = Result<(), E>>,
     local: GracefulShutdown,
     ends: Ends,
-    activity: &Activity,
+    state: &State,
+    conn_info: &ConnInfo,
 ) -> Result<(), BoxError> {
+    let fixed = &state.shared.fixed;
+    let (activity, first, idle) = (
+        &conn_info.activity,
+        fixed.header_read_timeout,
+        fixed.idle_timeout,
+    );
     let Ends {
         mut stopping,
         mut draining,
@@ -192,15 +196,15 @@ async fn drive<E: Into<BoxError>>(
     let mut drop_at: Option<Instant> = None;
     loop {
         // A request that ends can move the idle time earlier: look again within `idle`.
-        let idle_at = activity.idle_at().min(Instant::now() + activity.idle);
+        let idle_at = activity.idle_at(first, idle).min(Instant::now() + idle);
         tokio::select! {
             r = &mut conn => return r.map_err(Into::into),
             _ = stopping.changed(), if closing.is_none() => closing = close("the server is shutting down"),
             () = drain_started(&mut draining), if closing.is_none() => closing = close("draining"),
             () = tokio::time::sleep_until(idle_at), if closing.is_none() => {
-                if activity.idle_at() <= Instant::now() {
+                if activity.idle_at(first, idle) <= Instant::now() {
                     closing = close("idle");
-                    drop_at = Some(Instant::now() + activity.idle.min(IDLE_CLOSE_GRACE));
+                    drop_at = Some(Instant::now() + idle.min(IDLE_CLOSE_GRACE));
                 }
             }
             () = sleep_until_some(drop_at) => {
@@ -219,55 +223,5 @@ async fn sleep_until_some(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
-    }
-}
-
-/// What a connection is doing: requests in flight, and when it last had one.
-struct Activity {
-    started: Instant,
-    in_flight: AtomicUsize,
-    /// Milliseconds after `started` when the last request ended (0: none has yet).
-    last_ms: AtomicU64,
-    first_request: Duration,
-    idle: Duration,
-}
-
-impl Activity {
-    fn new(first_request: Duration, idle: Duration) -> Activity {
-        Activity {
-            started: Instant::now(),
-            in_flight: AtomicUsize::new(0),
-            last_ms: AtomicU64::new(0),
-            first_request,
-            idle,
-        }
-    }
-
-    fn busy(self: &Arc<Self>) -> BusyGuard {
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
-        BusyGuard(self.clone())
-    }
-
-    /// When the connection will have been idle too long, if nothing happens meanwhile.
-    fn idle_at(&self) -> Instant {
-        if self.in_flight.load(Ordering::Relaxed) > 0 {
-            return Instant::now() + self.idle;
-        }
-        match self.last_ms.load(Ordering::Relaxed) {
-            0 => self.started + self.first_request,
-            ms => self.started + Duration::from_millis(ms) + self.idle,
-        }
-    }
-}
-
-/// Held while a request is handled (dropped also when a stream is reset mid-request).
-struct BusyGuard(Arc<Activity>);
-
-impl Drop for BusyGuard {
-    fn drop(&mut self) {
-        let a = &self.0;
-        let ms = a.started.elapsed().as_millis().max(1) as u64;
-        a.last_ms.store(ms, Ordering::Relaxed);
-        a.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 }

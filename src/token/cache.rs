@@ -3,8 +3,8 @@
 //! token's `exp`; and in front of it, per connection, the last token it presented (`Recent`,
 //! held as long as that connection's own buffers hold it).
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use moka::Expiry;
@@ -102,12 +102,19 @@ impl TokenCache {
 /// cache lookup. It answers only while the cache would (the same lifetime rule, never past
 /// `exp`), only for the generation it was bound under, and never with the cache off; a hit
 /// counts as a cache hit. Revocation is checked after it, as after the cache.
+///
+/// Shared by an HTTP/2 connection's streams: one that finds it in use by another stream does
+/// without it (the cache answers), so no stream ever waits for it.
 #[derive(Default)]
-pub struct Recent(Option<(Box<str>, Arc<Verified>, Instant)>);
+pub struct Recent(Mutex<Option<Remembered>>);
+
+/// The token, its verification, and until when it may answer.
+type Remembered = (Box<str>, Arc<Verified>, Instant);
 
 impl Recent {
     pub fn get(&self, token: &str, generation: u64, cache: &TokenCache) -> Option<Arc<Verified>> {
-        let (last, v, until) = self.0.as_ref()?;
+        let held = self.0.try_lock().ok()?;
+        let (last, v, until) = held.as_ref()?;
         let hit = cache.is_enabled()
             && v.generation == generation
             && **last == *token
@@ -118,10 +125,12 @@ impl Recent {
         })
     }
 
-    pub fn remember(&mut self, token: &str, v: &Arc<Verified>, cache: &TokenCache) {
-        if cache.is_enabled() {
+    pub fn remember(&self, token: &str, v: &Arc<Verified>, cache: &TokenCache) {
+        if cache.is_enabled()
+            && let Ok(mut held) = self.0.try_lock()
+        {
             let lifetime = cache_lifetime(cache.ttl, v.exp(), super::now_unix());
-            self.0 = Some((token.into(), v.clone(), Instant::now() + lifetime));
+            *held = Some((token.into(), v.clone(), Instant::now() + lifetime));
         }
     }
 }
@@ -140,22 +149,31 @@ mod tests {
             "read",
         ));
         let on = TokenCache::new(10, Duration::from_secs(300));
-        let mut recent = Recent::default();
+        let recent = Recent::default();
         recent.remember("t", &v, &on);
         assert!(
             recent.get("t", v.generation, &on).is_none(),
             "never past exp"
         );
         let off = TokenCache::new(0, Duration::from_secs(300));
-        let mut recent = Recent::default();
+        let recent = Recent::default();
         recent.remember("t", &v, &off);
-        assert!(recent.0.is_none(), "nothing remembered with the cache off");
+        assert!(
+            recent.0.lock().unwrap().is_none(),
+            "nothing remembered with the cache off"
+        );
         // A token valid for an hour: a hit for the same token and generation only.
-        recent.0 = Some((
+        *recent.0.lock().unwrap() = Some((
             "t".into(),
             v.clone(),
             Instant::now() + Duration::from_secs(3600),
         ));
+        let busy = recent.0.lock().unwrap();
+        assert!(
+            recent.get("t", v.generation, &on).is_none(),
+            "in use by another stream: it does not wait, the cache answers"
+        );
+        drop(busy);
         assert!(recent.get("t", v.generation, &on).is_some());
         assert_eq!(
             on.stats.cache_hits.load(Ordering::Relaxed),

@@ -111,7 +111,7 @@ impl Verifier {
         token: &str,
         clients: &Clients,
         cache: &TokenCache,
-        recent: &mut Recent,
+        recent: &Recent,
     ) -> Result<Arc<Verified>, Refusal> {
         if let Some(v) = recent.get(token, self.generation, cache) {
             return Ok(v);

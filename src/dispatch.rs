@@ -2,29 +2,12 @@
 //! its own HTTP/1.1): one of the gateway's own answers, a guarded route, or a refusal made
 //! before any token is looked at. Every check that comes before the guard is here, in order.
 
-use bytes::Bytes;
 use http::Method;
 
 use crate::errors::{ErrorShape, Refusal};
-use crate::routes::{self, OAuthEndpoint, Route, Target, TokenEndpoint};
+pub use crate::routes::Own;
+use crate::routes::{self, Route, Target};
 use crate::state::Generation;
-
-/// A request the gateway answers itself.
-pub enum Own<'g> {
-    Token(&'g TokenEndpoint),
-    OAuth(&'g OAuthEndpoint),
-    Health,
-    Jwks,
-    /// An RFC 8414 / RFC 9728 metadata document.
-    Document(&'g Bytes),
-}
-
-impl Own<'_> {
-    /// Whether the answer reads the request's body (a form or JSON, `endpoint`).
-    pub fn reads_body(&self) -> bool {
-        matches!(self, Own::Token(_) | Own::OAuth(_))
-    }
-}
 
 /// What a request is for.
 pub enum Dispatch<'g> {
@@ -69,10 +52,7 @@ pub fn dispatch<'g>(
     }
     let (endpoints, oauth) = (&cfg.token_endpoints, &cfg.oauth_endpoints);
     match routes::resolve(endpoints, oauth, &cfg.routes, method, path) {
-        Target::Token(ep) => Dispatch::Own(Own::Token(ep)),
-        Target::OAuth(ep) => Dispatch::Own(Own::OAuth(ep)),
-        Target::Health => Dispatch::Own(Own::Health),
-        Target::Jwks => Dispatch::Own(Own::Jwks),
+        Target::Own(own) => Dispatch::Own(own),
         Target::NotFound => refused(Refusal::NotFound, cfg.default_error_shape, None),
         // "/admin/../shop/x" matches the /admin/ route here but may be /shop/x to an upstream
         // that normalizes paths: refuse rather than guess which API it is for.

@@ -109,12 +109,26 @@ pub fn resource_metadata_path(prefix: &str) -> String {
 
 /// What a request is for.
 pub enum Target<'g> {
+    Own(Own<'g>),
+    Route(&'g Route),
+    NotFound,
+}
+
+/// A request the gateway answers itself.
+pub enum Own<'g> {
     Token(&'g TokenEndpoint),
     OAuth(&'g OAuthEndpoint),
     Health,
     Jwks,
-    Route(&'g Route),
-    NotFound,
+    /// An RFC 8414 / RFC 9728 metadata document (`dispatch` looks these up).
+    Document(&'g bytes::Bytes),
+}
+
+impl Own<'_> {
+    /// Whether the answer reads the request's body (a form or JSON, `endpoint`).
+    pub fn reads_body(&self) -> bool {
+        matches!(self, Own::Token(_) | Own::OAuth(_))
+    }
 }
 
 /// Token, revocation and introspection endpoints first (any method: a GET is answered 405
@@ -127,14 +141,14 @@ pub fn resolve<'g>(
     path: &str,
 ) -> Target<'g> {
     if let Some(ep) = endpoints.iter().find(|e| e.path == path) {
-        return Target::Token(ep);
+        return Target::Own(Own::Token(ep));
     }
     if let Some(ep) = oauth.iter().find(|e| e.path == path) {
-        return Target::OAuth(ep);
+        return Target::Own(Own::OAuth(ep));
     }
     match path {
-        HEALTH_PATH if is_read(method) => return Target::Health,
-        JWKS_PATH if is_read(method) => return Target::Jwks,
+        HEALTH_PATH if is_read(method) => return Target::Own(Own::Health),
+        JWKS_PATH if is_read(method) => return Target::Own(Own::Jwks),
         _ => {}
     }
     find_route(routes, path).map_or(Target::NotFound, Target::Route)

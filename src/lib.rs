@@ -7,14 +7,15 @@
 //! guard), then `own` (health, documents, and `endpoint`: the token endpoint in the shape of a
 //! documented API, revocation, introspection) or `guard` (token, `token::verify`, revocation,
 //! rate limit) and forwarding (`relay::exchange` as bytes, `proxy` with hyper's client;
-//! `headers` is the one list of header rules both apply, `errors` the one refusal table), then
-//! `access::finish` (metrics, access line).
+//! `headers` is the one list of header rules both apply, `forwarding` the one resend rule and
+//! upstream-failure answer, `errors` the one refusal table), then `access::finish` (metrics,
+//! access line). `conn` is the one home of a connection's state, lent to both.
 //!
 //! `state` splits what lives per configuration (`Generation`) from what lives per process
 //! (`Shared`: upstream pool, `ratelimit` buckets, the token cache, `revocation`, `throttle`).
 //! `config` validates gateway.toml into domain types (`clients`, `routes`, `tls`,
-//! `token::keys`) and is imported by none of them; `reload` replaces the generation. `conn` is
-//! what is known of a connection, `affinity` a caller's own upstream connection, `body` guarded
+//! `token::keys`) and is imported by none of them; `reload` replaces the generation.
+//! `affinity` is a caller's own upstream connection, `body` guarded
 //! bodies, `outcome` a request's result before it becomes HTTP, `request_id` the ids, `cluster`
 //! what replicas share through Redis, `admin` the admin listener, `metrics` and `health` what
 //! operators read, `discovery` the metadata documents, `devfiles` the rule for generated

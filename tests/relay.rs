@@ -261,3 +261,33 @@ async fn an_early_answer_to_an_upload_ends_the_callers_connection() {
     );
     assert!(out.ends_with("big"), "then the connection closed: {out}");
 }
+
+/// A token request whose body stops short is refused once `body_read_timeout_ms` has run out
+/// (400 in the endpoint's shape, the connection closed): by the relay itself, where it was
+/// handed to hyper after that wait and waited for a second time there.
+#[tokio::test]
+async fn a_token_body_that_stops_short_is_refused_after_one_body_timeout() {
+    const BODY_TIMEOUT: Duration = Duration::from_millis(1500);
+    let (up, _) = scripted(false, |_| (ok("x"), false)).await;
+    let toml = config_with(up, |t| {
+        let ms = BODY_TIMEOUT.as_millis() as i64;
+        let server = t["server"].as_table_mut().unwrap();
+        server.insert("body_read_timeout_ms".into(), ms.into());
+    });
+    let gw = spawn_gateway_toml(&toml).await;
+    let mut tls = tls_stream(&gw, &[&gw.ca_pem], &[b"http/1.1"]).await;
+    let started = tokio::time::Instant::now();
+    let short = "POST /connect/token HTTP/1.1\r\nhost: gw\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: 29\r\n\r\ngrant_type=";
+    tls.write_all(short.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(30), tls.read_to_end(&mut out)).await;
+    assert!(read.is_ok(), "the connection is closed after the refusal");
+    let waited = started.elapsed();
+    let out = String::from_utf8_lossy(&out);
+    assert!(out.starts_with("HTTP/1.1 400 Bad Request\r\n"), "{out}");
+    assert!(out.contains("not received in time"), "{out}");
+    assert!(
+        waited >= BODY_TIMEOUT && waited < 2 * BODY_TIMEOUT,
+        "one body timeout, not two: {waited:?}"
+    );
+}

@@ -89,6 +89,7 @@ pub(super) async fn answer<T: AsyncRead + AsyncWrite + Unpin>(
             (status, len, None, route)
         }
         Plan::Own(own, asked) => {
+            edits.close |= unread;
             let outcome = crate::own::answer(own, *asked, g, shared, conn).await;
             let client = outcome.client.clone();
             let (parts, body) = outcome.into_response(&g.config.realm).into_parts();

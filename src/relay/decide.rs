@@ -61,13 +61,14 @@ pub(super) struct Seen {
 }
 
 /// Decides what to do with a request head; for a request to forward, writes the upstream's
-/// head and the body bytes that came with it into `out`.
+/// head and the body bytes that came with it into `out`. `late`: the body of a request for
+/// one of the gateway's own targets did not come within `body_read_timeout_ms` (it is
+/// refused as hyper's path refuses it, `endpoint::BODY_TOO_SLOW`).
 pub(super) fn decide<'g>(
     h: &RequestHead<'_, '_>,
     buf: &[u8],
-    g: &'g Generation,
-    shared: &Shared,
-    conn: &ConnInfo,
+    (g, shared, conn): (&'g Generation, &Shared, &ConnInfo),
+    late: bool,
     out: &mut Vec<u8>,
 ) -> Decided<'g> {
     let Ok(method) = Method::from_bytes(h.method.as_bytes()) else {
@@ -81,7 +82,9 @@ pub(super) fn decide<'g>(
         Dispatch::Own(_) if h.content_length > g.config.max_token_body_bytes as u64 => {
             return Decided::Hyper;
         }
-        Dispatch::Own(_) if (in_buf as u64) < h.content_length => return Decided::MoreBody,
+        Dispatch::Own(_) if (in_buf as u64) < h.content_length && !late => {
+            return Decided::MoreBody;
+        }
         Dispatch::Route(route)
             if route.upstream_scheme != http::uri::Scheme::HTTP
                 || route
@@ -104,7 +107,12 @@ pub(super) fn decide<'g>(
     };
     let plan = match dispatched {
         Dispatch::Own(own) => match asked(h, method, &buf[h.len..seen.consumed]) {
-            Some(asked) => Plan::Own(own, Box::new(asked)),
+            Some(mut asked) => {
+                if seen.body_left > 0 {
+                    asked.body = Err(crate::endpoint::BODY_TOO_SLOW);
+                }
+                Plan::Own(own, Box::new(asked))
+            }
             None => return Decided::Hyper,
         },
         Dispatch::Refused {

@@ -71,8 +71,9 @@ pub async fn serve<T: AsyncRead + AsyncWrite + Unpin>(
             wait = fixed.header_read_timeout;
         }
         let mut deadline = tokio::time::Instant::now() + wait;
-        // Set while the body of a request for one of the gateway's own targets is awaited.
-        let mut awaiting_body = false;
+        // Set while the body of a request for one of the gateway's own targets is awaited,
+        // and once it is late.
+        let (mut awaiting_body, mut late) = (false, false);
         let (plan, seen, started) = loop {
             let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
             match head::parse_request(&buf, &mut slots, fixed.limits.max_headers) {
@@ -84,7 +85,7 @@ pub async fn serve<T: AsyncRead + AsyncWrite + Unpin>(
                     g = state.load();
                     kept.upstream_out.clear();
                     let out = &mut kept.upstream_out;
-                    match decide(&h, &buf, &g, shared, conn, out) {
+                    match decide(&h, &buf, (&g, shared, conn), late, out) {
                         Decided::Take(plan, seen) => break (plan, seen, started),
                         Decided::Hyper => return End::Hyper(Prefixed::new(buf, io)),
                         Decided::MoreBody if !awaiting_body => {
@@ -107,9 +108,10 @@ pub async fn serve<T: AsyncRead + AsyncWrite + Unpin>(
                     Ok(n) if n > 0 => {}
                     _ => return End::Closed,
                 },
-                // A body that is late is hyper's to wait for and refuse, as it would have.
+                // A late body is refused (`decide` sees `late`), and the connection closed.
                 _ = tokio::time::sleep_until(deadline), if awaiting_body => {
-                    return End::Hyper(Prefixed::new(buf, io));
+                    late = true;
+                    continue;
                 }
                 _ = tokio::time::sleep_until(deadline) => return End::Closed,
                 _ = stopping.wait_for(|s| *s) => return End::Closed,

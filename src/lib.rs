@@ -31,6 +31,7 @@ pub mod clients;
 pub mod cluster;
 pub mod config;
 pub mod conn;
+pub mod cors;
 pub mod demo;
 pub mod devfiles;
 pub mod discovery;

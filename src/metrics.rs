@@ -51,6 +51,11 @@ pub struct ResultLabel {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabel {
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RouteKind {
     pub route: Value,
     pub kind: &'static str,
@@ -100,6 +105,7 @@ pub struct Metrics {
     pub throttled: Counter,
     pub cluster_connected: Gauge,
     pub cluster_applied: Counter,
+    pub cors_preflights: Family<OutcomeLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -126,6 +132,7 @@ impl Metrics {
             throttled: Counter::default(),
             cluster_connected: Gauge::default(),
             cluster_applied: Counter::default(),
+            cors_preflights: Family::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -198,6 +205,11 @@ impl Metrics {
             "cluster_revocations_applied",
             "Revocations made on other replicas and applied here from the cluster store",
             m.cluster_applied.clone(),
+        );
+        r.register(
+            "cors_preflights",
+            "CORS preflights, by outcome (allowed, forwarded to an upstream that answers CORS, origin_refused, method_refused, headers_refused)",
+            m.cors_preflights.clone(),
         );
         r.register(
             "build",

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use http::Method;
 
+use crate::cors::Cors;
 use crate::errors::ErrorShape;
 
 pub const HEALTH_PATH: &str = "/healthz";
@@ -45,6 +46,7 @@ pub struct TokenEndpoint {
     /// The path as the `endpoint` label of metrics.
     pub label: std::sync::Arc<str>,
     pub shape: EndpointShape,
+    pub cors: Cors,
 }
 
 /// The token lifecycle's endpoints besides the token endpoints.
@@ -87,6 +89,7 @@ pub struct Route {
     /// The URL of this route's RFC 9728 metadata, named in its Bearer challenges; `None` when
     /// the issuer is no URL to build it from.
     pub resource_metadata: Option<std::sync::Arc<str>>,
+    pub cors: Cors,
 }
 
 /// The gateway's URL for a path: the issuer's origin (scheme and authority) and the path.
@@ -227,6 +230,7 @@ pub(crate) fn for_tests() -> Route {
         write_scope: Some("write".into()),
         max_body_bytes: None,
         resource_metadata: None,
+        cors: Cors::Off,
     }
 }
 

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod clients;
+mod cors;
 mod raw;
 mod restart;
 mod routes;
@@ -159,6 +160,9 @@ pub struct Config {
     pub token_endpoints: Vec<TokenEndpoint>,
     /// The revocation and introspection endpoints.
     pub oauth_endpoints: Vec<OAuthEndpoint>,
+    /// The gateway's CORS policy: the revocation and introspection endpoints', the documents',
+    /// and the answer to a request for no route (`[cors]`).
+    pub cors: crate::cors::Cors,
     pub clients: Clients,
     /// The file more clients were read from, if any (watched for changes).
     pub clients_file: Option<PathBuf>,
@@ -250,7 +254,9 @@ impl RawConfig {
         let mut cfg = self.server.validate(self.tls.as_ref(), base)?;
         self.tokens.validate(&mut cfg)?;
         cfg.signing = self.signing.validate(base)?;
-        cfg.token_endpoints = routes::endpoints(&self.token_endpoints)?;
+        let cors = cors::CorsBase::new(self.cors.as_ref())?;
+        cfg.cors = cors.gateway();
+        cfg.token_endpoints = routes::endpoints(&self.token_endpoints, &cors)?;
         cfg.oauth_endpoints =
             routes::oauth_endpoints(&self.revocation, &self.introspection, &cfg.token_endpoints)?;
         let mut entries = self.clients;
@@ -260,7 +266,7 @@ impl RawConfig {
             cfg.clients_file = Some(file);
         }
         cfg.clients = clients::validate(entries)?;
-        cfg.routes = routes::routes(&self.routes, &cfg.clients, &cfg.issuer)?;
+        cfg.routes = routes::routes(&self.routes, &cfg.clients, &cfg.issuer, &cors)?;
         cfg.throttle = self.throttle.validate()?;
         cfg.limits = self.limits.validate()?;
         if let Some(a) = &self.admin {
@@ -379,6 +385,7 @@ impl RawServer {
             signing: SigningConfig::default(),
             token_endpoints: Vec::new(),
             oauth_endpoints: Vec::new(),
+            cors: crate::cors::Cors::Off,
             clients: Clients::default(),
             clients_file: None,
             routes: Vec::new(),

@@ -35,6 +35,28 @@ pub struct RawConfig {
     pub limits: RawLimits,
     pub admin: Option<RawAdmin>,
     pub cluster: Option<RawCluster>,
+    pub cors: Option<RawCors>,
+}
+
+/// `[cors]`: CORS for browser pages on other origins, for the whole gateway (token
+/// endpoints, revocation, the documents, and routes), unless a route or token endpoint sets
+/// its own `cors_allowed_origins`. Without the section, no CORS at all.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCors {
+    /// Exact origins ("https://shop.example"), or ["*"] for any (not with credentials).
+    pub allowed_origins: Vec<String>,
+    /// Default: GET, HEAD, POST, PUT, PATCH, DELETE.
+    pub allowed_methods: Option<Vec<String>>,
+    /// Request headers a page may send; default: Authorization, Content-Type, x-request-id.
+    pub allowed_headers: Option<Vec<String>>,
+    /// Response headers a page may read; default: WWW-Authenticate, x-request-id.
+    pub exposed_headers: Option<Vec<String>>,
+    /// How long a browser may keep a preflight's answer; default DEFAULT_CORS_MAX_AGE_SECS.
+    pub max_age_secs: Option<u64>,
+    /// `Access-Control-Allow-Credentials: true` (cookies, client certificates); default false.
+    #[serde(default)]
+    pub allow_credentials: bool,
 }
 
 /// The cluster store replicas share revocations through. Restart only.
@@ -197,6 +219,8 @@ pub struct RawTokenEndpoint {
     pub path: String,
     /// "connect-token", "oauth2-token" or "oauth-access-token".
     pub shape: String,
+    /// This endpoint's own CORS origins instead of `[cors] allowed_origins` ([] for none).
+    pub cors_allowed_origins: Option<Vec<String>>,
 }
 
 /// `[revocation]` or `[introspection]`.
@@ -234,6 +258,12 @@ pub struct RawRoute {
     pub write_scope: Option<String>,
     /// Largest request body passed on, in bytes; larger ones get 413. Default: no limit.
     pub max_body_bytes: Option<u64>,
+    /// This route's own CORS origins instead of `[cors] allowed_origins` ([] for none).
+    pub cors_allowed_origins: Option<Vec<String>>,
+    /// The upstream answers CORS itself: preflights are forwarded without a token and its
+    /// `Access-Control-*` headers kept; default false.
+    #[serde(default)]
+    pub cors_by_upstream: bool,
 }
 
 #[derive(Debug, Deserialize)]

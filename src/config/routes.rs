@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use super::cors::CorsBase;
 use super::raw::{RawOAuthEndpoint, RawRoute, RawTokenEndpoint};
 use super::{
     ConfigError, DEFAULT_BODY_IDLE_TIMEOUT_MS, DEFAULT_UPSTREAM_TIMEOUT_MS, bad, positive,
@@ -38,7 +39,10 @@ pub(super) fn error_shape(key: &str, s: Option<&str>) -> Result<ErrorShape, Conf
     }
 }
 
-pub(super) fn endpoints(raw: &[RawTokenEndpoint]) -> Result<Vec<TokenEndpoint>, ConfigError> {
+pub(super) fn endpoints(
+    raw: &[RawTokenEndpoint],
+    cors: &CorsBase,
+) -> Result<Vec<TokenEndpoint>, ConfigError> {
     let mut seen = HashSet::new();
     raw.iter()
         .enumerate()
@@ -49,10 +53,12 @@ pub(super) fn endpoints(raw: &[RawTokenEndpoint]) -> Result<Vec<TokenEndpoint>, 
                 return Err(bad(&key, format!("{:?} is mounted twice", e.path)));
             }
             let shape = endpoint_shape(&format!("token_endpoints[{i}].shape"), &e.shape)?;
+            let key = format!("token_endpoints[{i}].");
             Ok(TokenEndpoint {
                 path: e.path.clone(),
                 label: e.path.as_str().into(),
                 shape,
+                cors: cors.target(&key, e.cors_allowed_origins.as_deref(), false)?,
             })
         })
         .collect()
@@ -122,6 +128,7 @@ pub(super) fn routes(
     raw: &[RawRoute],
     clients: &Clients,
     issuer: &str,
+    cors: &CorsBase,
 ) -> Result<Vec<Route>, ConfigError> {
     let mut seen = HashSet::new();
     let mut routes = Vec::with_capacity(raw.len());
@@ -171,6 +178,11 @@ pub(super) fn routes(
                 &routing::resource_metadata_path(&r.prefix),
             )
             .map(Into::into),
+            cors: cors.target(
+                &k(""),
+                r.cors_allowed_origins.as_deref(),
+                r.cors_by_upstream,
+            )?,
         });
     }
     routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));

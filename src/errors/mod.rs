@@ -65,6 +65,9 @@ pub enum Refusal {
     },
     #[error("no route")]
     NotFound,
+    /// A CORS preflight the route's or endpoint's policy does not allow (`cors`).
+    #[error("cross-origin request refused: {0}")]
+    CorsRefused(&'static str),
     /// The client's `rate_limit_per_sec` is used up.
     #[error("rate limit reached")]
     TooManyRequests,
@@ -191,6 +194,7 @@ impl Refusal {
                 row(S::FORBIDDEN, "insufficient_scope", detail)
             }
             Refusal::NotFound => row(S::NOT_FOUND, "not_found", "no API is served at this path"),
+            Refusal::CorsRefused(d) => row(S::FORBIDDEN, "invalid_request", d),
             Refusal::TooManyRequests => row(
                 S::TOO_MANY_REQUESTS,
                 "too_many_requests",
@@ -258,6 +262,7 @@ mod tests {
             (Refusal::UnsupportedGrantType, 400, 400),
             (Refusal::InvalidScope, 400, 400),
             (Refusal::MethodNotAllowed, 405, 405),
+            (Refusal::CorsRefused("x"), 403, 403),
             (Refusal::Connect, 405, 405),
             (Refusal::PayloadTooLarge, 413, 413),
             (Refusal::RequestTimeout, 408, 408),

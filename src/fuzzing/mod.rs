@@ -299,6 +299,7 @@ fn routing_table() -> &'static (Vec<TokenEndpoint>, Vec<Route>) {
             path: path.into(),
             label: path.into(),
             shape,
+            cors: crate::cors::Cors::Off,
         })
         .to_vec();
         let route = |prefix: &str, api: &str, port: u16| Route {
@@ -314,6 +315,7 @@ fn routing_table() -> &'static (Vec<TokenEndpoint>, Vec<Route>) {
             write_scope: Some("write".into()),
             max_body_bytes: None,
             resource_metadata: None,
+            cors: crate::cors::Cors::Off,
         };
         let mut routes = vec![
             route("/api/", "store", 9001),

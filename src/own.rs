@@ -1,5 +1,5 @@
-//! The gateway's own answers — health, JWKS, metadata documents, and the token, revocation and
-//! introspection endpoints — for either transport. A request reaches here with its body
+//! The gateway's own answers — health, JWKS, metadata documents, CORS preflights, and the
+//! token, revocation and introspection endpoints — for either transport. A request reaches here with its body
 //! already read (`endpoint::Asked`): hyper's path reads it from the stream, the relay from its
 //! buffer, and both get the same answer from the same code.
 
@@ -9,8 +9,11 @@ use http_body_util::{Either, Full};
 
 use crate::Body;
 use crate::conn::ConnInfo;
+use crate::cors::Policy;
 use crate::dispatch::Own;
 use crate::endpoint::{self, Asked};
+use crate::errors::ErrorShape;
+use crate::metrics::OutcomeLabel;
 use crate::outcome::Outcome;
 use crate::state::{Generation, Shared};
 
@@ -36,7 +39,27 @@ pub async fn answer(
         }
         Own::Jwks => Outcome::new(Ok(document(g.keys.jwks.clone())), shape),
         Own::Document(doc) => Outcome::new(Ok(document(doc.clone())), shape),
+        Own::Preflight(policy, shape) => preflight(policy, shape, &asked, shared),
     }
+}
+
+/// A CORS preflight's answer: 204 with the policy's `Access-Control-Allow-*` headers, or a
+/// refusal in the target's shape with none of them; counted by outcome.
+fn preflight(policy: &Policy, shape: ErrorShape, asked: &Asked, shared: &Shared) -> Outcome {
+    let (outcome, label) = match policy.preflight(&asked.head.headers) {
+        Ok(answer) => {
+            let mut resp = Response::new(Either::Left(Full::default()));
+            *resp.status_mut() = StatusCode::NO_CONTENT;
+            for (name, value) in answer.preflight_fields() {
+                resp.headers_mut().append(name, value.clone());
+            }
+            (Outcome::new(Ok(resp), shape), "allowed")
+        }
+        Err((refusal, label)) => (Outcome::refused(refusal, shape), label),
+    };
+    let labels = OutcomeLabel { outcome: label };
+    shared.metrics.cors_preflights.get_or_create(&labels).inc();
+    outcome
 }
 
 /// A public JSON document (JWKS, metadata), cacheable as long as the JWKS.

@@ -125,6 +125,8 @@ pub enum Own<'g> {
     Jwks,
     /// An RFC 8414 / RFC 9728 metadata document (`dispatch` looks these up).
     Document(&'g bytes::Bytes),
+    /// A CORS preflight under this policy, refused in this shape (`dispatch` decides).
+    Preflight(&'g crate::cors::Policy, ErrorShape),
 }
 
 impl Own<'_> {

@@ -12,7 +12,8 @@ use hyper::body::Incoming;
 use crate::Body;
 use crate::access::{self, Finished};
 use crate::conn::ConnInfo;
-use crate::dispatch::{Dispatch, dispatch};
+use crate::cors;
+use crate::dispatch::{Asking, Dispatch, dispatch};
 use crate::errors::{ErrorShape, Refusal};
 use crate::outcome::Outcome;
 use crate::request_id::X_REQUEST_ID;
@@ -37,9 +38,12 @@ pub async fn handle(mut req: Request<Incoming>, state: &State, conn: &ConnInfo) 
         )
     });
     let head_request = req.method() == Method::HEAD;
-    let outcome = handle_inner(req, &g, shared, conn).await;
+    let (outcome, cors) = handle_inner(req, &g, shared, conn).await;
     let (client, route) = (outcome.client.clone(), outcome.route.clone());
     let mut resp = outcome.into_response(&g.config.realm);
+    if let Some(cors) = &cors {
+        cors.apply(resp.headers_mut());
+    }
     if head_request {
         resp = crate::outcome::for_head(resp);
     }
@@ -64,14 +68,38 @@ pub async fn handle(mut req: Request<Incoming>, state: &State, conn: &ConnInfo) 
     resp
 }
 
-async fn handle_inner(
+/// The request's outcome, and the CORS headers its answer carries.
+async fn handle_inner<'g>(
     req: Request<Incoming>,
+    g: &'g Generation,
+    shared: &Shared,
+    conn: &ConnInfo,
+) -> (Outcome, Option<cors::Answer<'g>>) {
+    let h = req.headers();
+    let origin = h.get(header::ORIGIN).map(HeaderValue::as_bytes);
+    let asking = Asking {
+        method: req.method(),
+        target_len: req.uri().path_and_query().map_or(0, |p| p.as_str().len()),
+        path: req.uri().path(),
+        preflight: cors::is_preflight(
+            req.method(),
+            origin.is_some(),
+            h.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD),
+        ),
+    };
+    let dispatched = dispatch(g, &shared.metrics, &asking);
+    let cors = dispatched.cors(g).map(|policy| policy.answer(origin));
+    (answer(req, dispatched, g, shared, conn).await, cors)
+}
+
+async fn answer(
+    req: Request<Incoming>,
+    dispatched: Dispatch<'_>,
     g: &Generation,
     shared: &Shared,
     conn: &ConnInfo,
 ) -> Outcome {
-    let target_len = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
-    let route = match dispatch(g, req.method(), target_len, req.uri().path()) {
+    let route = match dispatched {
         Dispatch::Own(own) => {
             let asked = if own.reads_body() {
                 crate::endpoint::read(req, &g.config).await
@@ -94,6 +122,13 @@ async fn handle_inner(
                 ..refuse(req, refusal, shape).await
             };
         }
+        Dispatch::Preflight(route) => {
+            let result = shared.upstream.forward(req, route, None, conn).await;
+            return Outcome {
+                route: Some(route.label.clone()),
+                ..Outcome::new(result, route.error_shape)
+            };
+        }
         Dispatch::Route(route) => route,
     };
     let recent = Some(&conn.recent);
@@ -108,7 +143,7 @@ async fn handle_inner(
             };
         }
     };
-    let result = shared.upstream.forward(req, route, &who, conn).await;
+    let result = shared.upstream.forward(req, route, Some(&who), conn).await;
     Outcome {
         client: Some(who.client.clone()),
         route: Some(route.label.clone()),

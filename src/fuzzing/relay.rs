@@ -6,7 +6,7 @@
 
 use crate::relay::chunked::Chunked;
 use crate::relay::head::{
-    self, Edits, Framing, MAX_HEADERS, Parsed, ResponseEdits, parse_request, parse_response,
+    self, Edits, Framing, MAX_HEADERS, Parsed, ResponseEdits, Who, parse_request, parse_response,
 };
 
 const EDITS: Edits<'static> = Edits {
@@ -14,9 +14,11 @@ const EDITS: Edits<'static> = Edits {
     forward_authorization: false,
     forwarded_for: b"192.0.2.1",
     tls: true,
-    client_id: b"fuzz-client",
-    scope: b"read",
-    grant: "client_credentials",
+    who: Some(Who {
+        client_id: b"fuzz-client",
+        scope: b"read",
+        grant: "client_credentials",
+    }),
     request_id: b"fuzz-id",
 };
 
@@ -24,6 +26,7 @@ const RESPONSE_EDITS: ResponseEdits<'static> = ResponseEdits {
     request_id: b"fuzz-id",
     close: false,
     date: b"Thu, 01 Jan 2026 00:00:00 GMT",
+    cors: None,
 };
 
 pub fn relay(data: &[u8]) {
@@ -72,10 +75,11 @@ fn request(data: &[u8]) {
             || name.starts_with("x-forwarded-")
             || name == "forwarded"
         {
+            let who = EDITS.who.as_ref().expect("an identity");
             let ours = [
-                EDITS.client_id,
-                EDITS.scope,
-                EDITS.grant.as_bytes(),
+                who.client_id,
+                who.scope,
+                who.grant.as_bytes(),
                 EDITS.forwarded_for,
                 b"https",
             ];

@@ -68,7 +68,7 @@ impl Upstream {
         &self,
         mut req: Request<Incoming>,
         route: &Route,
-        who: &Verified,
+        who: Option<&Verified>,
         conn: &ConnInfo,
     ) -> Result<Response<Body>, Refusal> {
         prepare_request(&mut req, route, who, conn)?;
@@ -249,11 +249,12 @@ async fn head_within<F: std::future::Future>(
     }
 }
 
-/// Rewrites a client's request into the upstream's: URI, headers, identity.
+/// Rewrites a client's request into the upstream's: URI, headers, identity (`None`: a CORS
+/// preflight forwarded unguarded, `dispatch::Dispatch::Preflight`, carries none).
 pub fn prepare_request<B>(
     req: &mut Request<B>,
     route: &Route,
-    who: &Verified,
+    who: Option<&Verified>,
     conn: &ConnInfo,
 ) -> Result<(), Refusal> {
     let original_host = req.headers().get(header::HOST).cloned().or_else(|| {
@@ -291,12 +292,14 @@ pub fn prepare_request<B>(
         Some(host) => h.insert(headers::X_FORWARDED_HOST, host),
         None => h.remove(headers::X_FORWARDED_HOST),
     };
-    h.insert(headers::CLIENT_ID, who.client.id_header.clone());
-    h.insert(headers::SCOPE, who.scope.clone());
-    h.insert(
-        headers::GRANT,
-        HeaderValue::from_static(who.grant().as_str()),
-    );
+    if let Some(who) = who {
+        h.insert(headers::CLIENT_ID, who.client.id_header.clone());
+        h.insert(headers::SCOPE, who.scope.clone());
+        h.insert(
+            headers::GRANT,
+            HeaderValue::from_static(who.grant().as_str()),
+        );
+    }
     Ok(())
 }
 
@@ -321,7 +324,11 @@ mod tests {
         prepare_request(
             &mut req,
             &route(),
-            &crate::token::verified::for_tests("store", Grant::ClientCredentials, "read write"),
+            Some(&crate::token::verified::for_tests(
+                "store",
+                Grant::ClientCredentials,
+                "read write",
+            )),
             &conn,
         )
         .unwrap();

@@ -2,6 +2,7 @@
 //! or the gateway's own answer (`own::answer`, the code hyper's path calls), written as bytes;
 //! then the request is recorded with `access::finish`, as hyper's path records its requests.
 
+use std::io::Write as _;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -27,7 +28,7 @@ pub(super) async fn answer<T: AsyncRead + AsyncWrite + Unpin>(
     io: &mut T,
     kept: &mut Kept,
     plan: Plan<'_>,
-    seen: &Seen,
+    seen: &Seen<'_>,
     mut edits: ResponseEdits<'_>,
     started: Instant,
     (g, state, conn): (&Generation, &State, &ConnInfo),
@@ -69,7 +70,7 @@ pub(super) async fn answer<T: AsyncRead + AsyncWrite + Unpin>(
                     write.own(io, &mut kept.out, resp).await
                 }
             };
-            (status, len, Some(who.client.clone()), Some(route))
+            (status, len, who.map(|w| w.client.clone()), Some(route))
         }
         Plan::Refuse {
             refusal,
@@ -133,7 +134,7 @@ fn upstream_failure(shared: &Shared, route: &Route, failure: Failure) -> Refusal
 
 /// How a response the gateway made itself is written.
 struct Writing<'a> {
-    seen: &'a Seen,
+    seen: &'a Seen<'a>,
     edits: &'a ResponseEdits<'a>,
     /// Longest the caller may take to read it.
     idle: Duration,
@@ -148,12 +149,43 @@ impl Writing<'_> {
         resp: http::Response<Bytes>,
     ) -> (u16, Option<u64>) {
         out.clear();
-        head::write_own_response(out, &resp, self.seen.head_request, self.edits);
+        write_own_response(out, &resp, self.seen.head_request, self.edits);
         let written = async {
             io.write_all(out).await?;
             io.flush().await
         };
         let _ = tokio::time::timeout(self.idle, written).await;
         (resp.status().as_u16(), Some(resp.body().len() as u64))
+    }
+}
+
+/// Writes a response the gateway made itself (a refusal), whole: its head with
+/// `Content-Length`, `Date`, `x-request-id` (and `Connection: close`), then its body unless
+/// the request was a HEAD.
+fn write_own_response(
+    out: &mut Vec<u8>,
+    resp: &http::Response<bytes::Bytes>,
+    head_request: bool,
+    e: &ResponseEdits<'_>,
+) {
+    let status = resp.status();
+    head::status_line(
+        out,
+        status.as_u16(),
+        status.canonical_reason().unwrap_or(""),
+    );
+    for (name, value) in resp.headers() {
+        head::field(out, name.as_str().as_bytes(), value.as_bytes());
+    }
+    let _ = write!(out, "content-length: {}\r\n", resp.body().len());
+    head::field(out, b"date", e.date);
+    head::field(out, b"x-request-id", e.request_id);
+    head::cors_fields(out, e);
+    if e.close {
+        head::field(out, b"connection", b"close");
+    }
+    out.extend_from_slice(b"\r\n");
+    if !head_request {
+        out.extend_from_slice(resp.body());
     }
 }

@@ -8,10 +8,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, Version};
 
-use super::head::{self, Edits, RequestHead};
+use super::head::{self, Edits, RequestHead, Who};
 use crate::access;
 use crate::conn::ConnInfo;
-use crate::dispatch::{Dispatch, Own, dispatch};
+use crate::cors;
+use crate::dispatch::{Asking, Dispatch, Own, dispatch};
 use crate::endpoint::Asked;
 use crate::errors::{ErrorShape, Refusal};
 use crate::forwarding;
@@ -22,8 +23,9 @@ use crate::token::verified::Verified;
 
 /// What the relay does with a request it takes.
 pub(super) enum Plan<'g> {
-    /// Forward it (its upstream head is written) on the route's upstream.
-    Forward(&'g Route, Arc<Verified>),
+    /// Forward it (its upstream head is written) on the route's upstream, for the verified
+    /// caller (`None`: a CORS preflight the route's upstream answers).
+    Forward(&'g Route, Option<Arc<Verified>>),
     /// Answer it with a refusal, in `shape`; `route` when it was for one.
     Refuse {
         refusal: Refusal,
@@ -43,11 +45,11 @@ pub(super) enum Decided<'g> {
     Hyper,
     /// One of the gateway's own targets whose body is not all in yet: read on.
     MoreBody,
-    Take(Plan<'g>, Seen),
+    Take(Plan<'g>, Seen<'g>),
 }
 
 /// What is kept of a request head once its bytes are gone.
-pub(super) struct Seen {
+pub(super) struct Seen<'g> {
     /// Bytes of the buffer it took: head, and the body bytes that came with it.
     pub consumed: usize,
     pub body_left: u64,
@@ -58,6 +60,8 @@ pub(super) struct Seen {
     pub bytes_in: Option<u64>,
     /// Method and path, when access lines are written.
     pub access: Option<(String, String)>,
+    /// The CORS headers of its answer.
+    pub cors: Option<cors::Answer<'g>>,
 }
 
 /// Decides what to do with a request head; for a request to forward, writes the upstream's
@@ -75,7 +79,18 @@ pub(super) fn decide<'g>(
         return Decided::Hyper;
     };
     let path = h.path();
-    let dispatched = dispatch(g, &method, h.target.len(), path);
+    let cors_method = || (h.headers.iter()).any(|f| f.name.eq_ignore_ascii_case(CORS_METHOD));
+    let asking = Asking {
+        method: &method,
+        target_len: h.target.len(),
+        path,
+        preflight: cors::is_preflight(
+            &method,
+            h.origin.is_some(),
+            method == Method::OPTIONS && cors_method(),
+        ),
+    };
+    let dispatched = dispatch(g, &shared.metrics, &asking);
     let in_buf = (buf.len() - h.len).min(usize::try_from(h.content_length).unwrap_or(usize::MAX));
     match &dispatched {
         // A body to read whole first; one over the endpoints' limit is hyper's to refuse.
@@ -104,6 +119,7 @@ pub(super) fn decide<'g>(
         request_id: shared.request_ids.keep_or_make(h.request_id),
         bytes_in: (h.content_length > 0).then_some(h.content_length),
         access: access::access_log_on().then(|| (h.method.to_owned(), path.to_owned())),
+        cors: dispatched.cors(g).map(|policy| policy.answer(h.origin)),
     };
     let plan = match dispatched {
         Dispatch::Own(own) => match asked(h, method, &buf[h.len..seen.consumed]) {
@@ -138,26 +154,52 @@ pub(super) fn decide<'g>(
                     shape: route.error_shape,
                     route: Some(route),
                 },
-                Ok(who) => {
-                    let edits = Edits {
-                        upstream: route.upstream_authority.as_str(),
-                        forward_authorization: route.forward_authorization,
-                        forwarded_for: conn.forwarded_for.as_bytes(),
-                        tls: conn.tls,
-                        client_id: who.client.id_header.as_bytes(),
-                        scope: who.scope.as_bytes(),
-                        grant: who.grant().as_str(),
-                        request_id: seen.request_id.as_bytes(),
-                    };
-                    head::write_upstream_head(out, h, &edits);
-                    out.extend_from_slice(&buf[h.len..seen.consumed]);
-                    Plan::Forward(route, who)
-                }
+                Ok(who) => forward(
+                    h,
+                    &buf[h.len..seen.consumed],
+                    route,
+                    Some(who),
+                    conn,
+                    &seen,
+                    out,
+                ),
             }
+        }
+        Dispatch::Preflight(route) => {
+            forward(h, &buf[h.len..seen.consumed], route, None, conn, &seen, out)
         }
     };
     Decided::Take(plan, seen)
 }
+
+/// Writes the upstream's head (and the body bytes that came with it) for `route`.
+fn forward<'g>(
+    h: &RequestHead<'_, '_>,
+    body: &[u8],
+    route: &'g Route,
+    who: Option<Arc<Verified>>,
+    conn: &ConnInfo,
+    seen: &Seen<'_>,
+    out: &mut Vec<u8>,
+) -> Plan<'g> {
+    let edits = Edits {
+        upstream: route.upstream_authority.as_str(),
+        forward_authorization: route.forward_authorization,
+        forwarded_for: conn.forwarded_for.as_bytes(),
+        tls: conn.tls,
+        who: who.as_ref().map(|who| Who {
+            client_id: who.client.id_header.as_bytes(),
+            scope: who.scope.as_bytes(),
+            grant: who.grant().as_str(),
+        }),
+        request_id: seen.request_id.as_bytes(),
+    };
+    head::write_upstream_head(out, h, &edits);
+    out.extend_from_slice(body);
+    Plan::Forward(route, who)
+}
+
+const CORS_METHOD: &str = "access-control-request-method";
 
 /// The request as the endpoints take it (`None`: a name or value `http` will not hold, for
 /// hyper to refuse).

@@ -4,8 +4,6 @@
 //! for the caller. The header rules are `headers`', which the hyper path applies to header
 //! maps; here they are applied to the wire form.
 
-use std::io::Write as _;
-
 use crate::headers;
 
 /// Header fields a head may have (hyper's default); a longer head goes to hyper.
@@ -27,6 +25,8 @@ pub struct RequestHead<'h, 'b> {
     pub host: Option<&'b [u8]>,
     pub authorization: Option<&'b [u8]>,
     pub request_id: Option<&'b [u8]>,
+    /// `Origin` (CORS, `cors`).
+    pub origin: Option<&'b [u8]>,
 }
 
 impl RequestHead<'_, '_> {
@@ -85,6 +85,7 @@ pub fn parse_request<'h, 'b>(
         host: None,
         authorization: None,
         request_id: None,
+        origin: None,
     };
     let mut length_seen = false;
     for h in headers {
@@ -108,6 +109,8 @@ pub fn parse_request<'h, 'b>(
             once(&mut head.authorization)
         } else if name.eq_ignore_ascii_case("x-request-id") {
             once(&mut head.request_id)
+        } else if name.eq_ignore_ascii_case("origin") {
+            once(&mut head.origin)
         } else {
             !(name.eq_ignore_ascii_case("transfer-encoding")
                 || name.eq_ignore_ascii_case("expect")
@@ -143,10 +146,16 @@ pub struct Edits<'a> {
     pub forward_authorization: bool,
     pub forwarded_for: &'a [u8],
     pub tls: bool,
+    /// The verified caller (`None`: a CORS preflight forwarded unguarded).
+    pub who: Option<Who<'a>>,
+    pub request_id: &'a [u8],
+}
+
+/// The verified identity sent to the upstream.
+pub struct Who<'a> {
     pub client_id: &'a [u8],
     pub scope: &'a [u8],
     pub grant: &'a str,
-    pub request_id: &'a [u8],
 }
 
 /// Writes the upstream's request head: the caller's request line and headers, less those that
@@ -169,14 +178,20 @@ pub fn write_upstream_head(out: &mut Vec<u8>, head: &RequestHead<'_, '_>, e: &Ed
     if let Some(host) = head.host {
         field(out, b"x-forwarded-host", host);
     }
-    field(out, headers::CLIENT_ID.as_str().as_bytes(), e.client_id);
-    field(out, headers::SCOPE.as_str().as_bytes(), e.scope);
-    field(out, headers::GRANT.as_str().as_bytes(), e.grant.as_bytes());
+    if let Some(who) = &e.who {
+        field(out, headers::CLIENT_ID.as_str().as_bytes(), who.client_id);
+        field(out, headers::SCOPE.as_str().as_bytes(), who.scope);
+        field(
+            out,
+            headers::GRANT.as_str().as_bytes(),
+            who.grant.as_bytes(),
+        );
+    }
     field(out, b"x-request-id", e.request_id);
     out.extend_from_slice(b"\r\n");
 }
 
-fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+pub(super) fn field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(name);
     out.extend_from_slice(b": ");
     out.extend_from_slice(value);
@@ -299,6 +314,8 @@ pub struct ResponseEdits<'a> {
     pub close: bool,
     /// `Date` to add when the upstream sent none.
     pub date: &'a [u8],
+    /// The CORS headers of the answer, replacing an upstream's own (`cors`).
+    pub cors: Option<&'a crate::cors::Answer<'a>>,
 }
 
 /// Writes the caller's response head: the upstream's status and headers, less the hop-by-hop
@@ -325,6 +342,7 @@ pub fn write_response_head(out: &mut Vec<u8>, r: &ResponseHead<'_, '_>, e: &Resp
         // `Content-Length` beside it is void, RFC 9112 §6.3).
         let te = name.eq_ignore_ascii_case("transfer-encoding");
         let dropped = (headers::never_downstream(name) && !te)
+            || (e.cors.is_some() && crate::cors::is_cors_header(name))
             || (matches!(r.framing, Framing::Chunked | Framing::UntilClose)
                 && name.eq_ignore_ascii_case("content-length"))
             // Never the framing headers, whatever `Connection` names: the body is relayed as
@@ -339,6 +357,7 @@ pub fn write_response_head(out: &mut Vec<u8>, r: &ResponseHead<'_, '_>, e: &Resp
         field(out, b"date", e.date);
     }
     field(out, b"x-request-id", e.request_id);
+    cors_fields(out, e);
     if e.close || r.framing == Framing::UntilClose {
         field(out, b"connection", b"close");
     }
@@ -346,7 +365,14 @@ pub fn write_response_head(out: &mut Vec<u8>, r: &ResponseHead<'_, '_>, e: &Resp
 }
 
 /// `HTTP/1.1 <status> <reason>`, the status being three digits (100-999).
-fn status_line(out: &mut Vec<u8>, status: u16, reason: &str) {
+/// The CORS fields of an answer (`ResponseEdits::cors`).
+pub(super) fn cors_fields(out: &mut Vec<u8>, e: &ResponseEdits<'_>) {
+    for (name, value) in e.cors.iter().flat_map(|c| c.fields()) {
+        field(out, name.as_str().as_bytes(), value.as_bytes());
+    }
+}
+
+pub(super) fn status_line(out: &mut Vec<u8>, status: u16, reason: &str) {
     let digit = |n: u16| b'0' + (n % 10) as u8;
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(&[digit(status / 100), digit(status / 10), digit(status), b' ']);
@@ -360,36 +386,6 @@ pub fn length_of(r: &ResponseHead<'_, '_>) -> Option<u64> {
         Framing::Length(n) => Some(n),
         Framing::Empty => Some(0),
         _ => None,
-    }
-}
-
-/// Writes a response the gateway made itself (a refusal), whole: its head with
-/// `Content-Length`, `Date`, `x-request-id` (and `Connection: close`), then its body unless
-/// the request was a HEAD.
-pub fn write_own_response(
-    out: &mut Vec<u8>,
-    resp: &http::Response<bytes::Bytes>,
-    head_request: bool,
-    e: &ResponseEdits<'_>,
-) {
-    let status = resp.status();
-    status_line(
-        out,
-        status.as_u16(),
-        status.canonical_reason().unwrap_or(""),
-    );
-    for (name, value) in resp.headers() {
-        field(out, name.as_str().as_bytes(), value.as_bytes());
-    }
-    let _ = write!(out, "content-length: {}\r\n", resp.body().len());
-    field(out, b"date", e.date);
-    field(out, b"x-request-id", e.request_id);
-    if e.close {
-        field(out, b"connection", b"close");
-    }
-    out.extend_from_slice(b"\r\n");
-    if !head_request {
-        out.extend_from_slice(resp.body());
     }
 }
 

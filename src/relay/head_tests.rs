@@ -73,9 +73,11 @@ fn the_upstream_head_carries_the_edits() {
         forward_authorization: true,
         forwarded_for: b"10.0.0.1",
         tls: true,
-        client_id: b"c1",
-        scope: b"read",
-        grant: "client_credentials",
+        who: Some(Who {
+            client_id: b"c1",
+            scope: b"read",
+            grant: "client_credentials",
+        }),
         request_id: b"id-1",
     };
     write_upstream_head(&mut out, &h, &edits);
@@ -174,6 +176,7 @@ fn the_callers_response_head_keeps_framing_and_drops_hop_by_hop() {
         request_id: b"ours",
         close: true,
         date: b"D",
+        cors: None,
     };
     write_response_head(&mut out, &r, &edits);
     assert_eq!(

@@ -127,6 +127,7 @@ pub async fn serve<T: AsyncRead + AsyncWrite + Unpin>(
             request_id: seen.request_id.as_bytes(),
             close: seen.close || shared.health.is_draining() || *stopping.borrow(),
             date: &date,
+            cors: seen.cors.as_ref(),
         };
         conn.activity.begin();
         let answered = answer::answer(

@@ -19,7 +19,7 @@
 //! bodies, `outcome` a request's result before it becomes HTTP, `request_id` the ids, `cluster`
 //! what replicas share through Redis, `admin` the admin listener, `metrics` and `health` what
 //! operators read, `discovery` the metadata documents, `devfiles` the rule for generated
-//! development files, `demo` the built-in demo store API, `fuzzing` the fuzz targets' entry
+//! development files, `demo` the built-in demo store API and storefront page, `cors` the CORS rules, `fuzzing` the fuzz targets' entry
 //! points.
 #![forbid(unsafe_code)]
 

@@ -1,6 +1,8 @@
 //! A small demo store API that `gateway.toml` starts in-process on loopback, so a newcomer can
 //! run the whole flow (token, API call, refusal) with nothing else installed. It trusts the
-//! `x-storegate-*` identity headers because only the gateway can reach it.
+//! `x-storegate-*` identity headers because only the gateway can reach it. It also serves a
+//! storefront page (`GET /storefront`, `storefront.html`) on its own origin, whose JavaScript
+//! calls the gateway across origins (CORS) with an implicit token.
 
 use std::convert::Infallible;
 
@@ -14,6 +16,9 @@ use serde_json::json;
 use tokio::net::TcpListener;
 
 use crate::headers;
+
+/// The storefront page: no build step, no dependency, one file.
+const STOREFRONT: &str = include_str!("storefront.html");
 
 fn products() -> serde_json::Value {
     json!([
@@ -50,6 +55,14 @@ async fn answer(req: Request<Incoming>) -> Response<Full<Bytes>> {
     let client = who(headers::CLIENT_ID);
     let grant = who(headers::GRANT);
     let path = req.uri().path().trim_end_matches('/').to_owned();
+    if req.method() == Method::GET && path == "/storefront" {
+        let mut resp = Response::new(Full::new(Bytes::from_static(STOREFRONT.as_bytes())));
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/html; charset=utf-8"),
+        );
+        return resp;
+    }
     let (status, body) = match (req.method().clone(), path.as_str()) {
         (Method::GET, "/api/products") => {
             // An implicit (public, read-only) token sees live products only, as seed 004 describes.

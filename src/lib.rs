@@ -14,13 +14,13 @@
 //! `state` splits what lives per configuration (`Generation`) from what lives per process
 //! (`Shared`: upstream pool, `ratelimit` buckets, the token cache, `revocation`, `throttle`).
 //! `config` validates gateway.toml into domain types (`clients`, `routes`, `tls`,
-//! `token::keys`) and is imported by none of them; `reload` replaces the generation.
-//! `affinity` is a caller's own upstream connection, `body` guarded
-//! bodies, `outcome` a request's result before it becomes HTTP, `request_id` the ids, `cluster`
-//! what replicas share through Redis, `admin` the admin listener, `metrics` and `health` what
-//! operators read, `discovery` the metadata documents, `devfiles` the rule for generated
-//! development files, `demo` the built-in demo store API and storefront page, `cors` the CORS rules, `fuzzing` the fuzz targets' entry
-//! points.
+//! `token::keys`) and is imported by none of them; `reload` replaces the generation. `affinity`
+//! is a caller's own upstream connection, `body` guarded bodies, `outcome` a request's result
+//! before it becomes HTTP, `request_id` the ids, `cluster` what replicas share through Redis,
+//! `admin` the admin listener, `metrics` and `health` what operators read, `discovery` the
+//! metadata documents, `devfiles` the rule for generated development files, `cors` the CORS
+//! rules, `demo` the built-in demo store API and storefront page, `fuzzing` the fuzz targets'
+//! entry points.
 #![forbid(unsafe_code)]
 
 pub mod access;

@@ -334,3 +334,50 @@ async fn assert_counted(gw: &Gateway, want: &[(&str, u32)]) {
         assert!(metrics.contains(&line), "{line} in:\n{metrics}");
     }
 }
+
+/// The policy is live: a reload that allows another origin takes effect on the next preflight;
+/// a misspelt key is refused (and the running policy kept).
+#[tokio::test]
+async fn cors_is_live_on_reload_and_a_misspelt_key_is_refused() {
+    let (up, _) = scripted(false, |_| (ok("{}"), false)).await;
+    let config = |cors: &str| config_toml(up, &format!("\n[cors]\n{cors}\n"));
+    let gw = spawn_gateway_toml(&config(&format!("allowed_origins = [\"{SHOP}\"]"))).await;
+    let other = "https://other.example";
+    let asks = async |via| send(&gw, via, "OPTIONS", "/shop/x", &preflight(other, "GET")).await;
+    assert_eq!(asks(Via::Relay).await.status, 403);
+
+    gw.reload_with(&config(&format!("allowed_origins = [\"{other}\"]")))
+        .await;
+    for via in ALL {
+        let a = asks(via).await;
+        assert_eq!(
+            (a.status, a.one("access-control-allow-origin")),
+            (204, Some(other))
+        );
+        let a = send(&gw, via, "OPTIONS", "/shop/x", &preflight(SHOP, "GET")).await;
+        assert_eq!(
+            a.status, 403,
+            "{via:?}: the old origin is no longer allowed"
+        );
+    }
+
+    for (broken, key) in [
+        (format!("allowed_origin = [\"{SHOP}\"]"), "allowed_origin"),
+        (
+            "allowed_origins = [\"https://shop.example/\"]".to_owned(),
+            "cors.allowed_origins",
+        ),
+        (
+            "allowed_origins = [\"*\"]\nallow_credentials = true".to_owned(),
+            "cors.allowed_origins",
+        ),
+    ] {
+        let error = gw.reload_fails_with("gateway.toml", config(&broken)).await;
+        assert!(error.contains(key), "{key} named in: {error}");
+    }
+    assert_eq!(
+        asks(Via::Http2).await.status,
+        204,
+        "the running policy is kept"
+    );
+}

@@ -36,6 +36,7 @@ pub mod demo;
 pub mod devfiles;
 pub mod discovery;
 pub mod dispatch;
+pub mod dpop;
 pub mod endpoint;
 pub mod errors;
 pub mod forwarding;

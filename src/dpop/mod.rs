@@ -1,0 +1,5 @@
+//! DPoP (RFC 9449): sender-constrained tokens. `proof` checks one proof, `htu` builds and
+//! normalizes the URL a proof names.
+
+pub mod htu;
+pub mod proof;

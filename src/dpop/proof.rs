@@ -1,0 +1,158 @@
+//! Checking one DPoP proof (RFC 9449 §4.3): a JWT the client signs with the key its token is
+//! bound to, naming the request it is for. Everything but replay (`replay`) and the binding to
+//! a token's `cnf.jkt` (the guard's) is checked here; a refusal names its reason, one of a
+//! fixed set (the `reason` label of `storegate_dpop_proofs_refused_total`).
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, ThumbprintHash};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+
+/// What a proof may be.
+#[derive(Debug, Clone)]
+pub struct Rules {
+    /// Signature algorithms accepted (never `none`, never HMAC: `config` refuses them).
+    pub algs: Vec<Algorithm>,
+    /// How far `iat` may be from now, either way, in seconds.
+    pub iat_window: u64,
+}
+
+/// Longest proof accepted, in bytes (RFC 9449 leaves it open; an RSA-4096 proof is ~1.5 KiB).
+pub const MAX_PROOF_BYTES: usize = 8 * 1024;
+/// Longest `jti` accepted: a replay store keyed on it must not be fed megabytes.
+pub const MAX_JTI_BYTES: usize = 128;
+
+/// A proof that passed: its key's RFC 7638 thumbprint, and what the replay check needs.
+#[derive(Debug)]
+pub struct Checked {
+    pub jkt: String,
+    pub jti: String,
+    pub iat: u64,
+    pub nonce: Option<String>,
+}
+
+/// What a request offers a proof for.
+pub struct For<'a> {
+    /// `htm`: the request's method.
+    pub method: &'a str,
+    /// `htu`, normalized (`htu::expected`).
+    pub htu: &'a str,
+    /// The access token it comes with (`ath` is then required), `None` at a token endpoint.
+    pub access_token: Option<&'a str>,
+    /// Now, in Unix seconds.
+    pub now: u64,
+}
+
+#[derive(Deserialize)]
+struct Claims {
+    jti: String,
+    htm: String,
+    htu: String,
+    iat: f64,
+    ath: Option<String>,
+    nonce: Option<String>,
+}
+
+/// Checks `proof` for the request `asked`; `Err` names the reason.
+pub fn check(proof: &str, rules: &Rules, asked: &For<'_>) -> Result<Checked, &'static str> {
+    if proof.len() > MAX_PROOF_BYTES {
+        return Err("too_large");
+    }
+    let raw_header = proof.split('.').next().ok_or("malformed")?;
+    let raw: serde_json::Value = B64
+        .decode(raw_header)
+        .ok()
+        .and_then(|h| serde_json::from_slice(&h).ok())
+        .ok_or("malformed")?;
+    if !raw["typ"]
+        .as_str()
+        .is_some_and(|t| t.eq_ignore_ascii_case("dpop+jwt"))
+    {
+        return Err("typ");
+    }
+    // A private key in the header is refused whatever else it holds (RFC 9449 §4.3 step 7).
+    let private = ["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+    if private.iter().any(|m| raw["jwk"].get(m).is_some()) {
+        return Err("private_key");
+    }
+    let header = jsonwebtoken::decode_header(proof).map_err(|_| "malformed")?;
+    if !rules.algs.contains(&header.alg) {
+        return Err("alg");
+    }
+    let jwk = header.jwk.as_ref().ok_or("key")?;
+    if !fits(jwk, header.alg) {
+        return Err("key");
+    }
+    let key = DecodingKey::from_jwk(jwk).map_err(|_| "key")?;
+    let mut validation = Validation::new(header.alg);
+    validation.validate_exp = false;
+    validation.validate_aud = false;
+    validation.required_spec_claims.clear();
+    let claims = jsonwebtoken::decode::<Claims>(proof, &key, &validation)
+        .map_err(|e| match e.kind() {
+            jsonwebtoken::errors::ErrorKind::InvalidSignature => "signature",
+            _ => "malformed",
+        })?
+        .claims;
+    if claims.jti.is_empty() || claims.jti.len() > MAX_JTI_BYTES {
+        return Err("jti");
+    }
+    if claims.htm != asked.method {
+        return Err("htm");
+    }
+    if super::htu::normalize(&claims.htu).as_deref() != Some(asked.htu) {
+        return Err("htu");
+    }
+    if !claims.iat.is_finite() || (claims.iat - asked.now as f64).abs() > rules.iat_window as f64 {
+        return Err("iat");
+    }
+    if let Some(token) = asked.access_token
+        && claims.ath.as_deref() != Some(ath(token).as_str())
+    {
+        return Err("ath");
+    }
+    let jkt = jwk.thumbprint(ThumbprintHash::SHA256).map_err(|_| "key")?;
+    Ok(Checked {
+        jkt,
+        jti: claims.jti,
+        iat: claims.iat as u64,
+        nonce: claims.nonce,
+    })
+}
+
+/// `ath`: base64url(SHA-256(access token)), RFC 9449 §4.2.
+pub fn ath(token: &str) -> String {
+    B64.encode(aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        token.as_bytes(),
+    ))
+}
+
+/// Whether the key's type and curve fit the algorithm (an RSA key under 2048 bits does not).
+fn fits(jwk: &Jwk, alg: Algorithm) -> bool {
+    match (&jwk.algorithm, alg) {
+        (AlgorithmParameters::EllipticCurve(p), Algorithm::ES256) => p.curve == EllipticCurve::P256,
+        (AlgorithmParameters::EllipticCurve(p), Algorithm::ES384) => p.curve == EllipticCurve::P384,
+        (AlgorithmParameters::OctetKeyPair(p), Algorithm::EdDSA) => {
+            p.curve == EllipticCurve::Ed25519
+        }
+        (
+            AlgorithmParameters::RSA(p),
+            Algorithm::RS256
+            | Algorithm::RS384
+            | Algorithm::RS512
+            | Algorithm::PS256
+            | Algorithm::PS384
+            | Algorithm::PS512,
+        ) => B64.decode(&p.n).is_ok_and(|n| {
+            let bits = n.len() * 8 - n.first().map_or(8, |b| b.leading_zeros() as usize);
+            bits >= 2048
+        }),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+#[path = "proof_tests.rs"]
+mod tests;

@@ -9,8 +9,10 @@
 mod relay;
 #[cfg(test)]
 mod replay;
+mod two_paths;
 
 pub use relay::relay;
+pub use two_paths::two_paths;
 
 use std::path::{Component, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -419,6 +421,7 @@ pub const TARGETS: &[(&str, FuzzTarget)] = &[
     ("path", path),
     ("config", config),
     ("relay", relay),
+    ("two_paths", two_paths),
 ];
 
 #[cfg(test)]

@@ -131,9 +131,12 @@ fn strip(headers: &mut HeaderMap, doomed_name: impl Fn(&str) -> bool) {
         headers
             .get_all(header::CONNECTION)
             .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|n| n.trim().eq_ignore_ascii_case(name.as_str()))
+            // As bytes: a value with a byte that is not visible ASCII still names the others.
+            .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+            .any(|n| {
+                n.trim_ascii()
+                    .eq_ignore_ascii_case(name.as_str().as_bytes())
+            })
     };
     let has_connection = headers.contains_key(header::CONNECTION);
     let doomed: Vec<HeaderName> = headers

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 mod clients;
 mod cors;
+mod dpop;
 mod raw;
 mod restart;
 mod routes;
@@ -163,6 +164,8 @@ pub struct Config {
     /// The gateway's CORS policy: the revocation and introspection endpoints', the documents',
     /// and the answer to a request for no route (`[cors]`).
     pub cors: crate::cors::Cors,
+    /// How DPoP proofs are checked (`[dpop]`).
+    pub dpop: crate::dpop::Settings,
     pub clients: Clients,
     /// The file more clients were read from, if any (watched for changes).
     pub clients_file: Option<PathBuf>,
@@ -254,6 +257,7 @@ impl RawConfig {
         let mut cfg = self.server.validate(self.tls.as_ref(), base)?;
         self.tokens.validate(&mut cfg)?;
         cfg.signing = self.signing.validate(base)?;
+        cfg.dpop = self.dpop.validate(&cfg.issuer)?;
         let cors = cors::CorsBase::new(self.cors.as_ref())?;
         cfg.cors = cors.gateway();
         cfg.token_endpoints = routes::endpoints(&self.token_endpoints, &cors)?;
@@ -386,6 +390,7 @@ impl RawServer {
             token_endpoints: Vec::new(),
             oauth_endpoints: Vec::new(),
             cors: crate::cors::Cors::Off,
+            dpop: raw::RawDpop::default().validate(DEFAULT_ISSUER)?,
             clients: Clients::default(),
             clients_file: None,
             routes: Vec::new(),

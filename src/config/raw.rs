@@ -36,6 +36,27 @@ pub struct RawConfig {
     pub admin: Option<RawAdmin>,
     pub cluster: Option<RawCluster>,
     pub cors: Option<RawCors>,
+    #[serde(default)]
+    pub dpop: RawDpop,
+}
+
+/// `[dpop]`: how DPoP proofs (RFC 9449) are checked.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDpop {
+    /// Proof signature algorithms accepted; default ES256, ES384, EdDSA, PS256, RS256.
+    pub algs: Option<Vec<String>>,
+    /// How far a proof's `iat` may be from now, either way; default DEFAULT_DPOP_IAT_WINDOW_SECS.
+    pub iat_window_secs: Option<u64>,
+    /// The origin clients address ("https://api.shop.example"), the scheme and authority of
+    /// every `htu`; default: the issuer's origin.
+    pub public_origin: Option<String>,
+    /// The path an ingress in front strips before a request reaches the gateway; default "".
+    pub public_path_prefix: Option<String>,
+    /// Proofs remembered at most (replay store), and per key; defaults
+    /// DEFAULT_DPOP_REPLAY_CAPACITY and DEFAULT_DPOP_REPLAY_PER_KEY.
+    pub replay_capacity: Option<usize>,
+    pub replay_per_key: Option<usize>,
 }
 
 /// `[cors]`: CORS for browser pages on other origins, for the whole gateway (token

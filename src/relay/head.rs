@@ -75,6 +75,12 @@ pub fn parse_request<'h, 'b>(
     if !target.starts_with('/') || !visible || headers.len() > max_headers {
         return Parsed::Elsewhere;
     }
+    // A target with a character `http::Uri` may refuse (`<`, `"`, ...) is checked by it, as
+    // hyper's path checks it (and answers 400); the common target pays no allocation for it.
+    let plain = |b: u8| b.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?%".contains(&b);
+    if !target.bytes().all(plain) && http::uri::PathAndQuery::try_from(target).is_err() {
+        return Parsed::Elsewhere;
+    }
     let mut head = RequestHead {
         method,
         target,
@@ -168,7 +174,9 @@ pub fn write_upstream_head(out: &mut Vec<u8>, head: &RequestHead<'_, '_>, e: &Ed
     out.extend_from_slice(e.upstream.as_bytes());
     out.extend_from_slice(b"\r\n");
     for h in head.headers {
-        if !headers::never_upstream(h.name, e.forward_authorization) {
+        // `Connection: close` names a field `Close` too (RFC 9110 §7.6.1), as hyper's path reads it.
+        let named = head.close && h.name.eq_ignore_ascii_case("close");
+        if !headers::never_upstream(h.name, e.forward_authorization) && !named {
             field(out, h.name.as_bytes(), h.value);
         }
     }
@@ -348,8 +356,8 @@ pub fn write_response_head(out: &mut Vec<u8>, r: &ResponseHead<'_, '_>, e: &Resp
             // Never the framing headers, whatever `Connection` names: the body is relayed as
             // they delimit it.
             || (named(name) && !te && !name.eq_ignore_ascii_case("content-length"));
-        dated |= name.eq_ignore_ascii_case("date");
         if !dropped {
+            dated |= name.eq_ignore_ascii_case("date");
             field(out, name.as_bytes(), h.value);
         }
     }

@@ -6,15 +6,16 @@
 //! a signature the key did not make never verifies, ...), so a wrong answer fails as loudly as a
 //! crash. The fixtures (key, verifier, routing table) are built once per process.
 
+mod config;
 mod relay;
 #[cfg(test)]
 mod replay;
 mod two_paths;
 
+pub use config::config;
 pub use relay::relay;
 pub use two_paths::two_paths;
 
-use std::path::{Component, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -23,7 +24,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use http::{HeaderMap, HeaderValue, Method, header};
 
 use crate::clients::{Client, Clients};
-use crate::config::{Config, RawConfig};
+
 use crate::endpoint::request::{basic_credentials, parse_body};
 use crate::errors::ErrorShape;
 use crate::guard::bearer_token;
@@ -371,43 +372,6 @@ pub fn path(data: &[u8]) {
             Target::NotFound => assert!(endpoint.is_none() && route.is_none(), "{p:?}"),
         }
     }
-}
-
-/// Config parsing and validation: the input as gateway.toml, with relative paths taken from
-/// a folder that does not exist, so that no file it names can be read (a `clients_file` must
-/// fail to load, not panic). Inputs whose `clients_file` is absolute or climbs out with `..`
-/// are skipped: they could name a device (`/dev/zero`) or a pipe, which would hang the
-/// fuzzer without telling anything about the parser.
-pub fn config(data: &[u8]) {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
-    if let Ok(raw) = toml::from_str::<RawConfig>(text)
-        && raw.clients_file.as_deref().is_some_and(|f| {
-            f.components()
-                .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
-        })
-    {
-        return;
-    }
-    if let Ok(cfg) = Config::from_toml_str(text, config_base()) {
-        let _ = cfg.files();
-        assert!(
-            cfg.routes
-                .windows(2)
-                .all(|w| w[0].prefix.len() >= w[1].prefix.len()),
-            "routes are sorted longest prefix first"
-        );
-    }
-}
-
-fn config_base() -> &'static std::path::Path {
-    static BASE: OnceLock<PathBuf> = OnceLock::new();
-    BASE.get_or_init(|| {
-        std::env::temp_dir()
-            .join("storegate-fuzz-absent")
-            .join(std::process::id().to_string())
-    })
 }
 
 /// One fuzz target's entry point.

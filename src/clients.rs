@@ -55,6 +55,8 @@ pub struct Client {
     pub revoke_issued_before: Option<u64>,
     /// It may ask the introspection endpoint about tokens (RFC 7662).
     pub introspect: bool,
+    /// Its token requests must carry a DPoP proof (RFC 9449 §5.2's metadata name).
+    pub dpop_bound_access_tokens: bool,
 }
 
 impl fmt::Debug for Client {
@@ -88,6 +90,7 @@ impl Client {
             rate_limit_per_sec: None,
             revoke_issued_before: None,
             introspect: false,
+            dpop_bound_access_tokens: false,
         })
     }
 

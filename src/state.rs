@@ -73,6 +73,8 @@ pub struct Shared {
     /// Readiness and draining.
     pub health: Health,
     pub request_ids: RequestIds,
+    /// DPoP proofs seen (`[dpop]`'s bounds, as the process started with them).
+    pub dpop_replay: crate::dpop::replay::ReplayStore,
 }
 
 /// What reloads did, for logs, tests and (later) metrics.
@@ -197,6 +199,7 @@ impl State {
             metrics,
             health: Health::default(),
             request_ids: RequestIds::default(),
+            dpop_replay: crate::dpop::replay::ReplayStore::new(config.dpop.replay),
             fixed,
         };
         let first = Generation::build(config, 1, &shared.key_memory)?;

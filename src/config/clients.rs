@@ -136,6 +136,7 @@ fn validate_one(i: usize, e: RawClient) -> Result<Client, ConfigError> {
         rate_limit_per_sec: e.rate_limit_per_sec,
         revoke_issued_before,
         introspect: e.introspect,
+        dpop_bound_access_tokens: e.dpop_bound_access_tokens,
     })
 }
 
@@ -172,6 +173,7 @@ mod tests {
             rate_limit_per_sec: None,
             revoke_issued_before: None,
             introspect: false,
+            dpop_bound_access_tokens: false,
         }
     }
 

@@ -321,6 +321,9 @@ pub struct RawClient {
     /// It may ask the introspection endpoint about tokens (RFC 7662); needs a secret.
     #[serde(default)]
     pub introspect: bool,
+    /// Its token requests must carry a DPoP proof (RFC 9449 §5.2); default false.
+    #[serde(default)]
+    pub dpop_bound_access_tokens: bool,
 }
 
 /// A `clients_file`: more `[[clients]]` entries.

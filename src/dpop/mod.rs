@@ -16,3 +16,68 @@ pub struct Settings {
     pub path_prefix: String,
     pub replay: replay::Bounds,
 }
+
+/// The DPoP proof of a token request to the endpoint at `path`, checked and recorded: the
+/// thumbprint of its key, to bind the token to (`None`: no proof, a Bearer token). `bucket`
+/// names whose replay allowance the proof counts against: at a token endpoint the client's,
+/// for the client picks its key.
+pub fn endpoint_proof(
+    headers: &http::HeaderMap,
+    settings: &Settings,
+    replay: &replay::ReplayStore,
+    path: &str,
+    bucket: &str,
+) -> Result<Option<String>, crate::errors::Refusal> {
+    use crate::errors::Refusal::InvalidDpopProof as Invalid;
+    let mut proofs = headers.get_all(DPOP).iter();
+    let Some(proof) = proofs.next() else {
+        return Ok(None);
+    };
+    if proofs.next().is_some() {
+        return Err(Invalid("more than one DPoP header"));
+    }
+    let origin = settings.public_origin.as_deref().ok_or_else(|| {
+        tracing::warn!(
+            "a DPoP proof came, but no [dpop] public_origin or https issuer says what htu to expect"
+        );
+        Invalid("DPoP is not configured on this gateway")
+    })?;
+    let htu = htu::expected(origin, &settings.path_prefix, path).ok_or(Invalid("malformed"))?;
+    let proof = proof
+        .to_str()
+        .map_err(|_| Invalid("the proof is malformed"))?;
+    let asked = proof::For {
+        method: "POST",
+        htu: &htu,
+        access_token: None,
+        now: crate::token::now_unix(),
+    };
+    let checked = proof::check(proof, &settings.rules, &asked)
+        .map_err(|reason| Invalid(described(reason)))?;
+    match replay.record(bucket, &checked.jti, "POST", &htu) {
+        Ok(()) => Ok(Some(checked.jkt)),
+        Err(replay::Refused::Replay) => Err(Invalid("the proof was used before")),
+        Err(replay::Refused::Full) => Err(Invalid("too many recent proofs from this client")),
+    }
+}
+
+/// The `DPoP` request header.
+pub const DPOP: http::HeaderName = http::HeaderName::from_static("dpop");
+
+/// What a refusal's reason says to the caller.
+fn described(reason: &'static str) -> &'static str {
+    match reason {
+        "too_large" => "the proof is too large",
+        "typ" => "the proof's typ is not dpop+jwt",
+        "alg" => "the proof's algorithm is not accepted",
+        "key" => "the proof's jwk is missing or does not fit its algorithm",
+        "private_key" => "the proof's jwk holds a private key",
+        "signature" => "the proof's signature is invalid",
+        "jti" => "the proof's jti is missing or too long",
+        "htm" => "the proof is for another method",
+        "htu" => "the proof is for another URL",
+        "iat" => "the proof is too old or from the future",
+        "ath" => "the proof is for another access token",
+        _ => "the proof is malformed",
+    }
+}

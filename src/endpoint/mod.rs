@@ -117,6 +117,7 @@ async fn token_response(
     // Set once the client is known, for the access log.
     logged_client: &mut Option<Arc<Client>>,
 ) -> Result<Response<Body>, Refusal> {
+    let headers = req.head.headers.clone();
     let (params, basic) = read_post(req)?;
     let grant = match params.grant_type.as_deref() {
         None => return Err(Refusal::InvalidRequest("grant_type is missing")),
@@ -130,17 +131,29 @@ async fn token_response(
         return Err(Refusal::UnauthorizedClient);
     }
     let scope = granted_scope(&client, params.scope.as_deref())?;
+    let dpop = &g.config.dpop;
+    let bucket = format!("client:{}", client.id);
+    let jkt = crate::dpop::endpoint_proof(&headers, dpop, &shared.dpop_replay, &ep.path, &bucket)?;
+    if jkt.is_none() && client.dpop_bound_access_tokens {
+        return Err(Refusal::InvalidDpopProof(
+            "this client must send a DPoP proof",
+        ));
+    }
     // A revocation of "everything the client holds now" covers the current second (`iat`
     // has no finer grain); a token issued within it is dated at its end, so that it is not
     // born revoked.
     let now = crate::token::now_unix();
     let iat = (shared.revocations.issued_before(&client.id)).map_or(now, |b| b.clamp(now, now + 1));
-    let issued = g.issuer.issue(&client, grant, &scope, iat).map_err(|_| {
+    let issued = (g
+        .issuer
+        .issue_bound(&client, grant, &scope, iat, jkt.as_deref()))
+    .map_err(|_| {
         tracing::error!("signing a token failed");
         Refusal::Internal
     })?;
     let echo_scope = params.scope.is_some().then_some(scope.as_str());
-    let mut resp = response::success(ep.shape, &issued, grant, echo_scope);
+    let token_type = if jkt.is_some() { "DPoP" } else { "Bearer" };
+    let mut resp = response::success(ep.shape, &issued, (grant, token_type), echo_scope);
     // For the metrics: which grant the token came from.
     resp.extensions_mut().insert(grant);
     Ok(resp)

@@ -53,7 +53,7 @@ struct Envelope<T> {
 pub fn success(
     shape: EndpointShape,
     t: &Issued,
-    grant: Grant,
+    (grant, token_type): (Grant, &'static str),
     scope: Option<&str>,
 ) -> Response<Body> {
     let token = t.access_token.as_str();
@@ -61,11 +61,11 @@ pub fn success(
         EndpointShape::ConnectToken => serde_json::to_vec(&ConnectToken {
             access_token: token,
             expires_in: t.expires_in,
-            token_type: "Bearer",
+            token_type,
             scope,
         }),
         EndpointShape::Oauth2Token => serde_json::to_vec(&Oauth2Token {
-            token_type: "Bearer",
+            token_type,
             expires_in: t.expires_in,
             access_token: token,
             scope,
@@ -73,7 +73,7 @@ pub fn success(
         EndpointShape::OauthAccessToken => serde_json::to_vec(&Envelope {
             data: AccessTokenData {
                 access_token: token,
-                token_type: "Bearer",
+                token_type,
                 expires_in: t.expires_in,
                 expires: t.expires,
                 identifier: grant.as_str(),

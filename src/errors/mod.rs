@@ -65,6 +65,10 @@ pub enum Refusal {
     },
     #[error("no route")]
     NotFound,
+    /// A DPoP proof (RFC 9449) that does not pass at a token endpoint, or one missing where the
+    /// client must send one.
+    #[error("invalid DPoP proof: {0}")]
+    InvalidDpopProof(&'static str),
     /// A CORS preflight the route's or endpoint's policy does not allow (`cors`).
     #[error("cross-origin request refused: {0}")]
     CorsRefused(&'static str),
@@ -195,6 +199,7 @@ impl Refusal {
             }
             Refusal::NotFound => row(S::NOT_FOUND, "not_found", "no API is served at this path"),
             Refusal::CorsRefused(d) => row(S::FORBIDDEN, "invalid_request", d),
+            Refusal::InvalidDpopProof(d) => row(S::BAD_REQUEST, "invalid_dpop_proof", d),
             Refusal::TooManyRequests => row(
                 S::TOO_MANY_REQUESTS,
                 "too_many_requests",
@@ -263,6 +268,7 @@ mod tests {
             (Refusal::InvalidScope, 400, 400),
             (Refusal::MethodNotAllowed, 405, 405),
             (Refusal::CorsRefused("x"), 403, 403),
+            (Refusal::InvalidDpopProof("x"), 400, 400),
             (Refusal::Connect, 405, 405),
             (Refusal::PayloadTooLarge, 413, 413),
             (Refusal::RequestTimeout, 408, 408),

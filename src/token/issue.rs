@@ -35,6 +35,14 @@ struct Claims<'a> {
     scope: &'a str,
     /// The grant the token came from; `implicit` tokens are read-only.
     gty: &'a str,
+    /// The key the token is bound to (RFC 9449 §6.1): `{"jkt": <RFC 7638 thumbprint>}`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cnf: Option<Cnf<'a>>,
+}
+
+#[derive(Serialize)]
+struct Cnf<'a> {
+    jkt: &'a str,
 }
 
 /// A token just issued.
@@ -77,6 +85,18 @@ impl TokenIssuer {
         scope: &str,
         now: u64,
     ) -> Result<Issued, aws_lc_rs::error::Unspecified> {
+        self.issue_bound(client, grant, scope, now, None)
+    }
+
+    /// `issue`, bound to the DPoP key whose thumbprint is `jkt` when there is one.
+    pub fn issue_bound(
+        &self,
+        client: &Client,
+        grant: Grant,
+        scope: &str,
+        now: u64,
+        jkt: Option<&str>,
+    ) -> Result<Issued, aws_lc_rs::error::Unspecified> {
         let mut jti_bytes = [0u8; 16];
         aws_lc_rs::rand::SystemRandom::new().fill(&mut jti_bytes)?;
         let jti = URL_SAFE_NO_PAD.encode(jti_bytes);
@@ -95,6 +115,7 @@ impl TokenIssuer {
             jti: &jti,
             scope,
             gty: grant.as_str(),
+            cnf: jkt.map(|jkt| Cnf { jkt }),
         };
         let payload = serde_json::to_vec(&claims).expect("claims serialize");
         let mut token = String::with_capacity(self.header_b64.len() + payload.len() * 4 / 3 + 100);

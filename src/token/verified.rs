@@ -160,6 +160,7 @@ pub(crate) fn for_tests(api: &str, grant: Grant, scope: &str) -> Verified {
         rate_limit_per_sec: None,
         revoke_issued_before: None,
         introspect: false,
+        dpop_bound_access_tokens: false,
     });
     let signed = Signed::new("k".into(), "c1", scope, None, [api], (grant, 0, None))
         .expect("no line breaks");

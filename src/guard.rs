@@ -8,6 +8,7 @@ use std::time::Instant;
 use http::{HeaderMap, HeaderValue, Method, header};
 
 use crate::clients::Grant;
+use crate::dpop;
 use crate::errors::Refusal;
 use crate::routes::Route;
 use crate::state::{Generation, Shared};
@@ -15,18 +16,21 @@ use crate::token::cache::Recent;
 use crate::token::verified::Verified;
 
 /// Lets a request through to `route`, or says why not. `authorization` is the request's
-/// `Authorization` value, if it has one; `recent`, the last token its connection presented,
-/// when the connection keeps one.
+/// `Authorization` value, if it has one; `dpop`, its DPoP proof; `recent`, the last token its
+/// connection presented, when the connection keeps one.
 pub fn check(
-    method: &Method,
-    authorization: Option<&[u8]>,
+    (method, authorization, dpop): (&Method, Option<&[u8]>, &dpop::Asked<'_>),
     route: &Route,
     g: &Generation,
     shared: &Shared,
     recent: Option<&Recent>,
 ) -> Result<Arc<Verified>, Refusal> {
-    let checked = bearer_in(authorization)
-        .and_then(|token| verified(token, g, shared, recent))
+    let checked = credentials(authorization)
+        .and_then(|(scheme, token)| {
+            let who = verified(token, g, shared, recent)?;
+            bound(scheme, token, &who, (method, dpop), g, shared)?;
+            Ok(who)
+        })
         .and_then(|who| authorize(method, route, &who).map(|()| who));
     let who = checked.inspect_err(|refusal| shared.metrics.verification_refused(refusal))?;
     if let Some(per_sec) = who.client.rate_limit_per_sec
@@ -37,6 +41,57 @@ pub fn check(
         return Err(Refusal::TooManyRequests);
     }
     Ok(who)
+}
+
+/// The binding of a token to its scheme: a DPoP-bound token only with the DPoP scheme and a
+/// proof by its key (never downgraded to Bearer, RFC 9449 §7.2), an unbound one only as Bearer.
+fn bound(
+    scheme: Scheme,
+    token: &str,
+    who: &Verified,
+    (method, asked): (&Method, &dpop::Asked<'_>),
+    g: &Generation,
+    shared: &Shared,
+) -> Result<(), Refusal> {
+    match (scheme, who.signed.jkt.as_deref()) {
+        (Scheme::Bearer, None) => Ok(()),
+        (Scheme::Bearer, Some(_)) => Err(Refusal::InvalidToken(
+            "the token is bound to a DPoP key: present it with the DPoP scheme and a proof",
+        )),
+        (Scheme::Dpop, None) => Err(Refusal::InvalidToken(
+            "the token is not bound to a DPoP key",
+        )),
+        (Scheme::Dpop, Some(jkt)) => {
+            let (settings, replay) = (&g.config.dpop, &shared.dpop_replay);
+            dpop::request_proof(asked, method.as_str(), token, jkt, settings, replay)
+        }
+    }
+}
+
+/// How a token is presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scheme {
+    Bearer,
+    /// RFC 9449 §7.1.
+    Dpop,
+}
+
+/// The scheme and token of an `Authorization` value: Bearer (RFC 6750 §2.1) or DPoP.
+pub fn credentials(value: Option<&[u8]>) -> Result<(Scheme, &str), Refusal> {
+    match value {
+        Some(v) if v.len() > 5 && v[..5].eq_ignore_ascii_case(b"dpop ") => {
+            let malformed = Refusal::InvalidToken("the token is malformed");
+            let visible = v[5..]
+                .iter()
+                .all(|&b| (0x20..0x7f).contains(&b) || b == b'\t');
+            let token = (visible.then(|| std::str::from_utf8(&v[5..]).ok()).flatten())
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .ok_or(malformed)?;
+            Ok((Scheme::Dpop, token))
+        }
+        _ => bearer_in(value).map(|token| (Scheme::Bearer, token)),
+    }
 }
 
 /// A token as it stands now: verified (through the cache) under the generation's keys and

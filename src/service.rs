@@ -132,8 +132,14 @@ async fn answer(
         Dispatch::Route(route) => route,
     };
     let recent = Some(&conn.recent);
-    let who = match crate::guard::check(req.method(), authorization(&req), route, g, shared, recent)
-    {
+    let proofs = req.headers().get_all(crate::dpop::DPOP);
+    let dpop = crate::dpop::Asked {
+        proof: proofs.iter().next().map(HeaderValue::as_bytes),
+        proofs: proofs.iter().count(),
+        path: req.uri().path(),
+    };
+    let asked = (req.method(), authorization(&req), &dpop);
+    let who = match crate::guard::check(asked, route, g, shared, recent) {
         Ok(who) => who,
         Err(refusal) => {
             return Outcome {

@@ -37,6 +37,11 @@ impl Key {
 
     /// A proof for `htm` `htu`, with `jti`, issued now (shifted by `age` seconds).
     fn proof(&self, htm: &str, htu: &str, jti: &str, age: i64) -> String {
+        self.proof_with(htm, htu, jti, age, None)
+    }
+
+    /// `proof`, with `ath` for `token` when given.
+    fn proof_with(&self, htm: &str, htu: &str, jti: &str, age: i64, token: Option<&str>) -> String {
         let mut header = Header::new(Algorithm::ES256);
         header.typ = Some("dpop+jwt".into());
         header.jwk = Some(self.jwk.clone());
@@ -44,7 +49,15 @@ impl Key {
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
             .as_secs() as i64;
-        let claims = json!({"jti": jti, "htm": htm, "htu": htu, "iat": now - age});
+        let mut claims = json!({"jti": jti, "htm": htm, "htu": htu, "iat": now - age});
+        if let Some(t) = token {
+            claims["ath"] = B64
+                .encode(aws_lc_rs::digest::digest(
+                    &aws_lc_rs::digest::SHA256,
+                    t.as_bytes(),
+                ))
+                .into();
+        }
         jsonwebtoken::encode(&header, &claims, &self.encoding).unwrap()
     }
 }
@@ -194,4 +207,112 @@ async fn a_client_registered_for_dpop_must_send_a_proof() {
         (200, Some("DPoP")),
         "{body}"
     );
+}
+
+/// The guard: a bound token passes only as `DPoP` with a fresh proof by its key for this
+/// method and URL, over the relay and HTTP/2 alike; as `Bearer` it is refused (no downgrade).
+#[tokio::test]
+async fn the_guard_checks_the_proof_and_the_binding_on_every_request() {
+    let (up, seen) = scripted(false, |_| (ok("{}"), false)).await;
+    let gw = spawn_gateway(up, "").await;
+    let key = Key::new();
+    let endpoint = format!("{ISSUER}/connect/token");
+    let (_, body) = ask(
+        &gw,
+        "/connect/token",
+        &SECRET_FORM,
+        &[key.proof("POST", &endpoint, "t", 0)],
+    )
+    .await;
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    let htu = format!("{ISSUER}/admin/orders");
+    let get = async |client: &reqwest::Client,
+                     scheme: &str,
+                     proof: Option<String>,
+                     host: Option<&str>| {
+        let mut req = client
+            .get(gw.url("/admin/orders?page=2"))
+            .header("authorization", format!("{scheme} {token}"));
+        if let Some(p) = proof {
+            req = req.header("DPoP", p);
+        }
+        if let Some(h) = host {
+            req = req.header("host", h);
+        }
+        let resp = req.send().await.unwrap();
+        let challenge = resp
+            .headers()
+            .get("www-authenticate")
+            .map(|v| v.to_str().unwrap().to_owned());
+        (resp.status().as_u16(), challenge.unwrap_or_default())
+    };
+    for (n, client) in [client_for(&gw.ca_pem, false), gw.http2_client()]
+        .iter()
+        .enumerate()
+    {
+        let fresh =
+            |jti: &str| Some(key.proof_with("GET", &htu, &format!("{n}-{jti}"), 0, Some(&token)));
+        assert_eq!(
+            get(client, "DPoP", fresh("ok"), None).await.0,
+            200,
+            "client {n}"
+        );
+        // The same proof again: a replay.
+        let once = fresh("once");
+        assert_eq!(get(client, "DPoP", once.clone(), None).await.0, 200);
+        let (status, challenge) = get(client, "DPoP", once, None).await;
+        assert_eq!(status, 401);
+        assert!(
+            challenge.starts_with("DPoP ") && challenge.contains("invalid_dpop_proof"),
+            "{challenge}"
+        );
+        // No downgrade, no proof, another key, another URL or method, no ath.
+        let (status, challenge) = get(client, "Bearer", fresh("bearer"), None).await;
+        assert_eq!(status, 401, "a bound token as Bearer");
+        assert!(challenge.contains("invalid_token"), "{challenge}");
+        assert_eq!(get(client, "DPoP", None, None).await.0, 401);
+        let other = Key::new().proof_with("GET", &htu, &format!("{n}-k"), 0, Some(&token));
+        assert_eq!(
+            get(client, "DPoP", Some(other), None).await.0,
+            401,
+            "another key"
+        );
+        let elsewhere = key.proof_with(
+            "GET",
+            "https://evil.example/admin/orders",
+            &format!("{n}-h"),
+            0,
+            Some(&token),
+        );
+        // Naming the proof's host in Host does not make its htu ours.
+        assert_eq!(
+            get(client, "DPoP", Some(elsewhere), Some("evil.example"))
+                .await
+                .0,
+            401
+        );
+        let post = key.proof_with("POST", &htu, &format!("{n}-m"), 0, Some(&token));
+        assert_eq!(
+            get(client, "DPoP", Some(post), None).await.0,
+            401,
+            "another method"
+        );
+        let no_ath = key.proof("GET", &htu, &format!("{n}-a"), 0);
+        assert_eq!(
+            get(client, "DPoP", Some(no_ath), None).await.0,
+            401,
+            "no ath"
+        );
+    }
+    // Only the good requests reached the upstream: two per client.
+    assert_eq!(seen.heads.lock().unwrap().len(), 4);
+    // An unbound token as DPoP is refused; as Bearer it passes, as before.
+    let (_, body) = ask(&gw, "/connect/token", &SECRET_FORM, &[]).await;
+    let bearer = body["access_token"].as_str().unwrap();
+    let client = client_for(&gw.ca_pem, false);
+    let as_dpop = client
+        .get(gw.url("/admin/x"))
+        .header("authorization", format!("DPoP {bearer}"));
+    assert_eq!(as_dpop.send().await.unwrap().status(), 401);
+    assert_eq!(gw.get_bearer("/admin/x", bearer).await.status(), 200);
 }

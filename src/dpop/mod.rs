@@ -61,6 +61,63 @@ pub fn endpoint_proof(
     }
 }
 
+/// The default proof algorithms, as a challenge's `algs` names them.
+pub const DEFAULT_ALGS_NAMES: &str = "ES256 ES384 EdDSA PS256 RS256";
+
+/// What a guarded request carries for DPoP.
+pub struct Asked<'a> {
+    /// Its `DPoP` header, when it has exactly one.
+    pub proof: Option<&'a [u8]>,
+    /// How many `DPoP` headers it has.
+    pub proofs: usize,
+    /// Its path (origin form, the query dropped when the `htu` is built).
+    pub path: &'a str,
+}
+
+/// The proof of a guarded request presenting `token`, bound to the key `jkt`: checked (the
+/// method and URL, `ath`, the key) and recorded once.
+pub fn request_proof(
+    asked: &Asked<'_>,
+    method: &str,
+    token: &str,
+    jkt: &str,
+    settings: &Settings,
+    replay: &replay::ReplayStore,
+) -> Result<(), crate::errors::Refusal> {
+    use crate::errors::Refusal::DpopProofRefused as Refused;
+    let proof = match (asked.proofs, asked.proof) {
+        (1, Some(p)) => p,
+        (0, _) => return Err(Refused("a DPoP proof is required with a DPoP token")),
+        _ => return Err(Refused("more than one DPoP header")),
+    };
+    let origin = settings
+        .public_origin
+        .as_deref()
+        .ok_or(Refused("DPoP is not configured on this gateway"))?;
+    let htu = htu::expected(origin, &settings.path_prefix, asked.path)
+        .ok_or(Refused("the proof is malformed"))?;
+    let proof = std::str::from_utf8(proof).map_err(|_| Refused("the proof is malformed"))?;
+    let now = crate::token::now_unix();
+    let for_this = proof::For {
+        method,
+        htu: &htu,
+        access_token: Some(token),
+        now,
+    };
+    let checked =
+        proof::check(proof, &settings.rules, &for_this).map_err(|r| Refused(described(r)))?;
+    if checked.jkt != jkt {
+        return Err(Refused(
+            "the proof is signed by another key than the token is bound to",
+        ));
+    }
+    match replay.record(&checked.jkt, &checked.jti, method, &htu) {
+        Ok(()) => Ok(()),
+        Err(replay::Refused::Replay) => Err(Refused("the proof was used before")),
+        Err(replay::Refused::Full) => Err(Refused("too many recent proofs for this key")),
+    }
+}
+
 /// The `DPoP` request header.
 pub const DPOP: http::HeaderName = http::HeaderName::from_static("dpop");
 

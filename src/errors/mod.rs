@@ -69,6 +69,9 @@ pub enum Refusal {
     /// client must send one.
     #[error("invalid DPoP proof: {0}")]
     InvalidDpopProof(&'static str),
+    /// A DPoP proof that does not pass at the guard (401 with a `DPoP` challenge, RFC 9449 §7.1).
+    #[error("DPoP proof refused: {0}")]
+    DpopProofRefused(&'static str),
     /// A CORS preflight the route's or endpoint's policy does not allow (`cors`).
     #[error("cross-origin request refused: {0}")]
     CorsRefused(&'static str),
@@ -200,6 +203,7 @@ impl Refusal {
             Refusal::NotFound => row(S::NOT_FOUND, "not_found", "no API is served at this path"),
             Refusal::CorsRefused(d) => row(S::FORBIDDEN, "invalid_request", d),
             Refusal::InvalidDpopProof(d) => row(S::BAD_REQUEST, "invalid_dpop_proof", d),
+            Refusal::DpopProofRefused(d) => row(S::UNAUTHORIZED, "invalid_dpop_proof", d),
             Refusal::TooManyRequests => row(
                 S::TOO_MANY_REQUESTS,
                 "too_many_requests",
@@ -269,6 +273,7 @@ mod tests {
             (Refusal::MethodNotAllowed, 405, 405),
             (Refusal::CorsRefused("x"), 403, 403),
             (Refusal::InvalidDpopProof("x"), 400, 400),
+            (Refusal::DpopProofRefused("x"), 401, 401),
             (Refusal::Connect, 405, 405),
             (Refusal::PayloadTooLarge, 413, 413),
             (Refusal::RequestTimeout, 408, 408),

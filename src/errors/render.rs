@@ -66,6 +66,10 @@ impl Refusal {
                 return Some(format!("Basic realm=\"{realm}\""));
             }
             Refusal::MissingToken => format!("Bearer realm=\"{realm}\""),
+            Refusal::DpopProofRefused(d) => format!(
+                "DPoP realm=\"{realm}\", algs=\"{}\", error=\"invalid_dpop_proof\", error_description=\"{d}\"",
+                crate::dpop::DEFAULT_ALGS_NAMES
+            ),
             Refusal::InvalidToken(d) => format!(
                 "Bearer realm=\"{realm}\", error=\"invalid_token\", error_description=\"{d}\""
             ),

@@ -141,9 +141,13 @@ pub(super) fn decide<'g>(
             route,
         },
         Dispatch::Route(route) => {
+            let dpop = crate::dpop::Asked {
+                proof: h.dpop,
+                proofs: usize::from(h.dpop.is_some()),
+                path,
+            };
             match crate::guard::check(
-                &method,
-                h.authorization,
+                (&method, h.authorization, &dpop),
                 route,
                 g,
                 shared,

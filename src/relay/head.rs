@@ -27,6 +27,8 @@ pub struct RequestHead<'h, 'b> {
     pub request_id: Option<&'b [u8]>,
     /// `Origin` (CORS, `cors`).
     pub origin: Option<&'b [u8]>,
+    /// `DPoP` (a second one sends the head to hyper, whose guard refuses it).
+    pub dpop: Option<&'b [u8]>,
 }
 
 impl RequestHead<'_, '_> {
@@ -92,6 +94,7 @@ pub fn parse_request<'h, 'b>(
         authorization: None,
         request_id: None,
         origin: None,
+        dpop: None,
     };
     let mut length_seen = false;
     for h in headers {
@@ -117,6 +120,8 @@ pub fn parse_request<'h, 'b>(
             once(&mut head.request_id)
         } else if name.eq_ignore_ascii_case("origin") {
             once(&mut head.origin)
+        } else if name.eq_ignore_ascii_case("dpop") {
+            once(&mut head.dpop)
         } else {
             !(name.eq_ignore_ascii_case("transfer-encoding")
                 || name.eq_ignore_ascii_case("expect")

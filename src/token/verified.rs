@@ -21,6 +21,8 @@ pub struct Signed {
     pub iat: Option<u64>,
     /// The client id, the scope as issued, the jti (empty if none), then each audience.
     lines: Box<str>,
+    /// `cnf.jkt`: the thumbprint of the DPoP key the token is bound to (RFC 9449 §6.1).
+    pub jkt: Option<Box<str>>,
 }
 
 impl Signed {
@@ -50,7 +52,14 @@ impl Signed {
             exp,
             iat,
             lines: lines.into_boxed_str(),
+            jkt: None,
         })
+    }
+
+    /// The same claims, bound to the DPoP key `jkt` when there is one.
+    pub fn bound_to(mut self, jkt: Option<&str>) -> Signed {
+        self.jkt = jkt.map(Into::into);
+        self
     }
 
     fn line(&self, n: usize) -> &str {

@@ -39,6 +39,13 @@ struct Claims {
     gty: Option<String>,
     iat: Option<u64>,
     jti: Option<String>,
+    cnf: Option<Confirmation>,
+}
+
+/// `cnf` (RFC 7800): the key a token is bound to; this gateway reads `jkt` (RFC 9449).
+#[derive(Deserialize)]
+struct Confirmation {
+    jkt: Option<String>,
 }
 
 /// One generation's verification rules: its keys, each with its algorithm pinned.
@@ -199,6 +206,7 @@ impl Verifier {
             aud.iter().map(String::as_str),
             (grant, c.exp, Some(iat)),
         )
+        .map(|s| s.bound_to(c.cnf.as_ref().and_then(|cnf| cnf.jkt.as_deref())))
         .ok_or(Refusal::InvalidToken("the token is malformed"))
     }
 }

@@ -142,7 +142,8 @@ fn preflight(origin: &'static str, method: &'static str) -> Vec<(&'static str, &
     vec![
         ("origin", origin),
         ("access-control-request-method", method),
-        ("access-control-request-headers", "authorization"),
+        // A page with a DPoP-bound token sends its proof too.
+        ("access-control-request-headers", "authorization, dpop"),
     ]
 }
 

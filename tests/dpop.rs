@@ -316,3 +316,30 @@ async fn the_guard_checks_the_proof_and_the_binding_on_every_request() {
     assert_eq!(as_dpop.send().await.unwrap().status(), 401);
     assert_eq!(gw.get_bearer("/admin/x", bearer).await.status(), 200);
 }
+
+/// Introspection says a bound token is DPoP and names its key (RFC 9449 §6.2).
+#[tokio::test]
+async fn introspection_names_the_key_of_a_bound_token() {
+    let (up, _) = scripted(false, |_| (ok("{}"), false)).await;
+    let toml = config_with(up, |t| {
+        let mut entry = client_entry("inspector", SECRET, &["backoffice"], &["read"]);
+        let table = entry.as_table_mut().unwrap();
+        table.insert("introspect".into(), true.into());
+        clients_of(t).push(entry);
+    });
+    let gw = spawn_gateway_toml(&toml).await;
+    let key = Key::new();
+    let proof = key.proof("POST", &format!("{ISSUER}/connect/token"), "i", 0);
+    let (_, body) = ask(&gw, "/connect/token", &SECRET_FORM, &[proof]).await;
+    let token = body["access_token"].as_str().unwrap();
+    let form = [
+        ("token", token),
+        ("client_id", "inspector"),
+        ("client_secret", SECRET),
+    ];
+    let (status, answer) = ask(&gw, "/connect/introspect", &form, &[]).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["active"], true);
+    assert_eq!(answer["token_type"], "DPoP");
+    assert_eq!(answer["cnf"]["jkt"], key.thumbprint());
+}

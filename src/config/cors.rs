@@ -11,7 +11,7 @@ use crate::cors::{Cors, Origins, Policy};
 /// How long a browser may keep a preflight's answer by default (Chromium caps it at 2 h).
 pub const DEFAULT_CORS_MAX_AGE_SECS: u64 = 600;
 const DEFAULT_METHODS: [&str; 6] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"];
-const DEFAULT_HEADERS: [&str; 3] = ["authorization", "content-type", "x-request-id"];
+const DEFAULT_HEADERS: [&str; 4] = ["authorization", "content-type", "dpop", "x-request-id"];
 const DEFAULT_EXPOSED: [&str; 2] = ["www-authenticate", "x-request-id"];
 
 /// The gateway's CORS settings, from which each route's and endpoint's policy is made.

@@ -69,7 +69,7 @@ pub struct RawCors {
     pub allowed_origins: Vec<String>,
     /// Default: GET, HEAD, POST, PUT, PATCH, DELETE.
     pub allowed_methods: Option<Vec<String>>,
-    /// Request headers a page may send; default: Authorization, Content-Type, x-request-id.
+    /// Request headers a page may send; default: Authorization, Content-Type, DPoP, x-request-id.
     pub allowed_headers: Option<Vec<String>>,
     /// Response headers a page may read; default: WWW-Authenticate, x-request-id.
     pub exposed_headers: Option<Vec<String>>,

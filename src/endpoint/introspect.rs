@@ -82,6 +82,14 @@ struct Active<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     jti: Option<&'a str>,
     token_type: &'static str,
+    /// A DPoP-bound token's key (RFC 9449 §6.2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cnf: Option<Cnf<'a>>,
+}
+
+#[derive(Serialize)]
+struct Cnf<'a> {
+    jkt: &'a str,
 }
 
 /// The answer for a token the guard accepts, or `None` if it is good for no API.
@@ -105,7 +113,12 @@ fn active(who: &Verified, issuer: &str) -> Option<Bytes> {
         exp: who.exp(),
         iat: who.signed.iat,
         jti: who.signed.jti(),
-        token_type: "Bearer",
+        token_type: if who.signed.jkt.is_some() {
+            "DPoP"
+        } else {
+            "Bearer"
+        },
+        cnf: who.signed.jkt.as_deref().map(|jkt| Cnf { jkt }),
     };
     Some(Bytes::from(serde_json::to_vec(&body).ok()?))
 }

@@ -113,7 +113,9 @@ pub async fn serve<T: AsyncRead + AsyncWrite + Unpin>(
                     late = true;
                     continue;
                 }
-                _ = tokio::time::sleep_until(deadline) => return End::Closed,
+                // Between requests, or in a head: the connection ends. Never both arms on one
+                // deadline: `select!` picks among ready arms at random.
+                _ = tokio::time::sleep_until(deadline), if !awaiting_body => return End::Closed,
                 _ = stopping.wait_for(|s| *s) => return End::Closed,
             }
             if was_empty {

@@ -63,7 +63,7 @@ fn bound(
         )),
         (Scheme::Dpop, Some(jkt)) => {
             let (settings, replay) = (&g.config.dpop, &shared.dpop_replay);
-            dpop::request_proof(asked, method.as_str(), token, jkt, settings, replay)
+            dpop::request_proof(asked, (method.as_str(), token, jkt), settings, replay)
         }
     }
 }
@@ -74,24 +74,6 @@ pub enum Scheme {
     Bearer,
     /// RFC 9449 §7.1.
     Dpop,
-}
-
-/// The scheme and token of an `Authorization` value: Bearer (RFC 6750 §2.1) or DPoP.
-pub fn credentials(value: Option<&[u8]>) -> Result<(Scheme, &str), Refusal> {
-    match value {
-        Some(v) if v.len() > 5 && v[..5].eq_ignore_ascii_case(b"dpop ") => {
-            let malformed = Refusal::InvalidToken("the token is malformed");
-            let visible = v[5..]
-                .iter()
-                .all(|&b| (0x20..0x7f).contains(&b) || b == b'\t');
-            let token = (visible.then(|| std::str::from_utf8(&v[5..]).ok()).flatten())
-                .map(str::trim)
-                .filter(|t| !t.is_empty())
-                .ok_or(malformed)?;
-            Ok((Scheme::Dpop, token))
-        }
-        _ => bearer_in(value).map(|token| (Scheme::Bearer, token)),
-    }
 }
 
 /// A token as it stands now: verified (through the cache) under the generation's keys and
@@ -125,6 +107,16 @@ pub fn bearer_token(headers: &HeaderMap) -> Result<&str, Refusal> {
 
 /// The Bearer token in an `Authorization` value (`None`: the request has none).
 pub fn bearer_in(value: Option<&[u8]>) -> Result<&str, Refusal> {
+    match credentials(value)? {
+        (Scheme::Bearer, token) => Ok(token),
+        // Answered with the Bearer challenge, as any other scheme (RFC 6750 §3).
+        (Scheme::Dpop, _) => Err(Refusal::MissingToken),
+    }
+}
+
+/// The scheme and token of an `Authorization` value: Bearer (RFC 6750 §2.1) or DPoP
+/// (RFC 9449 §7.1).
+pub fn credentials(value: Option<&[u8]>) -> Result<(Scheme, &str), Refusal> {
     let Some(value) = value else {
         return Err(Refusal::MissingToken);
     };
@@ -137,17 +129,15 @@ pub fn bearer_in(value: Option<&[u8]>) -> Result<&str, Refusal> {
         .then(|| std::str::from_utf8(value).ok())
         .flatten()
         .ok_or(Refusal::InvalidToken("the token is malformed"))?;
-    match value.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => {
-            let token = token.trim();
-            if token.is_empty() {
-                Err(Refusal::InvalidToken("the token is malformed"))
-            } else {
-                Ok(token)
-            }
-        }
-        // Another scheme is no Bearer token at all: answer with the challenge (RFC 6750 §3).
-        _ => Err(Refusal::MissingToken),
+    let (scheme, token) = match value.split_once(' ') {
+        Some((s, token)) if s.eq_ignore_ascii_case("bearer") => (Scheme::Bearer, token),
+        Some((s, token)) if s.eq_ignore_ascii_case("dpop") => (Scheme::Dpop, token),
+        // Another scheme is no token of ours at all: answer with the challenge.
+        _ => return Err(Refusal::MissingToken),
+    };
+    match token.trim() {
+        "" => Err(Refusal::InvalidToken("the token is malformed")),
+        token => Ok((scheme, token)),
     }
 }
 

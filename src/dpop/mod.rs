@@ -17,56 +17,12 @@ pub struct Settings {
     pub replay: replay::Bounds,
 }
 
-/// The DPoP proof of a token request to the endpoint at `path`, checked and recorded: the
-/// thumbprint of its key, to bind the token to (`None`: no proof, a Bearer token). `bucket`
-/// names whose replay allowance the proof counts against: at a token endpoint the client's,
-/// for the client picks its key.
-pub fn endpoint_proof(
-    headers: &http::HeaderMap,
-    settings: &Settings,
-    replay: &replay::ReplayStore,
-    path: &str,
-    bucket: &str,
-) -> Result<Option<String>, crate::errors::Refusal> {
-    use crate::errors::Refusal::InvalidDpopProof as Invalid;
-    let mut proofs = headers.get_all(DPOP).iter();
-    let Some(proof) = proofs.next() else {
-        return Ok(None);
-    };
-    if proofs.next().is_some() {
-        return Err(Invalid("more than one DPoP header"));
-    }
-    let origin = settings.public_origin.as_deref().ok_or_else(|| {
-        tracing::warn!(
-            "a DPoP proof came, but no [dpop] public_origin or https issuer says what htu to expect"
-        );
-        Invalid("DPoP is not configured on this gateway")
-    })?;
-    let htu = htu::expected(origin, &settings.path_prefix, path).ok_or(Invalid("malformed"))?;
-    let proof = proof
-        .to_str()
-        .map_err(|_| Invalid("the proof is malformed"))?;
-    let asked = proof::For {
-        method: "POST",
-        htu: &htu,
-        access_token: None,
-        now: crate::token::now_unix(),
-    };
-    let checked = proof::check(proof, &settings.rules, &asked)
-        .map_err(|reason| Invalid(described(reason)))?;
-    match replay.record(bucket, &checked.jti, "POST", &htu) {
-        Ok(()) => Ok(Some(checked.jkt)),
-        Err(replay::Refused::Replay) => Err(Invalid("the proof was used before")),
-        Err(replay::Refused::Full) => Err(Invalid("too many recent proofs from this client")),
-    }
-}
-
 /// The default proof algorithms, as a challenge's `algs` names them.
 pub const DEFAULT_ALGS_NAMES: &str = "ES256 ES384 EdDSA PS256 RS256";
 
-/// What a guarded request carries for DPoP.
+/// What a request carries for DPoP.
 pub struct Asked<'a> {
-    /// Its `DPoP` header, when it has exactly one.
+    /// Its first `DPoP` header.
     pub proof: Option<&'a [u8]>,
     /// How many `DPoP` headers it has.
     pub proofs: usize,
@@ -74,47 +30,80 @@ pub struct Asked<'a> {
     pub path: &'a str,
 }
 
+/// The DPoP proof of a token request (always a POST), checked and recorded: the thumbprint
+/// of its key, to bind the token to (`None`: no proof, a Bearer token). `bucket` names whose
+/// replay allowance the proof counts against: at a token endpoint the client's, for the
+/// client picks its key. Refusals are 400 (RFC 9449 §5).
+pub fn endpoint_proof(
+    asked: &Asked<'_>,
+    settings: &Settings,
+    replay: &replay::ReplayStore,
+    bucket: &str,
+) -> Result<Option<String>, crate::errors::Refusal> {
+    if asked.proofs == 0 {
+        return Ok(None);
+    }
+    let checked = check_once(asked, ("POST", None), Some(bucket), settings, replay);
+    checked
+        .map(Some)
+        .map_err(crate::errors::Refusal::InvalidDpopProof)
+}
+
 /// The proof of a guarded request presenting `token`, bound to the key `jkt`: checked (the
-/// method and URL, `ath`, the key) and recorded once.
+/// method and URL, `ath`, the key) and recorded once, in the key's allowance. Refusals are
+/// 401 (RFC 9449 §7.1).
 pub fn request_proof(
     asked: &Asked<'_>,
-    method: &str,
-    token: &str,
-    jkt: &str,
+    (method, token, jkt): (&str, &str, &str),
     settings: &Settings,
     replay: &replay::ReplayStore,
 ) -> Result<(), crate::errors::Refusal> {
     use crate::errors::Refusal::DpopProofRefused as Refused;
-    let proof = match (asked.proofs, asked.proof) {
-        (1, Some(p)) => p,
-        (0, _) => return Err(Refused("a DPoP proof is required with a DPoP token")),
-        _ => return Err(Refused("more than one DPoP header")),
-    };
-    let origin = settings
-        .public_origin
-        .as_deref()
-        .ok_or(Refused("DPoP is not configured on this gateway"))?;
-    let htu = htu::expected(origin, &settings.path_prefix, asked.path)
-        .ok_or(Refused("the proof is malformed"))?;
-    let proof = std::str::from_utf8(proof).map_err(|_| Refused("the proof is malformed"))?;
-    let now = crate::token::now_unix();
-    let for_this = proof::For {
-        method,
-        htu: &htu,
-        access_token: Some(token),
-        now,
-    };
-    let checked =
-        proof::check(proof, &settings.rules, &for_this).map_err(|r| Refused(described(r)))?;
-    if checked.jkt != jkt {
+    if asked.proofs == 0 {
+        return Err(Refused("a DPoP proof is required with a DPoP token"));
+    }
+    let key = check_once(asked, (method, Some(token)), None, settings, replay).map_err(Refused)?;
+    if key != jkt {
         return Err(Refused(
             "the proof is signed by another key than the token is bound to",
         ));
     }
-    match replay.record(&checked.jkt, &checked.jti, method, &htu) {
-        Ok(()) => Ok(()),
-        Err(replay::Refused::Replay) => Err(Refused("the proof was used before")),
-        Err(replay::Refused::Full) => Err(Refused("too many recent proofs for this key")),
+    Ok(())
+}
+
+/// The one proof of `asked`, checked for `method` (and for `token`, when one comes with it)
+/// and recorded once in `bucket` (its key's thumbprint when `None`): that thumbprint, or what
+/// to tell the caller.
+fn check_once(
+    asked: &Asked<'_>,
+    (method, token): (&str, Option<&str>),
+    bucket: Option<&str>,
+    settings: &Settings,
+    replay: &replay::ReplayStore,
+) -> Result<String, &'static str> {
+    let proof = match (asked.proofs, asked.proof) {
+        (1, Some(p)) => std::str::from_utf8(p).map_err(|_| "the proof is malformed")?,
+        _ => return Err("more than one DPoP header"),
+    };
+    let Some(origin) = settings.public_origin.as_deref() else {
+        tracing::warn!(
+            "a DPoP proof came, but no [dpop] public_origin or https issuer says what htu to expect"
+        );
+        return Err("DPoP is not configured on this gateway");
+    };
+    let htu =
+        htu::expected(origin, &settings.path_prefix, asked.path).ok_or("the proof is malformed")?;
+    let for_this = proof::For {
+        method,
+        htu: &htu,
+        access_token: token,
+        now: crate::token::now_unix(),
+    };
+    let checked = proof::check(proof, &settings.rules, &for_this).map_err(described)?;
+    match replay.record(bucket.unwrap_or(&checked.jkt), &checked.jti, method, &htu) {
+        Ok(()) => Ok(checked.jkt),
+        Err(replay::Refused::Replay) => Err("the proof was used before"),
+        Err(replay::Refused::Full) => Err("too many recent proofs for this key or client"),
     }
 }
 

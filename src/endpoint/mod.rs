@@ -117,7 +117,9 @@ async fn token_response(
     // Set once the client is known, for the access log.
     logged_client: &mut Option<Arc<Client>>,
 ) -> Result<Response<Body>, Refusal> {
-    let headers = req.head.headers.clone();
+    // The proof's bytes, kept past `read_post` (a `Bytes` handle, not a copy).
+    let proofs = req.head.headers.get_all(crate::dpop::DPOP);
+    let (proof, count) = (proofs.iter().next().cloned(), proofs.iter().count());
     let (params, basic) = read_post(req)?;
     let grant = match params.grant_type.as_deref() {
         None => return Err(Refusal::InvalidRequest("grant_type is missing")),
@@ -133,7 +135,13 @@ async fn token_response(
     let scope = granted_scope(&client, params.scope.as_deref())?;
     let dpop = &g.config.dpop;
     let bucket = format!("client:{}", client.id);
-    let jkt = crate::dpop::endpoint_proof(&headers, dpop, &shared.dpop_replay, &ep.path, &bucket)?;
+    let asked = crate::dpop::Asked {
+        proof: proof.as_ref().map(http::HeaderValue::as_bytes),
+        proofs: count,
+        // The endpoint's path is the request's: dispatch matched it exactly.
+        path: &ep.path,
+    };
+    let jkt = crate::dpop::endpoint_proof(&asked, dpop, &shared.dpop_replay, &bucket)?;
     if jkt.is_none() && client.dpop_bound_access_tokens {
         return Err(Refusal::InvalidDpopProof(
             "this client must send a DPoP proof",

@@ -6,66 +6,11 @@
 
 mod support;
 
-use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use jsonwebtoken::jwk::{Jwk, ThumbprintHash};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use support::dpop::*;
 use support::scripted::*;
 use support::*;
-
-/// A client's DPoP key.
-struct Key {
-    encoding: EncodingKey,
-    jwk: Jwk,
-}
-
-impl Key {
-    fn new() -> Key {
-        let rng = aws_lc_rs::rand::SystemRandom::new();
-        let der = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-        let encoding = EncodingKey::from_ec_der(der.as_ref());
-        let jwk = Jwk::from_encoding_key(&encoding, Algorithm::ES256).unwrap();
-        Key { encoding, jwk }
-    }
-
-    fn thumbprint(&self) -> String {
-        self.jwk.thumbprint(ThumbprintHash::SHA256).unwrap()
-    }
-
-    /// A proof for `htm` `htu`, with `jti`, issued now (shifted by `age` seconds).
-    fn proof(&self, htm: &str, htu: &str, jti: &str, age: i64) -> String {
-        self.proof_with(htm, htu, jti, age, None)
-    }
-
-    /// `proof`, with `ath` for `token` when given.
-    fn proof_with(&self, htm: &str, htu: &str, jti: &str, age: i64, token: Option<&str>) -> String {
-        let mut header = Header::new(Algorithm::ES256);
-        header.typ = Some("dpop+jwt".into());
-        header.jwk = Some(self.jwk.clone());
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64;
-        let mut claims = json!({"jti": jti, "htm": htm, "htu": htu, "iat": now - age});
-        if let Some(t) = token {
-            claims["ath"] = B64
-                .encode(aws_lc_rs::digest::digest(
-                    &aws_lc_rs::digest::SHA256,
-                    t.as_bytes(),
-                ))
-                .into();
-        }
-        jsonwebtoken::encode(&header, &claims, &self.encoding).unwrap()
-    }
-}
-
-fn claims_of(token: &str) -> Value {
-    let payload = token.split('.').nth(1).unwrap();
-    serde_json::from_slice(&B64.decode(payload).unwrap()).unwrap()
-}
 
 const SECRET_FORM: [(&str, &str); 3] = [
     ("grant_type", "client_credentials"),

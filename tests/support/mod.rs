@@ -3,6 +3,7 @@
 //! the gateway itself would never issue (expired, foreign, tampered).
 #![allow(dead_code, unused_imports)]
 
+pub mod dpop;
 mod mint;
 mod redis_server;
 pub mod scripted;

@@ -25,6 +25,8 @@ pub struct Finished<'a> {
     /// Method and path (without the query), when access lines are written.
     pub line: Option<(&'a str, &'a str)>,
     pub client_id: Option<&'a str>,
+    /// How a guarded request's token came: `bearer` or `dpop` (`Verified::auth`).
+    pub auth: Option<&'static str>,
     pub bytes_in: Option<u64>,
     pub bytes_out: Option<u64>,
     pub protocol: Version,
@@ -49,6 +51,7 @@ pub fn finish(metrics: &Metrics, last: &Counted, f: &Finished<'_>) {
         status = f.status,
         latency_us = f.elapsed.as_micros() as u64,
         client_id = f.client_id.unwrap_or("-"),
+        auth = f.auth.unwrap_or("-"),
         bytes_in = f.bytes_in,
         bytes_out = f.bytes_out,
         protocol = ?f.protocol,

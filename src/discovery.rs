@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::routes::{
-    self, AUTHORIZATION_SERVER_METADATA, EndpointShape, JWKS_PATH, OAuthKind, url_for,
+    self, AUTHORIZATION_SERVER_METADATA, EndpointShape, JWKS_PATH, OAuthKind, Route, url_for,
 };
 
 /// Metadata documents by path.
@@ -51,7 +51,7 @@ impl Documents {
         for r in &cfg.routes {
             by_path.insert(
                 routes::resource_metadata_path(&r.prefix),
-                json(&protected_resource(cfg, &r.prefix, &r.api)),
+                json(&protected_resource(cfg, r)),
             );
         }
         Documents { by_path }
@@ -79,6 +79,9 @@ struct AuthorizationServer<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     introspection_endpoint: Option<String>,
     introspection_endpoint_auth_methods_supported: [&'a str; 2],
+    /// RFC 9449 §5.1; absent where no proof can be checked (no public origin).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dpop_signing_alg_values_supported: Option<Vec<&'a str>>,
 }
 
 const SECRET_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
@@ -112,7 +115,14 @@ fn authorization_server(cfg: &Config) -> AuthorizationServer<'_> {
         revocation_endpoint_auth_methods_supported: revocation_methods,
         introspection_endpoint: oauth(OAuthKind::Introspection),
         introspection_endpoint_auth_methods_supported: SECRET_METHODS,
+        dpop_signing_alg_values_supported: dpop_algs(cfg),
     }
+}
+
+/// The DPoP proof algorithms, where proofs can be checked.
+fn dpop_algs(cfg: &Config) -> Option<Vec<&str>> {
+    let dpop = &cfg.dpop;
+    (dpop.public_origin.is_some()).then(|| dpop.algs_names.split(' ').collect())
 }
 
 /// RFC 9728 §2.
@@ -122,10 +132,19 @@ struct ProtectedResource<'a> {
     authorization_servers: [&'a str; 1],
     bearer_methods_supported: [&'a str; 1],
     scopes_supported: Vec<&'a str>,
+    /// RFC 9728 §2 (from RFC 9449): the proof algorithms, where proofs can be checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dpop_signing_alg_values_supported: Option<Vec<&'a str>>,
+    /// RFC 9728 §2: whether only DPoP-bound tokens are taken (`false` is left out, the default).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    dpop_bound_access_tokens_required: bool,
 }
 
-fn protected_resource<'a>(cfg: &'a Config, prefix: &str, api: &str) -> ProtectedResource<'a> {
+fn protected_resource<'a>(cfg: &'a Config, r: &Route) -> ProtectedResource<'a> {
+    let (prefix, api) = (&r.prefix, &r.api);
     ProtectedResource {
+        dpop_signing_alg_values_supported: dpop_algs(cfg),
+        dpop_bound_access_tokens_required: r.dpop_required,
         // §3.3: exactly the identifier the well-known URL was made from.
         resource: url_for(&cfg.issuer, prefix).unwrap_or_default(),
         authorization_servers: [&cfg.issuer],

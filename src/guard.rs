@@ -9,7 +9,7 @@ use http::{HeaderMap, HeaderValue, Method, header};
 
 use crate::clients::Grant;
 use crate::dpop;
-use crate::errors::Refusal;
+use crate::errors::{Challenge, Refusal};
 use crate::routes::Route;
 use crate::state::{Generation, Shared};
 use crate::token::cache::Recent;
@@ -18,21 +18,21 @@ use crate::token::verified::Verified;
 /// Lets a request through to `route`, or says why not. `authorization` is the request's
 /// `Authorization` value, if it has one; `dpop`, its DPoP proof; `recent`, the last token its
 /// connection presented, when the connection keeps one.
-pub fn check(
+pub async fn check(
     (method, authorization, dpop): (&Method, Option<&[u8]>, &dpop::Asked<'_>),
     route: &Route,
     g: &Generation,
     shared: &Shared,
     recent: Option<&Recent>,
 ) -> Result<Arc<Verified>, Refusal> {
-    let checked = credentials(authorization)
-        .and_then(|(scheme, token)| {
-            let who = verified(token, g, shared, recent)?;
-            bound(scheme, token, &who, (method, dpop), g, shared)?;
-            Ok(who)
-        })
-        .and_then(|who| authorize(method, route, &who).map(|()| who));
-    let who = checked.inspect_err(|refusal| shared.metrics.verification_refused(refusal))?;
+    let checked = async {
+        let (scheme, token) = credentials(authorization)?;
+        let who = verified(token, g, shared, recent)?;
+        bound(scheme, token, &who, route, (method, dpop), (g, shared)).await?;
+        authorize(method, route, &who)?;
+        Ok(who)
+    };
+    let who = (checked.await).inspect_err(|r| shared.metrics.verification_refused(r))?;
     if let Some(per_sec) = who.client.rate_limit_per_sec
         && !shared
             .rate_limits
@@ -43,17 +43,37 @@ pub fn check(
     Ok(who)
 }
 
+/// What a refusal on `route` (`None`: at none) challenges the caller with: the schemes
+/// accepted there (DPoP wherever proofs can be checked; Bearer unless the route requires
+/// DPoP), the realm, and the route's RFC 9728 metadata.
+pub fn challenge<'a>(
+    g: &'a Generation,
+    (resource_metadata, dpop_required): (Option<&'a str>, bool),
+) -> Challenge<'a> {
+    let dpop = &g.config.dpop;
+    Challenge {
+        realm: &g.config.realm,
+        resource_metadata,
+        dpop_algs: (dpop.public_origin.is_some()).then_some(dpop.algs_names.as_str()),
+        bearer: !dpop_required,
+    }
+}
+
 /// The binding of a token to its scheme: a DPoP-bound token only with the DPoP scheme and a
-/// proof by its key (never downgraded to Bearer, RFC 9449 §7.2), an unbound one only as Bearer.
-fn bound(
+/// proof by its key (never downgraded to Bearer, RFC 9449 §7.2), an unbound one only as Bearer
+/// and only where the route does not require DPoP.
+async fn bound(
     scheme: Scheme,
     token: &str,
     who: &Verified,
+    route: &Route,
     (method, asked): (&Method, &dpop::Asked<'_>),
-    g: &Generation,
-    shared: &Shared,
+    (g, shared): (&Generation, &Shared),
 ) -> Result<(), Refusal> {
     match (scheme, who.signed.jkt.as_deref()) {
+        (Scheme::Bearer, None) if route.dpop_required => Err(Refusal::InvalidToken(
+            "this API takes DPoP-bound tokens only",
+        )),
         (Scheme::Bearer, None) => Ok(()),
         (Scheme::Bearer, Some(_)) => Err(Refusal::InvalidToken(
             "the token is bound to a DPoP key: present it with the DPoP scheme and a proof",
@@ -62,8 +82,8 @@ fn bound(
             "the token is not bound to a DPoP key",
         )),
         (Scheme::Dpop, Some(jkt)) => {
-            let (settings, replay) = (&g.config.dpop, &shared.dpop_replay);
-            dpop::request_proof(asked, (method.as_str(), token, jkt), settings, replay)
+            let (settings, stores) = (&g.config.dpop, &shared.dpop);
+            dpop::request_proof(asked, (method.as_str(), token, jkt), settings, stores).await
         }
     }
 }

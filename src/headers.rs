@@ -27,6 +27,9 @@ pub const SCOPE: HeaderName = HeaderName::from_static("x-storegate-scope");
 /// The grant the token came from: `client_credentials` or `implicit` (read-only, live data).
 pub const GRANT: HeaderName = HeaderName::from_static("x-storegate-grant");
 /// Every header with this prefix is the gateway's to set; callers' copies are dropped.
+/// How the token was presented and checked: `Bearer`, or `DPoP` (bound to a key, with a proof
+/// by that key checked on this request).
+pub const TOKEN_TYPE: HeaderName = HeaderName::from_static("x-storegate-token-type");
 pub const IDENTITY_PREFIX: &str = "x-storegate-";
 
 pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");

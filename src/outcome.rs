@@ -9,6 +9,7 @@ use http::{HeaderValue, Response, header};
 use crate::Body;
 use crate::clients::Client;
 use crate::errors::{ErrorShape, Refusal};
+use crate::state::Generation;
 
 pub struct Outcome {
     pub result: Result<Response<Body>, Refusal>,
@@ -16,10 +17,14 @@ pub struct Outcome {
     pub shape: ErrorShape,
     /// The client the request was made for, once known (for the access log).
     pub client: Option<Arc<Client>>,
+    /// How a guarded request authenticated (`Verified::auth`), for the access log.
+    pub auth: Option<&'static str>,
     /// A token endpoint's answer: never to be cached (RFC 6749 §5.1), refusals included.
     pub no_store: bool,
-    /// The guarded route's RFC 9728 metadata URL, for its Bearer challenges.
+    /// The guarded route's RFC 9728 metadata URL, for its challenges.
     pub resource_metadata: Option<Arc<str>>,
+    /// Whether the guarded route takes DPoP-bound tokens only (its challenges are DPoP's).
+    pub dpop_required: bool,
     /// The guarded route's label (metrics, access log), when the request was for one.
     pub route: Option<Arc<str>>,
 }
@@ -30,8 +35,10 @@ impl Outcome {
             result,
             shape,
             client: None,
+            auth: None,
             no_store: false,
             resource_metadata: None,
+            dpop_required: false,
             route: None,
         }
     }
@@ -40,12 +47,13 @@ impl Outcome {
         Outcome::new(Err(refusal), shape)
     }
 
-    /// The response: the refusal rendered in its shape with `realm` in any challenge.
-    pub fn into_response(self, realm: &str) -> Response<Body> {
+    /// The response: the refusal rendered in its shape, challenging as `g` and the route do.
+    pub fn into_response(self, g: &Generation) -> Response<Body> {
         let mut resp = match self.result {
             Ok(resp) => resp,
             Err(refusal) => {
-                refusal.into_response(self.shape, realm, self.resource_metadata.as_deref())
+                let route = (self.resource_metadata.as_deref(), self.dpop_required);
+                refusal.into_response(self.shape, &crate::guard::challenge(g, route))
             }
         };
         if self.no_store {

@@ -90,6 +90,19 @@ pub struct Route {
     /// the issuer is no URL to build it from.
     pub resource_metadata: Option<std::sync::Arc<str>>,
     pub cors: Cors,
+    /// Only DPoP-bound tokens (`dpop_bound_access_tokens_required`).
+    pub dpop_required: bool,
+}
+
+impl Route {
+    /// What a refusal on this route challenges the caller with (`guard::challenge`).
+    pub fn challenge<'a>(
+        &'a self,
+        g: &'a crate::state::Generation,
+    ) -> crate::errors::Challenge<'a> {
+        let metadata = self.resource_metadata.as_deref();
+        crate::guard::challenge(g, (metadata, self.dpop_required))
+    }
 }
 
 /// The gateway's URL for a path: the issuer's origin (scheme and authority) and the path.
@@ -233,6 +246,7 @@ pub(crate) fn for_tests() -> Route {
         max_body_bytes: None,
         resource_metadata: None,
         cors: Cors::Off,
+        dpop_required: false,
     }
 }
 

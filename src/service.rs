@@ -39,8 +39,8 @@ pub async fn handle(mut req: Request<Incoming>, state: &State, conn: &ConnInfo) 
     });
     let head_request = req.method() == Method::HEAD;
     let (outcome, cors) = handle_inner(req, &g, shared, conn).await;
-    let (client, route) = (outcome.client.clone(), outcome.route.clone());
-    let mut resp = outcome.into_response(&g.config.realm);
+    let (client, route, auth) = (outcome.client.clone(), outcome.route.clone(), outcome.auth);
+    let mut resp = outcome.into_response(&g);
     if let Some(cors) = &cors {
         cors.apply(resp.headers_mut());
     }
@@ -57,6 +57,7 @@ pub async fn handle(mut req: Request<Incoming>, state: &State, conn: &ConnInfo) 
         elapsed: start.elapsed(),
         line: logged.as_ref().map(|(m, uri, _)| (m.as_str(), uri.path())),
         client_id: client.as_ref().map(|c| c.id.as_str()),
+        auth,
         bytes_in: logged.as_ref().and_then(|l| l.2),
         bytes_out: access::length(resp.headers()),
         protocol: version,
@@ -139,11 +140,12 @@ async fn answer(
         path: req.uri().path(),
     };
     let asked = (req.method(), authorization(&req), &dpop);
-    let who = match crate::guard::check(asked, route, g, shared, recent) {
+    let who = match crate::guard::check(asked, route, g, shared, recent).await {
         Ok(who) => who,
         Err(refusal) => {
             return Outcome {
                 resource_metadata: route.resource_metadata.clone(),
+                dpop_required: route.dpop_required,
                 route: Some(route.label.clone()),
                 ..refuse(req, refusal, route.error_shape).await
             };
@@ -152,6 +154,7 @@ async fn answer(
     let result = shared.upstream.forward(req, route, Some(&who), conn).await;
     Outcome {
         client: Some(who.client.clone()),
+        auth: Some(who.auth()),
         route: Some(route.label.clone()),
         ..Outcome::new(result, route.error_shape)
     }

@@ -73,8 +73,9 @@ pub struct Shared {
     /// Readiness and draining.
     pub health: Health,
     pub request_ids: RequestIds,
-    /// DPoP proofs seen (`[dpop]`'s bounds, as the process started with them).
-    pub dpop_replay: crate::dpop::replay::ReplayStore,
+    /// DPoP proofs seen (`[dpop]`'s bounds, as the process started with them), here and
+    /// across the cluster, and proofs refused.
+    pub dpop: crate::dpop::Stores,
 }
 
 /// What reloads did, for logs, tests and (later) metrics.
@@ -199,7 +200,7 @@ impl State {
             metrics,
             health: Health::default(),
             request_ids: RequestIds::default(),
-            dpop_replay: crate::dpop::replay::ReplayStore::new(config.dpop.replay),
+            dpop: crate::dpop::Stores::new(config.dpop.replay, fixed.cluster.is_some()),
             fixed,
         };
         let first = Generation::build(config, 1, &shared.key_memory)?;

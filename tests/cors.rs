@@ -244,7 +244,7 @@ async fn every_answer_to_an_allowed_origin_is_readable_and_the_upstreams_headers
         );
         assert_eq!(
             a.one("access-control-expose-headers"),
-            Some("www-authenticate, x-request-id")
+            Some("www-authenticate, dpop-nonce, x-request-id")
         );
         assert!(
             a.get("vary").contains(&"Origin"),

@@ -207,8 +207,15 @@ async fn the_guard_checks_the_proof_and_the_binding_on_every_request() {
         assert_eq!(get(client, "DPoP", once.clone(), None).await.0, 200);
         let (status, challenge) = get(client, "DPoP", once, None).await;
         assert_eq!(status, 401);
+        // Both schemes are accepted here: both challenges, the proof's error in DPoP's.
+        let (bearer, dpop) = challenge.split_once(", DPoP ").expect("two challenges");
         assert!(
-            challenge.starts_with("DPoP ") && challenge.contains("invalid_dpop_proof"),
+            bearer.starts_with("Bearer ") && !bearer.contains("error="),
+            "{challenge}"
+        );
+        assert!(
+            dpop.contains(r#"algs="ES256 ES384 EdDSA PS256 RS256""#)
+                && dpop.contains(r#"error="invalid_dpop_proof""#),
             "{challenge}"
         );
         // No downgrade, no proof, another key, another URL or method, no ath.

@@ -40,11 +40,12 @@ async fn a_valid_token_is_forwarded_with_the_verified_identity() {
     let echo: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(echo["headers"]["x-storegate-client-id"], "backoffice-app");
     assert_eq!(echo["headers"]["x-storegate-grant"], "client_credentials");
+    assert_eq!(echo["headers"]["x-storegate-token-type"], "Bearer");
     assert_eq!(log.requests.load(Ordering::SeqCst), 1);
 }
 
 #[tokio::test]
-async fn missing_token_gets_a_bare_bearer_challenge() {
+async fn missing_token_gets_bare_bearer_and_dpop_challenges() {
     let (up, log) = spawn_upstream().await;
     let gw = spawn_gateway(up, "").await;
     for auth in [None, Some("Basic Zm9vOmJhcg==")] {
@@ -53,10 +54,10 @@ async fn missing_token_gets_a_bare_bearer_challenge() {
         assert_eq!(
             challenge.as_deref(),
             Some(
-                r#"Bearer realm="storegate", resource_metadata="https://gateway.test/.well-known/oauth-protected-resource/admin/""#
+                r#"Bearer realm="storegate", resource_metadata="https://gateway.test/.well-known/oauth-protected-resource/admin/", DPoP realm="storegate", algs="ES256 ES384 EdDSA PS256 RS256", resource_metadata="https://gateway.test/.well-known/oauth-protected-resource/admin/""#
             )
         );
-        assert!(body.contains("Bearer access token is required"), "{body}");
+        assert!(body.contains("an access token is required"), "{body}");
     }
     assert_eq!(log.requests.load(Ordering::SeqCst), 0);
 }

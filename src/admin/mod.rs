@@ -133,6 +133,9 @@ fn metrics(state: &State) -> String {
         generation: g.number,
         revoked: shared.revocations.len(),
         certificate_expiry: g.certificate_expiry,
+        dpop_refused: shared.dpop.refusals().collect(),
+        dpop_claims: shared.dpop.cluster.outcomes().collect(),
+        dpop_replay_entries: shared.dpop.local.len(),
     })
 }
 

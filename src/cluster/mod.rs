@@ -16,6 +16,9 @@
 //! for a source that had failed, successful) client authentication is announced on
 //! `ATTEMPTS` and counted by every replica as its own.
 //!
+//! DPoP proofs are replay-checked across replicas (`dpop::cluster`): the one check a request
+//! waits on Redis for, bounded by `[dpop] cluster_timeout_ms`.
+//!
 //! Rate limits hold across replicas too (`rates`); while Redis is away, limits are per
 //! replica. Signing keys remembered after a rotation are shared as well (`keys`), so that a
 //! replica started since verifies the tokens the old key signed.
@@ -117,6 +120,7 @@ async fn follow(client: redis::Client, state: Arc<State>, mut outbox: Outboxes) 
             }
         };
         let ended = session(&client, &mut outbox, &state, connected).await;
+        state.shared.dpop.cluster.set_connection(None);
         metrics.cluster_connected.set(0);
         // A connection that was up starts the next retries from the shortest wait.
         if reached.load(Ordering::Relaxed) {
@@ -162,6 +166,8 @@ async fn session(
     // What was admitted while away was limited locally: it is not reported afterwards.
     state.shared.rate_limits.take_unsynced();
     let mut rates = rates::Seconds::default();
+    // DPoP proofs are claimed on the same connection, each by one `SET NX` of its own.
+    state.shared.dpop.cluster.set_connection(Some(conn.clone()));
     connected();
     let mut messages = pubsub.on_message();
     let mut ping = tokio::time::interval(PING_EVERY);

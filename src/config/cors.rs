@@ -12,7 +12,8 @@ use crate::cors::{Cors, Origins, Policy};
 pub const DEFAULT_CORS_MAX_AGE_SECS: u64 = 600;
 const DEFAULT_METHODS: [&str; 6] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"];
 const DEFAULT_HEADERS: [&str; 4] = ["authorization", "content-type", "dpop", "x-request-id"];
-const DEFAULT_EXPOSED: [&str; 2] = ["www-authenticate", "x-request-id"];
+/// A page reads a challenge, a DPoP nonce (RFC 9449 §8) and the request id.
+const DEFAULT_EXPOSED: [&str; 3] = ["www-authenticate", "dpop-nonce", "x-request-id"];
 
 /// The gateway's CORS settings, from which each route's and endpoint's policy is made.
 pub(super) struct CorsBase {

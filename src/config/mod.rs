@@ -257,7 +257,7 @@ impl RawConfig {
         let mut cfg = self.server.validate(self.tls.as_ref(), base)?;
         self.tokens.validate(&mut cfg)?;
         cfg.signing = self.signing.validate(base)?;
-        cfg.dpop = self.dpop.validate(&cfg.issuer)?;
+        cfg.dpop = (self.dpop).validate(&cfg.issuer, base, self.cluster.is_some())?;
         let cors = cors::CorsBase::new(self.cors.as_ref())?;
         cfg.cors = cors.gateway();
         cfg.token_endpoints = routes::endpoints(&self.token_endpoints, &cors)?;
@@ -271,6 +271,7 @@ impl RawConfig {
         }
         cfg.clients = clients::validate(entries)?;
         cfg.routes = routes::routes(&self.routes, &cfg.clients, &cfg.issuer, &cors)?;
+        dpop::routes_fit(&cfg.dpop, &cfg.routes)?;
         cfg.throttle = self.throttle.validate()?;
         cfg.limits = self.limits.validate()?;
         if let Some(a) = &self.admin {
@@ -390,7 +391,7 @@ impl RawServer {
             token_endpoints: Vec::new(),
             oauth_endpoints: Vec::new(),
             cors: crate::cors::Cors::Off,
-            dpop: raw::RawDpop::default().validate(DEFAULT_ISSUER)?,
+            dpop: raw::RawDpop::default().validate(DEFAULT_ISSUER, Path::new("."), false)?,
             clients: Clients::default(),
             clients_file: None,
             routes: Vec::new(),

@@ -57,6 +57,20 @@ pub struct RawDpop {
     /// DEFAULT_DPOP_REPLAY_CAPACITY and DEFAULT_DPOP_REPLAY_PER_KEY.
     pub replay_capacity: Option<usize>,
     pub replay_per_key: Option<usize>,
+    /// With `[cluster]`: the longest a request waits for Redis to say whether another replica
+    /// saw its proof; default DEFAULT_DPOP_CLUSTER_TIMEOUT_MS.
+    pub cluster_timeout_ms: Option<u64>,
+    /// With `[cluster]`, when Redis cannot say (away, slow, failing): "per_replica" (default:
+    /// the proof is accepted on this replica's own check, logged and counted) or "refuse" (503).
+    pub replay_when_cluster_away: Option<String>,
+    /// Every proof must carry a fresh server nonce (RFC 9449 §8, §9); default false.
+    #[serde(default)]
+    pub require_nonce: bool,
+    /// How long a nonce is accepted; default DEFAULT_DPOP_NONCE_LIFETIME_SECS.
+    pub nonce_lifetime_secs: Option<u64>,
+    /// A file of at least 32 random bytes that every replica shares, keying the nonces;
+    /// required with `require_nonce` and `[cluster]` (else a per-process random key).
+    pub nonce_secret_file: Option<std::path::PathBuf>,
 }
 
 /// `[cors]`: CORS for browser pages on other origins, for the whole gateway (token
@@ -71,7 +85,7 @@ pub struct RawCors {
     pub allowed_methods: Option<Vec<String>>,
     /// Request headers a page may send; default: Authorization, Content-Type, DPoP, x-request-id.
     pub allowed_headers: Option<Vec<String>>,
-    /// Response headers a page may read; default: WWW-Authenticate, x-request-id.
+    /// Response headers a page may read; default: WWW-Authenticate, DPoP-Nonce, x-request-id.
     pub exposed_headers: Option<Vec<String>>,
     /// How long a browser may keep a preflight's answer; default DEFAULT_CORS_MAX_AGE_SECS.
     pub max_age_secs: Option<u64>,
@@ -285,6 +299,10 @@ pub struct RawRoute {
     /// `Access-Control-*` headers kept; default false.
     #[serde(default)]
     pub cors_by_upstream: bool,
+    /// Only DPoP-bound tokens, each with its proof (RFC 9728's name); default false: Bearer
+    /// and DPoP tokens both.
+    #[serde(default)]
+    pub dpop_bound_access_tokens_required: bool,
 }
 
 #[derive(Debug, Deserialize)]

@@ -183,6 +183,7 @@ pub(super) fn routes(
                 r.cors_allowed_origins.as_deref(),
                 r.cors_by_upstream,
             )?,
+            dpop_required: r.dpop_bound_access_tokens_required,
         });
     }
     routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));

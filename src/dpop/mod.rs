@@ -1,24 +1,41 @@
 //! DPoP (RFC 9449): sender-constrained tokens. `proof` checks one proof, `htu` builds and
-//! normalizes the URL a proof names, `replay` accepts each proof once.
+//! normalizes the URL a proof names, `replay` accepts each proof once on this replica and
+//! `cluster` across replicas, `nonce` makes and checks server nonces; `Stores` holds what a
+//! process keeps between requests.
 
+pub mod cluster;
 pub mod htu;
+pub mod nonce;
 pub mod proof;
 pub mod replay;
+mod stores;
+
+use std::time::Duration;
+
+pub use stores::{REASONS, Stores};
+
+use crate::errors::Refusal;
 
 /// How DPoP is checked (`[dpop]`).
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub rules: proof::Rules,
+    /// The accepted algorithms, as a challenge's `algs` and the metadata name them.
+    pub algs_names: String,
     /// The origin clients address, for `htu`; `None` when neither `[dpop] public_origin` nor
     /// an http(s) issuer gives one (DPoP proofs cannot be checked then).
     pub public_origin: Option<String>,
     /// The path an ingress strips before a request reaches the gateway.
     pub path_prefix: String,
     pub replay: replay::Bounds,
+    /// Server nonces, when every proof must carry one (`require_nonce`).
+    pub nonces: Option<nonce::Nonces>,
+    /// The longest a request waits for the cluster-wide replay check.
+    pub cluster_timeout: Duration,
+    /// Whether a proof that could not be checked across the cluster is refused (else it is
+    /// accepted on this replica's own check).
+    pub refuse_when_cluster_away: bool,
 }
-
-/// The default proof algorithms, as a challenge's `algs` names them.
-pub const DEFAULT_ALGS_NAMES: &str = "ES256 ES384 EdDSA PS256 RS256";
 
 /// What a request carries for DPoP.
 pub struct Asked<'a> {
@@ -30,89 +47,154 @@ pub struct Asked<'a> {
     pub path: &'a str,
 }
 
+/// Why a proof did not pass `check_once`.
+enum Failed {
+    /// The proof's fault: the reason (`REASONS`).
+    Proof(&'static str),
+    /// It carried no fresh nonce of ours: here is one.
+    Nonce(String),
+    /// The cluster-wide replay check could not be made, and the config refuses then.
+    Unchecked,
+}
+
 /// The DPoP proof of a token request (always a POST), checked and recorded: the thumbprint
 /// of its key, to bind the token to (`None`: no proof, a Bearer token). `bucket` names whose
 /// replay allowance the proof counts against: at a token endpoint the client's, for the
 /// client picks its key. Refusals are 400 (RFC 9449 §5).
-pub fn endpoint_proof(
+pub async fn endpoint_proof(
     asked: &Asked<'_>,
     settings: &Settings,
-    replay: &replay::ReplayStore,
+    stores: &Stores,
     bucket: &str,
-) -> Result<Option<String>, crate::errors::Refusal> {
+) -> Result<Option<String>, Refusal> {
     if asked.proofs == 0 {
         return Ok(None);
     }
-    let checked = check_once(asked, ("POST", None), Some(bucket), settings, replay);
-    checked
-        .map(Some)
-        .map_err(crate::errors::Refusal::InvalidDpopProof)
+    match check_once(asked, ("POST", None), Some(bucket), settings, stores).await {
+        Ok(jkt) => Ok(Some(jkt)),
+        Err(Failed::Proof(reason)) => Err(Refusal::InvalidDpopProof(described(reason))),
+        Err(Failed::Nonce(nonce)) => Err(Refusal::UseDpopNonce {
+            nonce,
+            guard: false,
+        }),
+        Err(Failed::Unchecked) => Err(Refusal::ReplayUnchecked),
+    }
 }
 
 /// The proof of a guarded request presenting `token`, bound to the key `jkt`: checked (the
 /// method and URL, `ath`, the key) and recorded once, in the key's allowance. Refusals are
 /// 401 (RFC 9449 §7.1).
-pub fn request_proof(
+pub async fn request_proof(
     asked: &Asked<'_>,
     (method, token, jkt): (&str, &str, &str),
     settings: &Settings,
-    replay: &replay::ReplayStore,
-) -> Result<(), crate::errors::Refusal> {
-    use crate::errors::Refusal::DpopProofRefused as Refused;
+    stores: &Stores,
+) -> Result<(), Refusal> {
+    let refused = |reason| {
+        stores.refused(reason);
+        Refusal::DpopProofRefused(described(reason))
+    };
     if asked.proofs == 0 {
-        return Err(Refused("a DPoP proof is required with a DPoP token"));
+        return Err(refused("missing"));
     }
-    let key = check_once(asked, (method, Some(token)), None, settings, replay).map_err(Refused)?;
-    if key != jkt {
-        return Err(Refused(
-            "the proof is signed by another key than the token is bound to",
-        ));
+    match check_once(asked, (method, Some(token)), None, settings, stores).await {
+        Ok(key) if key == jkt => Ok(()),
+        Ok(_) => Err(refused("key_mismatch")),
+        Err(Failed::Proof(reason)) => Err(Refusal::DpopProofRefused(described(reason))),
+        Err(Failed::Nonce(nonce)) => Err(Refusal::UseDpopNonce { nonce, guard: true }),
+        Err(Failed::Unchecked) => Err(Refusal::ReplayUnchecked),
     }
-    Ok(())
+}
+
+/// A fresh nonce for a response, when nonces are required.
+pub fn fresh_nonce(settings: &Settings) -> Option<String> {
+    (settings.nonces.as_ref()).map(|n| n.make(crate::token::now_unix()))
 }
 
 /// The one proof of `asked`, checked for `method` (and for `token`, when one comes with it)
-/// and recorded once in `bucket` (its key's thumbprint when `None`): that thumbprint, or what
-/// to tell the caller.
-fn check_once(
+/// and recorded once in `bucket` (its key's thumbprint when `None`), on this replica and then
+/// across the cluster: that thumbprint, or why not (counted by reason).
+async fn check_once(
     asked: &Asked<'_>,
     (method, token): (&str, Option<&str>),
     bucket: Option<&str>,
     settings: &Settings,
-    replay: &replay::ReplayStore,
-) -> Result<String, &'static str> {
+    stores: &Stores,
+) -> Result<String, Failed> {
+    let checked = checked(asked, (method, token), bucket, settings, stores).await;
+    match &checked {
+        Err(Failed::Proof(reason)) => stores.refused(reason),
+        Err(Failed::Nonce(_)) => stores.refused("nonce"),
+        Err(Failed::Unchecked) => stores.refused("cluster_away"),
+        Ok(_) => {}
+    }
+    checked
+}
+
+async fn checked(
+    asked: &Asked<'_>,
+    (method, token): (&str, Option<&str>),
+    bucket: Option<&str>,
+    settings: &Settings,
+    stores: &Stores,
+) -> Result<String, Failed> {
     let proof = match (asked.proofs, asked.proof) {
-        (1, Some(p)) => std::str::from_utf8(p).map_err(|_| "the proof is malformed")?,
-        _ => return Err("more than one DPoP header"),
+        (1, Some(p)) => std::str::from_utf8(p).map_err(|_| Failed::Proof("malformed"))?,
+        _ => return Err(Failed::Proof("count")),
     };
     let Some(origin) = settings.public_origin.as_deref() else {
         tracing::warn!(
             "a DPoP proof came, but no [dpop] public_origin or https issuer says what htu to expect"
         );
-        return Err("DPoP is not configured on this gateway");
+        return Err(Failed::Proof("unconfigured"));
     };
     let htu =
-        htu::expected(origin, &settings.path_prefix, asked.path).ok_or("the proof is malformed")?;
+        htu::expected(origin, &settings.path_prefix, asked.path).ok_or(Failed::Proof("htu"))?;
+    let now = crate::token::now_unix();
     let for_this = proof::For {
         method,
         htu: &htu,
         access_token: token,
-        now: crate::token::now_unix(),
+        now,
     };
-    let checked = proof::check(proof, &settings.rules, &for_this).map_err(described)?;
-    match replay.record(bucket.unwrap_or(&checked.jkt), &checked.jti, method, &htu) {
-        Ok(()) => Ok(checked.jkt),
-        Err(replay::Refused::Replay) => Err("the proof was used before"),
-        Err(replay::Refused::Full) => Err("too many recent proofs for this key or client"),
+    let checked = proof::check(proof, &settings.rules, &for_this).map_err(Failed::Proof)?;
+    if let Some(nonces) = &settings.nonces
+        && !(checked.nonce.as_deref()).is_some_and(|n| nonces.accepts(n, now))
+    {
+        return Err(Failed::Nonce(nonces.make(now)));
+    }
+    let digest = stores
+        .local
+        .record(bucket.unwrap_or(&checked.jkt), &checked.jti, method, &htu)
+        .map_err(|refused| match refused {
+            replay::Refused::Replay => Failed::Proof("replay"),
+            replay::Refused::Full => Failed::Proof("full"),
+        })?;
+    let wait = settings.cluster_timeout;
+    match stores
+        .cluster
+        .claim(&digest, settings.replay.keep, wait)
+        .await
+    {
+        None | Some(cluster::Claim::Claimed) => Ok(checked.jkt),
+        Some(cluster::Claim::Replayed) => Err(Failed::Proof("replay")),
+        Some(_) if settings.refuse_when_cluster_away => Err(Failed::Unchecked),
+        // Checked on this replica only: counted and logged by `cluster`.
+        Some(_) => Ok(checked.jkt),
     }
 }
 
 /// The `DPoP` request header.
 pub const DPOP: http::HeaderName = http::HeaderName::from_static("dpop");
+/// The `DPoP-Nonce` response header (RFC 9449 §8.1).
+pub const DPOP_NONCE: http::HeaderName = http::HeaderName::from_static("dpop-nonce");
 
 /// What a refusal's reason says to the caller.
 fn described(reason: &'static str) -> &'static str {
     match reason {
+        "missing" => "a DPoP proof is required with a DPoP token",
+        "count" => "more than one DPoP header",
+        "unconfigured" => "DPoP is not configured on this gateway",
         "too_large" => "the proof is too large",
         "typ" => "the proof's typ is not dpop+jwt",
         "alg" => "the proof's algorithm is not accepted",
@@ -124,6 +206,9 @@ fn described(reason: &'static str) -> &'static str {
         "htu" => "the proof is for another URL",
         "iat" => "the proof is too old or from the future",
         "ath" => "the proof is for another access token",
+        "replay" => "the proof was used before",
+        "full" => "too many recent proofs for this key or client",
+        "key_mismatch" => "the proof is signed by another key than the token is bound to",
         _ => "the proof is malformed",
     }
 }

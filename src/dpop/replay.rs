@@ -71,8 +71,8 @@ impl ReplayStore {
         }
     }
 
-    /// Records a proof, once. `htu` is the normalized one.
-    pub fn record(&self, jkt: &str, jti: &str, htm: &str, htu: &str) -> Result<(), Refused> {
+    /// Records a proof, once: its digest, the key it is known by. `htu` is the normalized one.
+    pub fn record(&self, jkt: &str, jti: &str, htm: &str, htu: &str) -> Result<[u8; 32], Refused> {
         let digest = digest(&[jkt, jti, htm, htu]);
         if self.seen.contains_key(&digest) {
             return Err(Refused::Replay);
@@ -92,7 +92,7 @@ impl ReplayStore {
             count.clone()
         });
         if entry.is_fresh() {
-            Ok(())
+            Ok(digest)
         } else {
             Err(Refused::Replay)
         }
@@ -136,18 +136,18 @@ mod tests {
     #[test]
     fn a_proof_is_accepted_once() {
         let s = store(100, 10);
-        assert_eq!(s.record("k", "j1", "GET", "https://h/x"), Ok(()));
+        assert!(s.record("k", "j1", "GET", "https://h/x").is_ok());
         assert_eq!(
             s.record("k", "j1", "GET", "https://h/x"),
             Err(Refused::Replay)
         );
         // Another key, jti, method or URL is another proof.
-        assert_eq!(s.record("k2", "j1", "GET", "https://h/x"), Ok(()));
-        assert_eq!(s.record("k", "j2", "GET", "https://h/x"), Ok(()));
-        assert_eq!(s.record("k", "j1", "POST", "https://h/x"), Ok(()));
-        assert_eq!(s.record("k", "j1", "GET", "https://h/y"), Ok(()));
+        assert!(s.record("k2", "j1", "GET", "https://h/x").is_ok());
+        assert!(s.record("k", "j2", "GET", "https://h/x").is_ok());
+        assert!(s.record("k", "j1", "POST", "https://h/x").is_ok());
+        assert!(s.record("k", "j1", "GET", "https://h/y").is_ok());
         // Fields run together differently are not the same proof.
-        assert_eq!(s.record("kj", "1", "GET", "https://h/x"), Ok(()));
+        assert!(s.record("kj", "1", "GET", "https://h/x").is_ok());
         assert_eq!(s.len(), 6);
     }
 

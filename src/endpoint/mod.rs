@@ -141,7 +141,7 @@ async fn token_response(
         // The endpoint's path is the request's: dispatch matched it exactly.
         path: &ep.path,
     };
-    let jkt = crate::dpop::endpoint_proof(&asked, dpop, &shared.dpop_replay, &bucket)?;
+    let jkt = crate::dpop::endpoint_proof(&asked, dpop, &shared.dpop, &bucket).await?;
     if jkt.is_none() && client.dpop_bound_access_tokens {
         return Err(Refusal::InvalidDpopProof(
             "this client must send a DPoP proof",
@@ -162,6 +162,12 @@ async fn token_response(
     let echo_scope = params.scope.is_some().then_some(scope.as_str());
     let token_type = if jkt.is_some() { "DPoP" } else { "Bearer" };
     let mut resp = response::success(ep.shape, &issued, (grant, token_type), echo_scope);
+    // Where nonces are required, each token comes with a fresh one (RFC 9449 §8.2).
+    if let Some(nonce) = crate::dpop::fresh_nonce(dpop)
+        && let Ok(v) = http::HeaderValue::from_str(&nonce)
+    {
+        resp.headers_mut().insert(crate::dpop::DPOP_NONCE, v);
+    }
     // For the metrics: which grant the token came from.
     resp.extensions_mut().insert(grant);
     Ok(resp)

@@ -10,6 +10,8 @@
 
 mod render;
 
+pub use render::Challenge;
+
 use http::StatusCode;
 
 /// The error body shape a token endpoint or route speaks.
@@ -72,6 +74,15 @@ pub enum Refusal {
     /// A DPoP proof that does not pass at the guard (401 with a `DPoP` challenge, RFC 9449 §7.1).
     #[error("DPoP proof refused: {0}")]
     DpopProofRefused(&'static str),
+    /// A DPoP proof without a fresh server nonce, where nonces are required (RFC 9449 §8 at a
+    /// token endpoint: 400; §9 at the guard, `guard`: 401 with a `DPoP` challenge). `nonce`
+    /// goes in the `DPoP-Nonce` header.
+    #[error("a DPoP nonce is required")]
+    UseDpopNonce { nonce: String, guard: bool },
+    /// A DPoP proof that could not be replay-checked across the cluster, where
+    /// `[dpop] replay_when_cluster_away = "refuse"`: the gateway's state, not the caller's fault.
+    #[error("DPoP replay check unavailable")]
+    ReplayUnchecked,
     /// A CORS preflight the route's or endpoint's policy does not allow (`cors`).
     #[error("cross-origin request refused: {0}")]
     CorsRefused(&'static str),
@@ -99,6 +110,9 @@ struct Row {
     description: Option<&'static str>,
     /// Whether the errors shape carries `detail` (seed 004's 400/401 samples have none).
     errors_detail: bool,
+    /// Whether the errors shape carries `code`: only where a client must tell the error
+    /// apart to act on it (DPoP's, RFC 9449 §7.1, §8), as a JSON:API error object may.
+    errors_code: bool,
 }
 
 const fn row(status: StatusCode, code: &'static str, description: &'static str) -> Row {
@@ -108,6 +122,15 @@ const fn row(status: StatusCode, code: &'static str, description: &'static str) 
         code,
         description: Some(description),
         errors_detail: true,
+        errors_code: false,
+    }
+}
+
+/// A DPoP row: the errors shape names its code.
+const fn dpop_row(status: StatusCode, code: &'static str, description: &'static str) -> Row {
+    Row {
+        errors_code: true,
+        ..row(status, code, description)
     }
 }
 
@@ -130,6 +153,7 @@ impl Refusal {
                 code: "invalid_client",
                 description: None,
                 errors_detail: false,
+                errors_code: false,
             },
             Refusal::UnauthorizedClient => Row {
                 errors_status: S::UNAUTHORIZED,
@@ -194,7 +218,7 @@ impl Refusal {
             Refusal::MissingToken => row(
                 S::UNAUTHORIZED,
                 "invalid_request",
-                "a Bearer access token is required",
+                "an access token is required",
             ),
             Refusal::InvalidToken(d) => row(S::UNAUTHORIZED, "invalid_token", d),
             Refusal::InsufficientScope { detail, .. } => {
@@ -202,8 +226,22 @@ impl Refusal {
             }
             Refusal::NotFound => row(S::NOT_FOUND, "not_found", "no API is served at this path"),
             Refusal::CorsRefused(d) => row(S::FORBIDDEN, "invalid_request", d),
-            Refusal::InvalidDpopProof(d) => row(S::BAD_REQUEST, "invalid_dpop_proof", d),
-            Refusal::DpopProofRefused(d) => row(S::UNAUTHORIZED, "invalid_dpop_proof", d),
+            Refusal::InvalidDpopProof(d) => dpop_row(S::BAD_REQUEST, "invalid_dpop_proof", d),
+            Refusal::DpopProofRefused(d) => dpop_row(S::UNAUTHORIZED, "invalid_dpop_proof", d),
+            Refusal::UseDpopNonce { guard, .. } => dpop_row(
+                if *guard {
+                    S::UNAUTHORIZED
+                } else {
+                    S::BAD_REQUEST
+                },
+                "use_dpop_nonce",
+                "a DPoP nonce is required: sign the proof again with the nonce in DPoP-Nonce",
+            ),
+            Refusal::ReplayUnchecked => row(
+                S::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "DPoP proofs cannot be checked for replay now; retry with a new proof",
+            ),
             Refusal::TooManyRequests => row(
                 S::TOO_MANY_REQUESTS,
                 "too_many_requests",
@@ -261,6 +299,10 @@ mod tests {
             detail: "x",
             scope: None,
         };
+        let nonce = |guard| Refusal::UseDpopNonce {
+            nonce: "n".into(),
+            guard,
+        };
         let table: &[(Refusal, u16, u16)] = &[
             (Refusal::InvalidRequest("x"), 400, 400),
             (Refusal::InvalidClient { basic: false }, 400, 401),
@@ -274,6 +316,9 @@ mod tests {
             (Refusal::CorsRefused("x"), 403, 403),
             (Refusal::InvalidDpopProof("x"), 400, 400),
             (Refusal::DpopProofRefused("x"), 401, 401),
+            (nonce(false), 400, 400),
+            (nonce(true), 401, 401),
+            (Refusal::ReplayUnchecked, 503, 503),
             (Refusal::Connect, 405, 405),
             (Refusal::PayloadTooLarge, 413, 413),
             (Refusal::RequestTimeout, 408, 408),
@@ -325,22 +370,24 @@ mod tests {
     #[test]
     fn challenges_follow_rfc6750() {
         assert_eq!(
-            Refusal::MissingToken.challenge(OAuth, "r", None).unwrap(),
+            Refusal::MissingToken
+                .challenge(OAuth, &Challenge::bearer("r"))
+                .unwrap(),
             r#"Bearer realm="r""#
         );
         let c = Refusal::InvalidToken("token expired")
-            .challenge(Errors, "r", None)
+            .challenge(Errors, &Challenge::bearer("r"))
             .unwrap();
         assert_eq!(
             c,
             r#"Bearer realm="r", error="invalid_token", error_description="token expired""#
         );
         // RFC 9728 §5.1: where the resource's metadata is.
-        let c = Refusal::MissingToken.challenge(
-            OAuth,
-            "r",
-            Some("https://gw/.well-known/oauth-protected-resource/api/"),
-        );
+        let at = Challenge {
+            resource_metadata: Some("https://gw/.well-known/oauth-protected-resource/api/"),
+            ..Challenge::bearer("r")
+        };
+        let c = Refusal::MissingToken.challenge(OAuth, &at);
         assert_eq!(
             c.unwrap(),
             r#"Bearer realm="r", resource_metadata="https://gw/.well-known/oauth-protected-resource/api/""#
@@ -349,20 +396,76 @@ mod tests {
             detail: "d",
             scope: Some("write".into()),
         }
-        .challenge(OAuth, "r", None);
+        .challenge(OAuth, &Challenge::bearer("r"));
         assert!(
             c.unwrap()
                 .ends_with(r#"error="insufficient_scope", error_description="d", scope="write""#)
         );
         assert_eq!(
-            Refusal::InvalidClient { basic: false }.challenge(OAuth, "r", None),
+            Refusal::InvalidClient { basic: false }.challenge(OAuth, &Challenge::bearer("r")),
             None
         );
         assert_eq!(
             Refusal::InvalidClient { basic: true }
-                .challenge(OAuth, "r", None)
+                .challenge(OAuth, &Challenge::bearer("r"))
                 .unwrap(),
             r#"Basic realm="r""#
+        );
+    }
+
+    /// RFC 9449 §7.1: where both schemes are accepted, both challenges; a token error in
+    /// each, a proof error in DPoP's; a route that requires DPoP challenges with DPoP only.
+    #[test]
+    fn challenges_name_each_accepted_scheme() {
+        let both = Challenge {
+            dpop_algs: Some("ES256 EdDSA"),
+            resource_metadata: Some("https://gw/m"),
+            ..Challenge::bearer("r")
+        };
+        let dpop_only = Challenge {
+            bearer: false,
+            ..both
+        };
+        assert_eq!(
+            Refusal::MissingToken.challenge(OAuth, &both).unwrap(),
+            r#"Bearer realm="r", resource_metadata="https://gw/m", DPoP realm="r", algs="ES256 EdDSA", resource_metadata="https://gw/m""#
+        );
+        assert_eq!(
+            Refusal::InvalidToken("t")
+                .challenge(OAuth, &dpop_only)
+                .unwrap(),
+            r#"DPoP realm="r", algs="ES256 EdDSA", error="invalid_token", error_description="t", resource_metadata="https://gw/m""#
+        );
+        let c = Refusal::DpopProofRefused("p")
+            .challenge(Errors, &both)
+            .unwrap();
+        assert_eq!(
+            c,
+            r#"Bearer realm="r", resource_metadata="https://gw/m", DPoP realm="r", algs="ES256 EdDSA", error="invalid_dpop_proof", error_description="p", resource_metadata="https://gw/m""#
+        );
+        let nonce = Refusal::UseDpopNonce {
+            nonce: "n".into(),
+            guard: true,
+        };
+        assert!(
+            nonce
+                .challenge(OAuth, &dpop_only)
+                .unwrap()
+                .contains(r#"error="use_dpop_nonce""#)
+        );
+        let at_endpoint = Refusal::UseDpopNonce {
+            nonce: "n".into(),
+            guard: false,
+        };
+        assert_eq!(
+            at_endpoint.challenge(OAuth, &both),
+            None,
+            "a 400 has no challenge"
+        );
+        // The errors shape names DPoP's codes, so that a client can act on them.
+        assert_eq!(
+            json(&at_endpoint, Errors),
+            r#"{"errors":[{"title":"Bad Request","status":"400","code":"use_dpop_nonce","detail":"a DPoP nonce is required: sign the proof again with the nonce in DPoP-Nonce"}]}"#
         );
     }
 }

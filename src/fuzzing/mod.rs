@@ -319,6 +319,7 @@ fn routing_table() -> &'static (Vec<TokenEndpoint>, Vec<Route>) {
             max_body_bytes: None,
             resource_metadata: None,
             cors: crate::cors::Cors::Off,
+            dpop_required: false,
         };
         let mut routes = vec![
             route("/api/", "store", 9001),

@@ -18,6 +18,7 @@ const EDITS: Edits<'static> = Edits {
         client_id: b"fuzz-client",
         scope: b"read",
         grant: "client_credentials",
+        token_type: "Bearer",
     }),
     request_id: b"fuzz-id",
 };
@@ -80,6 +81,7 @@ fn request(data: &[u8]) {
                 who.client_id,
                 who.scope,
                 who.grant.as_bytes(),
+                who.token_type.as_bytes(),
                 EDITS.forwarded_for,
                 b"https",
             ];

@@ -164,11 +164,7 @@ fn compare(h: &RequestHead<'_, '_>, s: &Setting) {
         forward_authorization: s.route.forward_authorization,
         forwarded_for: s.conn.forwarded_for.as_bytes(),
         tls: s.conn.tls,
-        who: Some(Who {
-            client_id: s.who.client.id_header.as_bytes(),
-            scope: s.who.scope.as_bytes(),
-            grant: s.who.grant().as_str(),
-        }),
+        who: Some(Who::of(&s.who)),
         request_id: id.as_bytes(),
     };
     let mut out = Vec::new();

@@ -299,6 +299,10 @@ pub fn prepare_request<B>(
             headers::GRANT,
             HeaderValue::from_static(who.grant().as_str()),
         );
+        h.insert(
+            headers::TOKEN_TYPE,
+            HeaderValue::from_static(who.token_type()),
+        );
     }
     Ok(())
 }

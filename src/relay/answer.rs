@@ -17,7 +17,7 @@ use super::head::{self, ResponseEdits};
 use crate::access::{self, Finished};
 use crate::body::Fault;
 use crate::conn::ConnInfo;
-use crate::errors::Refusal;
+use crate::errors::{Challenge, Refusal};
 use crate::forwarding::{self, Failed};
 use crate::routes::Route;
 use crate::state::{Generation, Shared, State};
@@ -37,6 +37,7 @@ pub(super) async fn answer<T: AsyncRead + AsyncWrite + Unpin>(
     let fixed = &shared.fixed;
     // A body not read to its end leaves nothing to read the next head from.
     let unread = seen.body_left > 0;
+    let mut auth = None;
     let (status, bytes_out, client, route) = match plan {
         Plan::Forward(route, who) => {
             let req = exchange::Request {
@@ -59,8 +60,7 @@ pub(super) async fn answer<T: AsyncRead + AsyncWrite + Unpin>(
                 Err(Ok(failure)) => {
                     edits.close |= unread;
                     let refusal = upstream_failure(shared, route, failure);
-                    let metadata = route.resource_metadata.as_deref();
-                    let resp = refusal.rendered(route.error_shape, &g.config.realm, metadata);
+                    let resp = refusal.rendered(route.error_shape, &route.challenge(g));
                     let idle = route.body_idle_timeout;
                     let write = Writing {
                         seen,
@@ -70,6 +70,7 @@ pub(super) async fn answer<T: AsyncRead + AsyncWrite + Unpin>(
                     write.own(io, &mut kept.out, resp).await
                 }
             };
+            auth = who.as_ref().map(|w| w.auth());
             (status, len, who.map(|w| w.client.clone()), Some(route))
         }
         Plan::Refuse {
@@ -78,14 +79,14 @@ pub(super) async fn answer<T: AsyncRead + AsyncWrite + Unpin>(
             route,
         } => {
             edits.close |= unread;
-            let metadata = route.and_then(|r| r.resource_metadata.as_deref());
             let idle = route.map_or(g.config.body_read_timeout, |r| r.body_idle_timeout);
             let write = Writing {
                 seen,
                 edits: &edits,
                 idle,
             };
-            let resp = refusal.rendered(shape, &g.config.realm, metadata);
+            let at = route.map_or_else(|| Challenge::bearer(&g.config.realm), |r| r.challenge(g));
+            let resp = refusal.rendered(shape, &at);
             let (status, len) = write.own(io, &mut kept.out, resp).await;
             (status, len, None, route)
         }
@@ -93,7 +94,7 @@ pub(super) async fn answer<T: AsyncRead + AsyncWrite + Unpin>(
             edits.close |= unread;
             let outcome = crate::own::answer(own, *asked, g, shared, conn).await;
             let client = outcome.client.clone();
-            let (parts, body) = outcome.into_response(&g.config.realm).into_parts();
+            let (parts, body) = outcome.into_response(g).into_parts();
             // The gateway's own answers are whole in memory.
             let body = body.collect().await.map_or(Bytes::new(), |b| b.to_bytes());
             let write = Writing {
@@ -112,6 +113,7 @@ pub(super) async fn answer<T: AsyncRead + AsyncWrite + Unpin>(
         elapsed: started.elapsed(),
         line: (seen.access.as_ref()).map(|(m, p)| (m.as_str(), p.as_str())),
         client_id: client.as_ref().map(|c| c.id.as_str()),
+        auth,
         bytes_in: seen.bytes_in,
         bytes_out,
         protocol: Version::HTTP_11,

@@ -68,7 +68,7 @@ pub(super) struct Seen<'g> {
 /// head and the body bytes that came with it into `out`. `late`: the body of a request for
 /// one of the gateway's own targets did not come within `body_read_timeout_ms` (it is
 /// refused as hyper's path refuses it, `endpoint::BODY_TOO_SLOW`).
-pub(super) fn decide<'g>(
+pub(super) async fn decide<'g>(
     h: &RequestHead<'_, '_>,
     buf: &[u8],
     (g, shared, conn): (&'g Generation, &Shared, &ConnInfo),
@@ -152,7 +152,9 @@ pub(super) fn decide<'g>(
                 g,
                 shared,
                 Some(&conn.recent),
-            ) {
+            )
+            .await
+            {
                 Err(refusal) => Plan::Refuse {
                     refusal,
                     shape: route.error_shape,
@@ -191,11 +193,7 @@ fn forward<'g>(
         forward_authorization: route.forward_authorization,
         forwarded_for: conn.forwarded_for.as_bytes(),
         tls: conn.tls,
-        who: who.as_ref().map(|who| Who {
-            client_id: who.client.id_header.as_bytes(),
-            scope: who.scope.as_bytes(),
-            grant: who.grant().as_str(),
-        }),
+        who: who.as_deref().map(Who::of),
         request_id: seen.request_id.as_bytes(),
     };
     head::write_upstream_head(out, h, &edits);

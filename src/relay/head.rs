@@ -167,6 +167,19 @@ pub struct Who<'a> {
     pub client_id: &'a [u8],
     pub scope: &'a [u8],
     pub grant: &'a str,
+    /// `Verified::token_type`.
+    pub token_type: &'a str,
+}
+
+impl<'a> Who<'a> {
+    pub fn of(who: &'a crate::token::verified::Verified) -> Who<'a> {
+        Who {
+            client_id: who.client.id_header.as_bytes(),
+            scope: who.scope.as_bytes(),
+            grant: who.grant().as_str(),
+            token_type: who.token_type(),
+        }
+    }
 }
 
 /// Writes the upstream's request head: the caller's request line and headers, less those that
@@ -199,6 +212,8 @@ pub fn write_upstream_head(out: &mut Vec<u8>, head: &RequestHead<'_, '_>, e: &Ed
             headers::GRANT.as_str().as_bytes(),
             who.grant.as_bytes(),
         );
+        let name = headers::TOKEN_TYPE;
+        field(out, name.as_str().as_bytes(), who.token_type.as_bytes());
     }
     field(out, b"x-request-id", e.request_id);
     out.extend_from_slice(b"\r\n");

@@ -77,6 +77,7 @@ fn the_upstream_head_carries_the_edits() {
             client_id: b"c1",
             scope: b"read",
             grant: "client_credentials",
+            token_type: "Bearer",
         }),
         request_id: b"id-1",
     };
@@ -85,7 +86,7 @@ fn the_upstream_head_carries_the_edits() {
         String::from_utf8(out).unwrap(),
         "PUT /a?b=1 HTTP/1.1\r\nhost: 127.0.0.1:9\r\nAuthorization: Bearer t\r\nContent-Length: 2\r\n\
          Accept: */*\r\nx-forwarded-for: 10.0.0.1\r\nx-forwarded-proto: https\r\nx-forwarded-host: shop\r\n\
-         x-storegate-client-id: c1\r\nx-storegate-scope: read\r\nx-storegate-grant: client_credentials\r\n\
+         x-storegate-client-id: c1\r\nx-storegate-scope: read\r\nx-storegate-grant: client_credentials\r\nx-storegate-token-type: Bearer\r\n\
          x-request-id: id-1\r\n\r\n"
     );
 }

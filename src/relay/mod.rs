@@ -85,7 +85,7 @@ pub async fn serve<T: AsyncRead + AsyncWrite + Unpin>(
                     g = state.load();
                     kept.upstream_out.clear();
                     let out = &mut kept.upstream_out;
-                    match decide(&h, &buf, (&g, shared, conn), late, out) {
+                    match decide(&h, &buf, (&g, shared, conn), late, out).await {
                         Decided::Take(plan, seen) => break (plan, seen, started),
                         Decided::Hyper => return End::Hyper(Prefixed::new(buf, io)),
                         Decided::MoreBody if !awaiting_body => {

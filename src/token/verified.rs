@@ -136,6 +136,26 @@ impl Verified {
         self.signed.grant
     }
 
+    /// How the token was presented, as the token endpoint named its type: "DPoP" for a token
+    /// bound to a DPoP key (the guard passes it only with the DPoP scheme and a proof by that
+    /// key), else "Bearer".
+    pub fn token_type(&self) -> &'static str {
+        if self.signed.jkt.is_some() {
+            "DPoP"
+        } else {
+            "Bearer"
+        }
+    }
+
+    /// How the request authenticated, as the access line says it: `dpop` or `bearer`.
+    pub fn auth(&self) -> &'static str {
+        if self.signed.jkt.is_some() {
+            "dpop"
+        } else {
+            "bearer"
+        }
+    }
+
     pub fn exp(&self) -> u64 {
         self.signed.exp
     }

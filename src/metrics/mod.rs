@@ -9,72 +9,18 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::{Family, MetricConstructor};
+use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
 use crate::errors::Refusal;
 
-/// A label value: shared with the configuration it comes from, or fixed.
-pub type Value = Arc<str>;
+mod labels;
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RouteStatus {
-    pub route: Value,
-    pub status: u16,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RouteLabel {
-    pub route: Value,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct EndpointGrant {
-    pub endpoint: Value,
-    pub grant: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct EndpointError {
-    pub endpoint: Value,
-    pub error: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ResultLabel {
-    pub result: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct OutcomeLabel {
-    pub outcome: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct RouteKind {
-    pub route: Value,
-    pub kind: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct Protocol {
-    pub protocol: &'static str,
-}
-
-/// Latency buckets from 0.5 ms to ~16 s, doubling.
-#[derive(Clone)]
-pub struct LatencyBuckets;
-
-impl MetricConstructor<Histogram> for LatencyBuckets {
-    fn new_metric(&self) -> Histogram {
-        Histogram::new(exponential_buckets(0.0005, 2.0, 16))
-    }
-}
+pub use labels::*;
 
 /// A connection's memo of its last route's metric handles (`Metrics::request_on`).
 #[derive(Default)]
@@ -106,6 +52,9 @@ pub struct Metrics {
     pub cluster_connected: Gauge,
     pub cluster_applied: Counter,
     pub cors_preflights: Family<OutcomeLabel, Counter>,
+    pub dpop_refused: Family<ReasonLabel, Counter>,
+    pub dpop_replay_entries: Gauge,
+    pub dpop_cluster_claims: Family<OutcomeLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -133,6 +82,9 @@ impl Metrics {
             cluster_connected: Gauge::default(),
             cluster_applied: Counter::default(),
             cors_preflights: Family::default(),
+            dpop_refused: Family::default(),
+            dpop_replay_entries: Gauge::default(),
+            dpop_cluster_claims: Family::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -210,6 +162,21 @@ impl Metrics {
             "cors_preflights",
             "CORS preflights, by outcome (allowed, forwarded to an upstream that answers CORS, origin_refused, method_refused, headers_refused)",
             m.cors_preflights.clone(),
+        );
+        r.register(
+            "dpop_proofs_refused",
+            "DPoP proofs refused at token endpoints and guarded routes, by reason",
+            m.dpop_refused.clone(),
+        );
+        r.register(
+            "dpop_replay_entries",
+            "DPoP proofs held by this replica's replay store (bounded by [dpop] replay_capacity)",
+            m.dpop_replay_entries.clone(),
+        );
+        r.register(
+            "dpop_cluster_claims",
+            "DPoP proofs claimed in the cluster store, by outcome (claimed, replayed; away, slow, failed: checked on this replica only, or refused)",
+            m.dpop_cluster_claims.clone(),
         );
         r.register(
             "build",
@@ -302,6 +269,19 @@ impl Metrics {
         reloads("failure", now.reloads_failed);
         self.config_generation.set(now.generation as i64);
         self.revoked_tokens.set(now.revoked as i64);
+        for (reason, n) in now.dpop_refused {
+            let labels = ReasonLabel { reason };
+            (self.dpop_refused.get_or_create(&labels))
+                .inner()
+                .store(n, Ordering::Relaxed);
+        }
+        for (outcome, n) in now.dpop_claims {
+            let labels = OutcomeLabel { outcome };
+            (self.dpop_cluster_claims.get_or_create(&labels))
+                .inner()
+                .store(n, Ordering::Relaxed);
+        }
+        self.dpop_replay_entries.set(now.dpop_replay_entries as i64);
         if let Some(t) = now.certificate_expiry {
             self.certificate_expiry.set(t);
         }
@@ -322,6 +302,9 @@ pub struct Snapshot {
     pub generation: u64,
     pub revoked: usize,
     pub certificate_expiry: Option<i64>,
+    pub dpop_refused: Vec<(&'static str, u64)>,
+    pub dpop_claims: Vec<(&'static str, u64)>,
+    pub dpop_replay_entries: usize,
 }
 
 /// The `result` label of a refused token check.
@@ -359,7 +342,7 @@ mod tests {
 
     #[test]
     fn every_refusal_the_verifier_makes_has_its_own_reason() {
-        let source = include_str!("token/verify.rs");
+        let source = include_str!("../token/verify.rs");
         let reasons: Vec<&str> = source
             .split("Refusal::InvalidToken(")
             .skip(1)

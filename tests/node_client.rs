@@ -40,6 +40,26 @@ const PROBE: &str = "if (+process.versions.node.split('.')[0] < 20) \
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openid_client_gets_a_dpop_bound_token_and_uses_it() {
+    drive(false).await;
+}
+
+/// With `[dpop] require_nonce`, openid-client's first token request has no nonce: it is
+/// refused with `use_dpop_nonce` and a `DPoP-Nonce`, which the client signs its next proofs
+/// with by itself (RFC 9449 §8).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openid_client_follows_the_gateways_nonces() {
+    let gw = drive(true).await;
+    let nonce_refusals = (gw.state.shared.dpop.refusals())
+        .find(|(reason, _)| *reason == "nonce")
+        .map(|(_, n)| n);
+    assert!(
+        nonce_refusals >= Some(1),
+        "a proof without a nonce was refused first"
+    );
+}
+
+/// Runs the client against a gateway (which it returns, to be asked afterwards).
+async fn drive(require_nonce: bool) -> Gateway {
     assert_node_and_packages().await;
     let (up, log) = spawn_upstream().await;
     let gw = spawn_gateway(up, "").await;
@@ -50,6 +70,9 @@ async fn openid_client_gets_a_dpop_bound_token_and_uses_it() {
     let issuer = gw.url("");
     gw.reload_with(&config_with(up, |t| {
         t["tokens"]["issuer"] = issuer.as_str().into();
+        let mut dpop = toml::Table::new();
+        dpop.insert("require_nonce".into(), require_nonce.into());
+        t.insert("dpop".into(), dpop.into());
     }))
     .await;
     let ca = gw.dir.path().join("test-ca.pem");
@@ -131,4 +154,5 @@ async fn openid_client_gets_a_dpop_bound_token_and_uses_it() {
             .is_some_and(|a| a.split(' ').any(|alg| alg == "ES256")),
         "the DPoP challenge names the algorithms, ES256 among them: {bearer}"
     );
+    gw
 }

@@ -6,6 +6,7 @@
 pub mod dpop;
 mod mint;
 mod redis_server;
+pub mod replicas;
 pub mod scripted;
 mod upstream;
 

@@ -156,7 +156,9 @@ async fn logs_name_requests_but_never_secrets_or_tokens() {
     assert!(
         access
             .iter()
-            .any(|l| l.contains("client_id=\"logged-client\"") && l.contains("status=502")),
+            .any(|l| l.contains("client_id=\"logged-client\"")
+                && l.contains("auth=\"bearer\"")
+                && l.contains("status=502")),
         "{seen}"
     );
     let signature = token.rsplit('.').next().unwrap();

@@ -264,9 +264,18 @@ async fn restart_only_settings_keep_their_running_values() {
             server.insert("listen".into(), "127.0.0.1:1".into());
             server.insert("max_connections".into(), 3.into());
             server.insert("realm".into(), "reloaded".into());
+            let mut dpop = toml::Table::new();
+            dpop.insert("iat_window_secs".into(), 300.into());
+            dpop.insert("replay_capacity".into(), 20_000.into());
+            dpop.insert("require_nonce".into(), true.into());
+            t.insert("dpop".into(), dpop.into());
         }))
         .await;
     assert_eq!(g.config.max_connections, 10_000, "kept");
+    // The replay store was made for the window it started with: both stay.
+    assert_eq!(g.config.dpop.rules.iat_window, 60, "kept");
+    assert_eq!(g.config.dpop.replay.total, 200_000, "kept");
+    assert!(g.config.dpop.nonces.is_some(), "live");
     assert_eq!(g.config.listen.port(), 0, "kept");
     assert_eq!(g.config.realm, "reloaded", "live");
     let resp = gw.client.get(gw.url("/admin/echo")).send().await.unwrap();

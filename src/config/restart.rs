@@ -32,6 +32,10 @@ pub struct RestartOnly {
     pub log_format: super::LogFormat,
     pub admin: Option<super::AdminConfig>,
     pub cluster: Option<super::ClusterConfig>,
+    /// The DPoP replay store's bounds, and the `iat` window they are made for: a proof is
+    /// remembered for as long as it is accepted, so the window cannot widen past the store.
+    pub dpop_replay: crate::dpop::replay::Bounds,
+    pub dpop_iat_window: u64,
 }
 
 impl RestartOnly {
@@ -55,6 +59,8 @@ impl RestartOnly {
             log_format: c.log_format,
             admin: c.admin.clone(),
             cluster: c.cluster.clone(),
+            dpop_replay: c.dpop.replay,
+            dpop_iat_window: c.dpop.rules.iat_window,
         }
     }
 
@@ -66,7 +72,8 @@ impl RestartOnly {
             max_uri_bytes: n.limits.max_uri_bytes,
             ..self.limits
         } == n.limits;
-        let checks: [(&'static str, bool); 16] = [
+        let replay = (self.dpop_replay.total, self.dpop_replay.per_key);
+        let checks: [(&'static str, bool); 18] = [
             ("server.listen", self.listen != n.listen),
             ("server.plaintext", self.tls != n.tls),
             (
@@ -104,6 +111,14 @@ impl RestartOnly {
             ("server.log_format", self.log_format != n.log_format),
             ("admin", self.admin != n.admin),
             ("cluster", self.cluster != n.cluster),
+            (
+                "dpop.iat_window_secs",
+                self.dpop_iat_window != n.dpop_iat_window,
+            ),
+            (
+                "dpop.replay_capacity / replay_per_key",
+                replay != (n.dpop_replay.total, n.dpop_replay.per_key),
+            ),
         ];
         checks.iter().filter(|(_, c)| *c).map(|(k, _)| *k).collect()
     }
@@ -138,6 +153,8 @@ impl RestartOnly {
         config.log_format = self.log_format;
         config.admin.clone_from(&self.admin);
         config.cluster.clone_from(&self.cluster);
+        config.dpop.replay = self.dpop_replay;
+        config.dpop.rules.iat_window = self.dpop_iat_window;
         config.limits = HttpLimits {
             max_uri_bytes: config.limits.max_uri_bytes,
             ..self.limits

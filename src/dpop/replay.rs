@@ -26,7 +26,7 @@ pub enum Refused {
 }
 
 /// The store's bounds.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Bounds {
     pub total: usize,
     pub per_key: usize,

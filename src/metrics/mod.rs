@@ -366,6 +366,9 @@ mod tests {
         m.request(&route, 429, 0.001);
         let text = m.render(Snapshot {
             generation: 3,
+            dpop_refused: vec![("replay", 2)],
+            dpop_claims: vec![("away", 1)],
+            dpop_replay_entries: 7,
             ..Snapshot::default()
         });
         for name in [
@@ -374,6 +377,9 @@ mod tests {
             "storegate_config_generation 3",
             "storegate_build_info{version=",
             "storegate_verifications_total{result=\"cache_hit\"} 0",
+            "storegate_dpop_proofs_refused_total{reason=\"replay\"} 2",
+            "storegate_dpop_cluster_claims_total{outcome=\"away\"} 1",
+            "storegate_dpop_replay_entries 7",
         ] {
             assert!(text.contains(name), "{name} in\n{text}");
         }

@@ -71,3 +71,46 @@ pub fn now() -> i64 {
         .unwrap()
         .as_secs() as i64
 }
+
+/// The claims `Key::proof_with` signs, for a hostile test to edit before signing them.
+pub fn proof_claims(htm: &str, htu: &str, jti: &str, age: i64, token: Option<&str>) -> Value {
+    let mut claims = json!({"jti": jti, "htm": htm, "htu": htu, "iat": now() - age});
+    if let Some(t) = token {
+        claims["ath"] = ath(t).into();
+    }
+    claims
+}
+
+impl Key {
+    /// The JOSE header `Key::sign` writes, as JSON, for a hostile test to edit.
+    pub fn header(&self) -> Value {
+        json!({"typ": "dpop+jwt", "alg": "ES256", "jwk": serde_json::to_value(&self.jwk).unwrap()})
+    }
+
+    /// `header` and `claims` exactly as given, signed ES256 with this key, whatever `header`
+    /// names (jsonwebtoken writes only headers it can model).
+    pub fn sign_as_given(&self, header: &Value, claims: &Value) -> String {
+        signed(header, claims, &self.encoding, Algorithm::ES256)
+    }
+}
+
+/// A compact JWS of `header` and `claims` as given, signed by `key` under `alg`, whatever
+/// `header` says the algorithm is.
+pub fn signed(header: &Value, claims: &Value, key: &EncodingKey, alg: Algorithm) -> String {
+    let message = format!(
+        "{}.{}",
+        B64.encode(header.to_string()),
+        B64.encode(claims.to_string())
+    );
+    let signature = jsonwebtoken::crypto::sign(message.as_bytes(), key, alg).unwrap();
+    format!("{message}.{signature}")
+}
+
+/// A compact JWS of `header` and `claims` with an empty signature, as `alg: none` has.
+pub fn unsigned(header: &Value, claims: &Value) -> String {
+    format!(
+        "{}.{}.",
+        B64.encode(header.to_string()),
+        B64.encode(claims.to_string())
+    )
+}

@@ -197,6 +197,7 @@ fn described(reason: &'static str) -> &'static str {
         "unconfigured" => "DPoP is not configured on this gateway",
         "too_large" => "the proof is too large",
         "typ" => "the proof's typ is not dpop+jwt",
+        "crit" => "the proof names a critical header parameter this gateway does not understand",
         "alg" => "the proof's algorithm is not accepted",
         "key" => "the proof's jwk is missing or does not fit its algorithm",
         "private_key" => "the proof's jwk holds a private key",

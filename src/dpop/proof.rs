@@ -46,7 +46,8 @@ pub struct For<'a> {
 
 #[derive(Deserialize)]
 struct Claims {
-    jti: String,
+    /// Read as optional, so that a missing one is named as such.
+    jti: Option<String>,
     htm: String,
     htu: String,
     iat: f64,
@@ -76,6 +77,10 @@ pub fn check(proof: &str, rules: &Rules, asked: &For<'_>) -> Result<Checked, &'s
     if private.iter().any(|m| raw["jwk"].get(m).is_some()) {
         return Err("private_key");
     }
+    // RFC 7515 §4.1.11: an extension the gateway does not understand must not be ignored.
+    if raw.get("crit").is_some() {
+        return Err("crit");
+    }
     let header = jsonwebtoken::decode_header(proof).map_err(|_| "malformed")?;
     if !rules.algs.contains(&header.alg) {
         return Err("alg");
@@ -95,7 +100,8 @@ pub fn check(proof: &str, rules: &Rules, asked: &For<'_>) -> Result<Checked, &'s
             _ => "malformed",
         })?
         .claims;
-    if claims.jti.is_empty() || claims.jti.len() > MAX_JTI_BYTES {
+    let jti = claims.jti.unwrap_or_default();
+    if jti.is_empty() || jti.len() > MAX_JTI_BYTES {
         return Err("jti");
     }
     if claims.htm != asked.method {
@@ -115,7 +121,7 @@ pub fn check(proof: &str, rules: &Rules, asked: &For<'_>) -> Result<Checked, &'s
     let jkt = jwk.thumbprint(ThumbprintHash::SHA256).map_err(|_| "key")?;
     Ok(Checked {
         jkt,
-        jti: claims.jti,
+        jti,
         iat: claims.iat as u64,
         nonce: claims.nonce,
     })

@@ -139,7 +139,7 @@ fn each_claim_is_checked() {
             c.as_object_mut().unwrap().remove("jti");
         })
         .unwrap_err(),
-        "malformed"
+        "jti"
     );
 }
 
@@ -202,4 +202,22 @@ fn a_private_key_in_the_header_is_refused() {
         check(&forged, &rules(), &asked()).unwrap_err(),
         "private_key"
     );
+}
+
+#[test]
+fn a_critical_header_or_a_missing_jti_is_named() {
+    let crit = proof_with(Algorithm::ES256, claims(), |h| {
+        h.crit = Some(vec!["urn:example:must-understand".into()]);
+    });
+    let asked = For {
+        method: "POST",
+        htu: HTU,
+        access_token: Some("the-token"),
+        now: NOW,
+    };
+    assert_eq!(check(&crit, &rules(), &asked).unwrap_err(), "crit");
+    let mut no_jti = claims();
+    no_jti.as_object_mut().unwrap().remove("jti");
+    let proof = proof_with(Algorithm::ES256, no_jti, |_| {});
+    assert_eq!(check(&proof, &rules(), &asked).unwrap_err(), "jti");
 }

@@ -8,12 +8,13 @@ use super::replay::{Bounds, ReplayStore};
 
 /// Every reason a proof is refused: the `reason` label of
 /// `storegate_dpop_proofs_refused_total`.
-pub const REASONS: [&str; 20] = [
+pub const REASONS: [&str; 21] = [
     "missing",
     "count",
     "unconfigured",
     "too_large",
     "typ",
+    "crit",
     "alg",
     "key",
     "private_key",
@@ -50,13 +51,37 @@ impl Stores {
     /// Counts a refusal.
     pub(super) fn refused(&self, reason: &str) {
         let at = REASONS.iter().position(|r| *r == reason);
-        // A reason missing from the list is a bug; it is counted as malformed.
-        let at = at.unwrap_or(14);
+        // A reason missing from the list is a bug (a unit test looks for it): counted as
+        // malformed.
+        let at = at.unwrap_or_else(|| REASONS.iter().position(|r| *r == "malformed").unwrap_or(0));
         self.refusals[at].fetch_add(1, Ordering::Relaxed);
     }
 
     /// Refusals so far, by reason.
     pub fn refusals(&self) -> impl Iterator<Item = (&'static str, u64)> + '_ {
         (REASONS.iter().zip(&self.refusals)).map(|(r, n)| (*r, n.load(Ordering::Relaxed)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::REASONS;
+
+    /// Every reason `proof::check` and `dpop` give is a label of its own, and described.
+    #[test]
+    fn every_reason_is_listed() {
+        for source in [include_str!("proof.rs"), include_str!("mod.rs")] {
+            let given = source
+                .split("Err(\"")
+                .chain(source.split("Failed::Proof(\""))
+                .chain(source.split("refused(\""))
+                .skip(1)
+                .filter_map(|rest| rest.split('"').next());
+            for reason in given {
+                if reason.chars().all(|c| c.is_ascii_lowercase() || c == '_') {
+                    assert!(REASONS.contains(&reason), "{reason} is not in REASONS");
+                }
+            }
+        }
     }
 }

@@ -46,6 +46,37 @@ enum Command {
         #[command(subcommand)]
         command: RevokeCommand,
     },
+    /// A DPoP client's key and proofs (RFC 9449), to get and use DPoP tokens with curl.
+    Dpop {
+        #[command(subcommand)]
+        command: DpopCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DpopCommand {
+    /// Write a fresh P-256 key (ES256) to a file.
+    Key { file: PathBuf },
+    /// Print a proof for one request, signed with the key in `--key`.
+    Proof {
+        #[arg(long)]
+        key: PathBuf,
+        /// The request's method (`htm`).
+        htm: String,
+        /// The URL the request addresses, without its query (`htu`).
+        htu: String,
+        /// The access token it goes with (read from the environment, never the command line,
+        /// which other users can see).
+        #[arg(
+            long = "with-token-from-env",
+            env = "STOREGATE_DPOP_TOKEN",
+            hide_env_values = true
+        )]
+        token: Option<String>,
+        /// A nonce the gateway gave (`DPoP-Nonce`).
+        #[arg(long)]
+        nonce: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -92,6 +123,13 @@ fn main() -> ExitCode {
     match cli.command.unwrap_or(Command::Run) {
         Command::Client { command } => client_command(command, &cli.config),
         Command::Revoke { command } => revoke_command(command, &cli.config),
+        Command::Dpop { command } => match dpop_command(command) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("storegate: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
         Command::CheckConfig => match Config::load(&cli.config) {
             Ok(cfg) => match check_files(&cfg) {
                 Ok(notes) => {
@@ -130,6 +168,30 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+fn dpop_command(command: DpopCommand) -> anyhow::Result<()> {
+    use storegate::dpop::client;
+    match command {
+        DpopCommand::Key { file } => client::new_key(&file),
+        DpopCommand::Proof {
+            key,
+            htm,
+            htu,
+            token,
+            nonce,
+        } => {
+            let pem = std::fs::read(&key).with_context(|| format!("reading {}", key.display()))?;
+            let asked = client::ProofFor {
+                htm: &htm,
+                htu: &htu,
+                token: token.as_deref(),
+                nonce: nonce.as_deref(),
+            };
+            println!("{}", client::proof(&pem, &asked)?);
+            Ok(())
         }
     }
 }

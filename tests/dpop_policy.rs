@@ -191,3 +191,41 @@ async fn with_nonces_required_a_proof_without_a_fresh_one_is_told_the_nonce() {
     };
     assert_eq!(refused("nonce"), 4);
 }
+
+/// `storegate dpop key` and `storegate dpop proof` make what curl needs: a token request's
+/// proof, and a guarded request's (with `ath` from the token in the environment).
+#[tokio::test]
+async fn the_cli_makes_the_proofs_a_shell_sends() {
+    let (up, seen) = scripted(false, |_| (ok("{}"), false)).await;
+    let gw = spawn_gateway_toml(&config(up, &[])).await;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("dpop.pem");
+    let storegate = |args: &[&str], token: Option<&str>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_storegate"));
+        cmd.args(args).env_remove("STOREGATE_DPOP_TOKEN");
+        if let Some(t) = token {
+            cmd.env("STOREGATE_DPOP_TOKEN", t);
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+    };
+    storegate(&["dpop", "key", key.to_str().unwrap()], None);
+    let key = key.to_str().unwrap();
+    let endpoint = format!("{ISSUER}/connect/token");
+    let proof = storegate(&["dpop", "proof", "--key", key, "POST", &endpoint], None);
+    let resp = token_request(&gw, Some(&proof)).await;
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["token_type"], "DPoP", "{body}");
+    let token = body["access_token"].as_str().unwrap();
+    let htu = format!("{ISSUER}/admin/orders");
+    let proof = storegate(&["dpop", "proof", "--key", key, "GET", &htu], Some(token));
+    let resp = (gw.client.get(gw.url("/admin/orders")))
+        .header("authorization", format!("DPoP {token}"))
+        .header("DPoP", proof)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(seen.heads.lock().unwrap().len(), 1);
+}

@@ -3,6 +3,7 @@
 //! `cluster` across replicas, `nonce` makes and checks server nonces; `Stores` holds what a
 //! process keeps between requests.
 
+pub mod client;
 pub mod cluster;
 pub mod htu;
 pub mod nonce;

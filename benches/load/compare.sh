@@ -11,11 +11,14 @@
 #   benches/load/compare.sh            # 5 interleaved rounds of 10 s per target (~17 min)
 #   benches/load/compare.sh --quick    # 2 rounds of 3 s, 20k tokens for memory (~2 min)
 #
+# ROUNDS=n and DURATION=seconds in the environment override the rounds (not with --quick).
+# The binaries are taken from $CARGO_TARGET_DIR/release (default target/release).
+#
 # Layout, the same for every target: the proxy under test on core 0; the load generator (wrk)
 # and the upstream (nginx returning a small JSON body) on core 1.
 set -euo pipefail
 
-ROUNDS=5 DURATION=10 CONNS=50 FILL=100000
+ROUNDS=${ROUNDS:-5} DURATION=${DURATION:-10} CONNS=50 FILL=100000
 # HTTP/2 callers: connections, and streams in flight on each.
 H2_CONNS=10 H2_STREAMS=10
 if [[ "${1:-}" == "--quick" ]]; then ROUNDS=2 DURATION=3 FILL=20000; fi
@@ -50,7 +53,9 @@ if ((${#need[@]})); then
 fi
 say "building storegate (release)"
 cargo build --release --quiet --bin storegate --example sign_rate --example fill_cache
-BIN="$ROOT/target/release"
+TARGET_DIR=${CARGO_TARGET_DIR:-target}
+[[ $TARGET_DIR == /* ]] || TARGET_DIR="$ROOT/$TARGET_DIR"
+BIN="$TARGET_DIR/release"
 
 # --- keys and certificates ---------------------------------------------------------------
 cd "$WORK"

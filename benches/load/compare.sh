@@ -17,6 +17,8 @@
 #                                      # storegate DPoP TLS, 5 interleaved rounds (~4 min)
 #
 # ROUNDS=n and DURATION=seconds in the environment override the rounds (not with --quick).
+# ROUND_GATE=command: run before each round, which waits (polling every 30 s) until it
+# succeeds, e.g. a script checking that no build runs on a machine shared with builds.
 # The binaries are taken from $CARGO_TARGET_DIR/release (default target/release).
 #
 # Layout, the same for every target: the proxy under test on core 0; the load generator (wrk)
@@ -378,6 +380,9 @@ say "measuring: ${#TARGETS[@]} targets x $ROUNDS rounds x ${DURATION}s, $CONNS c
 declare -A RPS P50 P99 ERR OPENED
 DPOP_CHECK=() DPOP_VERIFY=()
 for ((r = 1; r <= ROUNDS; r++)); do
+  if [[ -n ${ROUND_GATE:-} ]]; then
+    until bash -c "$ROUND_GATE"; do say "  round $r waits for ROUND_GATE"; sleep 30; done
+  fi
   for t in "${TARGETS[@]}"; do
     IFS='|' read -r name url token scheme script <<<"$t"
     if [[ $scheme == dpop ]]; then

@@ -239,7 +239,8 @@ async fn the_shipped_config_runs_the_readme_flow_with_its_demo_upstream() {
     assert_eq!(
         refused.headers()["www-authenticate"],
         format!(
-            "Bearer realm=\"storegate\", resource_metadata=\"https://localhost:8443{metadata}\""
+            "Bearer realm=\"storegate\", resource_metadata=\"https://localhost:8443{metadata}\", \
+             DPoP realm=\"storegate\", algs=\"ES256 ES384 EdDSA PS256 RS256\", resource_metadata=\"https://localhost:8443{metadata}\""
         )
     );
     let doc = support::send_json(client.get(format!("{base}{metadata}"))).await;

@@ -176,9 +176,34 @@ fn benches(c: &mut Criterion) {
     }
 }
 
+/// `dpop/replay_record/<held>`: recording one new proof in a replay store already holding
+/// `held` live proofs (a replica taking 10,000 DPoP requests a second holds ~1.2 million with
+/// the default ±60 s window).
+fn replay(c: &mut Criterion) {
+    use storegate::dpop::replay::{Bounds, ReplayStore};
+    for held in [10_000usize, 1_000_000] {
+        let store = ReplayStore::new(Bounds {
+            total: 4_000_000,
+            per_key: 4_000_000,
+            keep: Duration::from_secs(121),
+        });
+        let key = "x".repeat(43);
+        for i in 0..held {
+            store.record(&key, &i.to_string(), "GET", HTU).unwrap();
+        }
+        let mut n = held;
+        c.bench_function(&format!("dpop/replay_record/{held}"), |b| {
+            b.iter(|| {
+                n += 1;
+                store.record(&key, &n.to_string(), "GET", HTU).unwrap()
+            })
+        });
+    }
+}
+
 criterion_group! {
     name = dpop;
     config = Criterion::default().measurement_time(Duration::from_secs(3)).warm_up_time(Duration::from_secs(1));
-    targets = benches
+    targets = benches, replay
 }
 criterion_main!(dpop);

@@ -8,13 +8,17 @@
 //! crowd out another's: a key at its bound, or a store at its total, has its new proofs
 //! refused (`Full`) until older ones expire. It fails closed; it never forgets a live proof to
 //! make room, which would let that proof be replayed.
+//!
+//! Every proof is kept equally long, so the order proofs came in is the order they expire: each
+//! shard keeps its proofs' digests in a set and in a queue, and drops the expired ones from the
+//! queue's front whenever it is written. The digest is SHA-256, so its first bytes serve as the
+//! set's hash as they are (no hashing again).
 
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
-
-use moka::notification::RemovalCause;
-use moka::sync::Cache;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 /// Why a proof was not recorded.
 #[derive(Debug, PartialEq, Eq)]
@@ -34,39 +38,34 @@ pub struct Bounds {
     pub keep: Duration,
 }
 
+/// Shards, so that requests on other cores rarely wait for one lock.
+const SHARDS: usize = 16;
+
 pub struct ReplayStore {
-    /// A proof's digest -> its key's live-proof count (decremented when it goes).
-    seen: Cache<[u8; 32], Arc<AtomicUsize>>,
-    /// A key thumbprint -> how many of its proofs are live.
-    per_key: Cache<String, Arc<AtomicUsize>>,
-    total: Arc<AtomicUsize>,
+    /// By the digest's first byte.
+    shards: Box<[Mutex<Shard>]>,
+    /// A key thumbprint -> how many of its proofs are held, by the thumbprint's shard.
+    per_key: Box<[Mutex<KeyCounts>]>,
+    total: AtomicUsize,
     bounds: Bounds,
+}
+
+/// How many proofs each key thumbprint has held.
+type KeyCounts = HashMap<Arc<str>, usize>;
+
+#[derive(Default)]
+struct Shard {
+    seen: HashSet<[u8; 32], BuildHasherDefault<DigestHasher>>,
+    /// Oldest first: when each expires, its digest and its key.
+    queue: VecDeque<(Instant, [u8; 32], Arc<str>)>,
 }
 
 impl ReplayStore {
     pub fn new(bounds: Bounds) -> ReplayStore {
-        let total = Arc::new(AtomicUsize::new(0));
-        let gone = total.clone();
-        let seen = Cache::builder()
-            // Above the total bound, so that moka never evicts a live proof for room.
-            .max_capacity(2 * bounds.total as u64 + 1024)
-            .time_to_live(bounds.keep)
-            .eviction_listener(move |_, count: Arc<AtomicUsize>, cause| {
-                if cause != RemovalCause::Replaced {
-                    count.fetch_sub(1, Ordering::Relaxed);
-                    gone.fetch_sub(1, Ordering::Relaxed);
-                }
-            })
-            .build();
-        let per_key = Cache::builder()
-            .max_capacity(2 * bounds.total as u64 + 1024)
-            // Outlives each of the key's proofs: idle for `keep` after the last one came.
-            .time_to_idle(bounds.keep + Duration::from_secs(1))
-            .build();
         ReplayStore {
-            seen,
-            per_key,
-            total,
+            shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            per_key: (0..SHARDS).map(|_| Mutex::default()).collect(),
+            total: AtomicUsize::new(0),
             bounds,
         }
     }
@@ -74,27 +73,61 @@ impl ReplayStore {
     /// Records a proof, once: its digest, the key it is known by. `htu` is the normalized one.
     pub fn record(&self, jkt: &str, jti: &str, htm: &str, htu: &str) -> Result<[u8; 32], Refused> {
         let digest = digest(&[jkt, jti, htm, htu]);
-        if self.seen.contains_key(&digest) {
+        let now = Instant::now();
+        match self.insert(digest, jkt, now) {
+            // Proofs that expired in other shards may still count against the bounds: drop
+            // them all, then try once more.
+            Err(Refused::Full) => {
+                for i in 0..SHARDS {
+                    self.expire(&mut lock(&self.shards[i]), now);
+                }
+                self.insert(digest, jkt, now)?;
+            }
+            other => other?,
+        }
+        Ok(digest)
+    }
+
+    /// The one atomic step: under the digest's shard lock, a proof is looked up and inserted.
+    fn insert(&self, digest: [u8; 32], jkt: &str, now: Instant) -> Result<(), Refused> {
+        let mut shard = lock(&self.shards[usize::from(digest[0]) % SHARDS]);
+        self.expire(&mut shard, now);
+        if shard.seen.contains(&digest) {
             return Err(Refused::Replay);
         }
-        let count = self
-            .per_key
-            .get_with_by_ref(jkt, || Arc::new(AtomicUsize::new(0)));
-        if count.load(Ordering::Relaxed) >= self.bounds.per_key
-            || self.total.load(Ordering::Relaxed) >= self.bounds.total
-        {
+        let mut keys = lock(&self.per_key[key_shard(jkt)]);
+        let (key, held) = match keys.get_key_value(jkt) {
+            Some((k, n)) => (k.clone(), *n),
+            None => (Arc::from(jkt), 0),
+        };
+        if held >= self.bounds.per_key || self.total.load(Ordering::Relaxed) >= self.bounds.total {
             return Err(Refused::Full);
         }
-        // The one atomic step: of two requests with the same proof, one inserts.
-        let entry = self.seen.entry(digest).or_insert_with(|| {
-            count.fetch_add(1, Ordering::Relaxed);
-            self.total.fetch_add(1, Ordering::Relaxed);
-            count.clone()
-        });
-        if entry.is_fresh() {
-            Ok(digest)
-        } else {
-            Err(Refused::Replay)
+        keys.insert(key.clone(), held + 1);
+        drop(keys);
+        self.total.fetch_add(1, Ordering::Relaxed);
+        shard.seen.insert(digest);
+        shard.queue.push_back((now + self.bounds.keep, digest, key));
+        Ok(())
+    }
+
+    /// Drops a shard's expired proofs (locks each key's shard after the proofs' one, as
+    /// `insert` does).
+    fn expire(&self, shard: &mut Shard, now: Instant) {
+        while let Some((until, digest, key)) = shard.queue.front().cloned() {
+            if until > now {
+                break;
+            }
+            shard.queue.pop_front();
+            shard.seen.remove(&digest);
+            let mut keys = lock(&self.per_key[key_shard(&key)]);
+            match keys.get_mut(&key) {
+                Some(n) if *n > 1 => *n -= 1,
+                _ => {
+                    keys.remove(&key);
+                }
+            }
+            self.total.fetch_sub(1, Ordering::Relaxed);
         }
     }
 
@@ -106,6 +139,36 @@ impl ReplayStore {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// A lock whose holder cannot have left its map half-changed: a panic while holding it (a
+/// bug) leaves the store usable rather than failing every later request.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn key_shard(jkt: &str) -> usize {
+    // A thumbprint is base64url SHA-256: its bytes are spread already.
+    usize::from(jkt.as_bytes().first().copied().unwrap_or(0)) % SHARDS
+}
+
+/// The set's hasher: a digest's first eight bytes (SHA-256 output: uniformly spread).
+#[derive(Default)]
+struct DigestHasher(u64);
+
+impl Hasher for DigestHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        if let Some(first) = bytes.first_chunk::<8>() {
+            self.0 = u64::from_le_bytes(*first);
+        }
+    }
+
+    /// The length a `[u8; 32]` hashes first: the same for every digest, so not read.
+    fn write_usize(&mut self, _: usize) {}
 }
 
 /// SHA-256 over the fields, each length-prefixed so that no two field lists share a digest.
@@ -189,5 +252,28 @@ mod tests {
             Err(Refused::Full),
             "the total"
         );
+    }
+
+    #[test]
+    fn a_proof_is_forgotten_once_its_window_closed_and_frees_its_key() {
+        let s = ReplayStore::new(Bounds {
+            total: 10,
+            per_key: 1,
+            keep: Duration::from_millis(50),
+        });
+        assert!(s.record("k", "1", "GET", "u").is_ok());
+        assert_eq!(s.record("k", "2", "GET", "u"), Err(Refused::Full));
+        std::thread::sleep(Duration::from_millis(60));
+        // Expired, wherever its shard: the key and the store have room again.
+        assert!(s.record("k", "2", "GET", "u").is_ok());
+        assert_eq!(s.len(), 1);
+    }
+
+    #[test]
+    fn the_hasher_reads_the_digest_itself() {
+        use std::hash::BuildHasher as _;
+        let d = digest(&["a"]);
+        let h = BuildHasherDefault::<DigestHasher>::default().hash_one(d);
+        assert_eq!(h, u64::from_le_bytes(d[..8].try_into().unwrap()));
     }
 }

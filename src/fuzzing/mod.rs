@@ -7,12 +7,14 @@
 //! crash. The fixtures (key, verifier, routing table) are built once per process.
 
 mod config;
+mod dpop;
 mod relay;
 #[cfg(test)]
 mod replay;
 mod two_paths;
 
 pub use config::config;
+pub use dpop::dpop;
 pub use relay::relay;
 pub use two_paths::two_paths;
 
@@ -387,6 +389,7 @@ pub const TARGETS: &[(&str, FuzzTarget)] = &[
     ("config", config),
     ("relay", relay),
     ("two_paths", two_paths),
+    ("dpop", dpop),
 ];
 
 #[cfg(test)]

@@ -29,7 +29,7 @@ pub fn normalize(url: &str) -> Option<String> {
         Some(i) if !authority[i..].contains(']') => (&authority[..i], Some(&authority[i + 1..])),
         _ => (authority, None),
     };
-    if port.is_some_and(|p| !p.bytes().all(|b| b.is_ascii_digit())) {
+    if port.is_some_and(|p| !p.bytes().all(|b| b.is_ascii_digit())) || !is_host(host) {
         return None;
     }
     let mut out = format!("{scheme}://{}", host.to_ascii_lowercase());
@@ -44,9 +44,28 @@ pub fn normalize(url: &str) -> Option<String> {
     Some(out)
 }
 
-/// A path with its percent-encodings normalized and its dot-segments removed ("/" when empty).
+/// RFC 3986 §3.2.2: an IP literal in brackets, or a name of unreserved characters,
+/// sub-delims and percent-encodings (an IPv4 address is one). Nothing else: a control
+/// character, a space or a stray bracket makes no URL, and would not read back the same.
+fn is_host(host: &str) -> bool {
+    let name = |b: u8| b.is_ascii_alphanumeric() || b"-._~%!$&'()*+,;=".contains(&b);
+    match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        Some(literal) => {
+            !literal.is_empty()
+                && (literal.bytes()).all(|b| b.is_ascii_hexdigit() || b":.".contains(&b))
+        }
+        None => !host.is_empty() && host.bytes().all(name),
+    }
+}
+
+/// A path with its percent-encodings normalized and its dot-segments removed ("/" when empty);
+/// `None` when it holds a control character, a space or a byte outside ASCII (visible ASCII a
+/// client should have encoded, such as `|`, is compared as it is).
 fn normalize_path(path: &str) -> Option<String> {
     let bytes = path.as_bytes();
+    if !bytes.iter().all(u8::is_ascii_graphic) {
+        return None;
+    }
     let mut decoded = String::with_capacity(path.len());
     let mut i = 0;
     while i < bytes.len() {
@@ -136,8 +155,18 @@ mod tests {
             "https://h:x/",
             "/x",
             "https://h/%zz",
+            // Found by the dpop fuzz target: a host no URL has read back as another one.
+            "http://[:\u{2}http://[::1]zz:1]zz",
+            "https://h x/",
+            "https://[::1/x",
+            "https://h/a b",
         ] {
             assert!(normalize(bad).is_none(), "{bad}");
+        }
+        // A normalized URL reads back as itself.
+        for u in ["https://[::1]:8443/x", "http://h:80/%7e/%2f/a|b"] {
+            let once = n(u);
+            assert_eq!(n(&once), once, "{u}");
         }
         assert_eq!(
             expected("https://api.shop.example", "/store", "/api/x?page=2").unwrap(),

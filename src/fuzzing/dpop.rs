@@ -81,7 +81,10 @@ pub fn dpop(data: &[u8]) {
             // 128-bit tag is not what a fuzzer finds).
             let nonces = Nonces::new(Some(b"0123456789abcdef0123456789abcdef"), 120);
             if nonces.accepts(&text, NOW) {
-                assert!((NOW - 120..=NOW + 5).any(|t| nonces.make(t) == text), "{text:?}");
+                assert!(
+                    (NOW - 120..=NOW + 5).any(|t| nonces.make(t) == text),
+                    "{text:?}"
+                );
             }
         }
     }

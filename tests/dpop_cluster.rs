@@ -177,7 +177,8 @@ async fn a_slow_redis_is_not_waited_for_past_the_timeout() {
     let answered = tokio::time::timeout(Duration::from_secs(10), get(&a, &token, &proof)).await;
     let (status, body) = answered.expect("answered long before Redis resumes");
     assert_eq!(status, StatusCode::OK, "{body}");
-    assert_eq!(claims(&a, "slow"), 1);
+    // (At least this one: on a loaded machine the token request's claim may have timed out too.)
+    assert!(claims(&a, "slow") >= 1);
     let () = redis::cmd("CLIENT")
         .arg("UNPAUSE")
         .query_async(&mut conn)

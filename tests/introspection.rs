@@ -184,6 +184,20 @@ async fn callers_that_may_not_introspect_are_refused() {
         )
         .await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    // No client authentication at all: 401 invalid_client with a challenge (RFC 7662 §2.3),
+    // not a malformed request.
+    let resp = gw.post_form(INTROSPECT, &[("token", &token)]).await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        resp.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic realm=")
+    );
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["error"],
+        "invalid_client"
+    );
     // No token: 400.
     let resp = gw
         .client

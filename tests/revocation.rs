@@ -140,6 +140,19 @@ async fn revocation_requests_are_checked_like_token_requests() {
         error_of(resp).await,
         (StatusCode::BAD_REQUEST, "invalid_request".into())
     );
+    // No client authentication at all: 401 invalid_client with a Basic challenge.
+    let resp = gw.post_form(REVOCATION, &[("token", &token)]).await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        resp.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic ")
+    );
+    assert_eq!(
+        error_of(resp).await,
+        (StatusCode::UNAUTHORIZED, "invalid_client".into())
+    );
     let get = gw.client.get(gw.url(REVOCATION)).send().await.unwrap();
     assert_eq!(get.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(status_of(&gw, "/admin/echo", &token).await, StatusCode::OK);

@@ -40,6 +40,16 @@ impl<'a> Asking<'a> {
         }
     }
 
+    /// Refuses a request that authenticates no client at all — no credentials and no
+    /// `client_id` — as `invalid_client` with a `Basic` challenge (401: RFC 7662 §2.3 for
+    /// introspection, RFC 9110 §15.5.2), rather than as a malformed request.
+    pub fn require_some(params: &Params, basic: Option<&(String, String)>) -> Result<(), Refusal> {
+        match (basic, &params.client_id, &params.client_secret) {
+            (None, None, None) => Err(Refusal::InvalidClient { basic: true }),
+            _ => Ok(()),
+        }
+    }
+
     /// Finds the client and, when `with_secret`, checks its secret. A source throttled for
     /// the client id is refused before anything is checked, the right secret included.
     pub fn authenticate(

@@ -33,6 +33,7 @@ pub(super) fn introspect(
     logged_client: &mut Option<Arc<Client>>,
 ) -> Result<Response<Body>, Refusal> {
     let (params, basic) = super::read_post(req)?;
+    Asking::require_some(&params, basic.as_ref())?;
     let client = asking
         .authenticate(true, &params, basic)
         .map_err(|e| match e {

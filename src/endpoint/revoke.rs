@@ -28,6 +28,8 @@ pub(super) async fn revoke(
     logged_client: &mut Option<Arc<Client>>,
 ) -> Result<Response<Body>, Refusal> {
     let (params, basic) = super::read_post(req)?;
+    // No client at all: 401. A public client naming itself by `client_id` alone is one.
+    Asking::require_some(&params, basic.as_ref())?;
     // Without a secret, only a client that has none may name itself.
     let public = basic.is_none()
         && params.client_secret.is_none()

@@ -229,3 +229,36 @@ async fn the_cli_makes_the_proofs_a_shell_sends() {
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(seen.heads.lock().unwrap().len(), 1);
 }
+
+/// A proof by another key than the token's is refused before it is recorded: the binding is
+/// checked before the replay store (and Redis) are written, so such proofs fill nothing.
+#[tokio::test]
+async fn a_proof_by_another_key_is_refused_before_it_is_recorded() {
+    let (up, _) = scripted(false, |_| (ok("{}"), false)).await;
+    let gw = spawn_gateway_toml(&config(up, &[])).await;
+    let key = Key::new();
+    let proof = key.proof("POST", &format!("{ISSUER}/connect/token"), "t", 0);
+    let body: Value = token_request(&gw, Some(&proof)).await.json().await.unwrap();
+    let token = body["access_token"].as_str().unwrap();
+    let held = gw.state.shared.dpop.local.len();
+    let htu = format!("{ISSUER}/admin/orders");
+    let other = Key::new().proof_with("GET", &htu, "o", 0, Some(token));
+    let resp = (gw.client.get(gw.url("/admin/orders")))
+        .header("authorization", format!("DPoP {token}"))
+        .header("DPoP", other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(gw.state.shared.dpop.local.len(), held, "nothing recorded");
+    // The token's own key's proof is recorded.
+    let own = key.proof_with("GET", &htu, "k", 0, Some(token));
+    let resp = (gw.client.get(gw.url("/admin/orders")))
+        .header("authorization", format!("DPoP {token}"))
+        .header("DPoP", own)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(gw.state.shared.dpop.local.len(), held + 1);
+}

@@ -48,6 +48,15 @@ pub struct Asked<'a> {
     pub path: &'a str,
 }
 
+/// Whose allowance a proof counts against, and what it must be bound to.
+#[derive(Clone, Copy)]
+enum Whose<'a> {
+    /// A token request's: the client's (`client:<id>`), whatever key it signs with.
+    Client(&'a str),
+    /// A guarded request's: the token's key (`cnf.jkt`), which must have signed it.
+    Key(&'a str),
+}
+
 /// Why a proof did not pass `check_once`.
 enum Failed {
     /// The proof's fault: the reason (`REASONS`).
@@ -71,7 +80,15 @@ pub async fn endpoint_proof(
     if asked.proofs == 0 {
         return Ok(None);
     }
-    match check_once(asked, ("POST", None), Some(bucket), settings, stores).await {
+    match check_once(
+        asked,
+        ("POST", None),
+        Whose::Client(bucket),
+        settings,
+        stores,
+    )
+    .await
+    {
         Ok(jkt) => Ok(Some(jkt)),
         Err(Failed::Proof(reason)) => Err(Refusal::InvalidDpopProof(described(reason))),
         Err(Failed::Nonce(nonce)) => Err(Refusal::UseDpopNonce {
@@ -98,9 +115,16 @@ pub async fn request_proof(
     if asked.proofs == 0 {
         return Err(refused("missing"));
     }
-    match check_once(asked, (method, Some(token)), None, settings, stores).await {
-        Ok(key) if key == jkt => Ok(()),
-        Ok(_) => Err(refused("key_mismatch")),
+    match check_once(
+        asked,
+        (method, Some(token)),
+        Whose::Key(jkt),
+        settings,
+        stores,
+    )
+    .await
+    {
+        Ok(_) => Ok(()),
         Err(Failed::Proof(reason)) => Err(Refusal::DpopProofRefused(described(reason))),
         Err(Failed::Nonce(nonce)) => Err(Refusal::UseDpopNonce { nonce, guard: true }),
         Err(Failed::Unchecked) => Err(Refusal::ReplayUnchecked),
@@ -113,16 +137,17 @@ pub fn fresh_nonce(settings: &Settings) -> Option<String> {
 }
 
 /// The one proof of `asked`, checked for `method` (and for `token`, when one comes with it)
-/// and recorded once in `bucket` (its key's thumbprint when `None`), on this replica and then
-/// across the cluster: that thumbprint, or why not (counted by reason).
+/// and recorded once in `whose` allowance, on this replica and then across the cluster, only
+/// after every check (the binding to the token's key among them) passed: the proof key's
+/// thumbprint, or why not (counted by reason).
 async fn check_once(
     asked: &Asked<'_>,
     (method, token): (&str, Option<&str>),
-    bucket: Option<&str>,
+    whose: Whose<'_>,
     settings: &Settings,
     stores: &Stores,
 ) -> Result<String, Failed> {
-    let checked = checked(asked, (method, token), bucket, settings, stores).await;
+    let checked = checked(asked, (method, token), whose, settings, stores).await;
     match &checked {
         Err(Failed::Proof(reason)) => stores.refused(reason),
         Err(Failed::Nonce(_)) => stores.refused("nonce"),
@@ -135,7 +160,7 @@ async fn check_once(
 async fn checked(
     asked: &Asked<'_>,
     (method, token): (&str, Option<&str>),
-    bucket: Option<&str>,
+    whose: Whose<'_>,
     settings: &Settings,
     stores: &Stores,
 ) -> Result<String, Failed> {
@@ -164,9 +189,14 @@ async fn checked(
     {
         return Err(Failed::Nonce(nonces.make(now)));
     }
+    let bucket = match whose {
+        Whose::Client(bucket) => bucket,
+        Whose::Key(jkt) if jkt == checked.jkt => jkt,
+        Whose::Key(_) => return Err(Failed::Proof("key_mismatch")),
+    };
     let digest = stores
         .local
-        .record(bucket.unwrap_or(&checked.jkt), &checked.jti, method, &htu)
+        .record(bucket, &checked.jti, method, &htu)
         .map_err(|refused| match refused {
             replay::Refused::Replay => Failed::Proof("replay"),
             replay::Refused::Full => Failed::Proof("full"),

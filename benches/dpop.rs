@@ -190,7 +190,9 @@ fn replay(c: &mut Criterion) {
         });
         let key = "x".repeat(43);
         for i in 0..held {
-            store.record(&key, &i.to_string(), "GET", HTU).unwrap();
+            store
+                .record(&key, (&key, &i.to_string(), "GET", HTU))
+                .unwrap();
         }
         let mut n = held;
         let mut group = c.benchmark_group("dpop/replay_record");
@@ -202,7 +204,9 @@ fn replay(c: &mut Criterion) {
         group.bench_function(format!("{held}"), |b| {
             b.iter(|| {
                 n += 1;
-                store.record(&key, &n.to_string(), "GET", HTU).unwrap()
+                store
+                    .record(&key, (&key, &n.to_string(), "GET", HTU))
+                    .unwrap()
             })
         });
         group.finish();

@@ -196,7 +196,7 @@ async fn checked(
     };
     let digest = stores
         .local
-        .record(bucket, &checked.jti, method, &htu)
+        .record(bucket, (&checked.jkt, &checked.jti, method, &htu))
         .map_err(|refused| match refused {
             replay::Refused::Replay => Failed::Proof("replay"),
             replay::Refused::Full => Failed::Proof("full"),

@@ -62,7 +62,19 @@ struct ProofHeader {
     alg: serde_json::Value,
     /// As an object first, so that a private member is seen (`Jwk` would drop it).
     jwk: Option<serde_json::Map<String, serde_json::Value>>,
-    crit: Option<serde::de::IgnoredAny>,
+    /// Present at all, `null` included: RFC 7515 §4.1.11 gives it no empty form.
+    #[serde(default)]
+    crit: Present,
+}
+
+/// Whether a header member was there, whatever its value.
+#[derive(Default)]
+struct Present(bool);
+
+impl<'de> Deserialize<'de> for Present {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Present, D::Error> {
+        serde::de::IgnoredAny::deserialize(d).map(|_| Present(true))
+    }
 }
 
 /// Checks `proof` for the request `asked`; `Err` names the reason. Each part is decoded and
@@ -91,7 +103,7 @@ pub fn check(proof: &str, rules: &Rules, asked: &For<'_>) -> Result<Checked, &'s
         return Err("private_key");
     }
     // RFC 7515 §4.1.11: an extension the gateway does not understand must not be ignored.
-    if header.crit.is_some() {
+    if header.crit.0 {
         return Err("crit");
     }
     let alg: Algorithm = serde_json::from_value(header.alg).map_err(|_| "malformed")?;
@@ -169,8 +181,9 @@ fn fits(jwk: &Jwk, alg: Algorithm) -> bool {
             | Algorithm::PS384
             | Algorithm::PS512,
         ) => B64.decode(&p.n).is_ok_and(|n| {
-            let bits = n.len() * 8 - n.first().map_or(8, |b| b.leading_zeros() as usize);
-            bits >= 2048
+            // An empty modulus has no bits (never less than none).
+            let leading = n.first().map_or(0, |b| b.leading_zeros() as usize);
+            (n.len() * 8).saturating_sub(leading) >= 2048
         }),
         _ => false,
     }

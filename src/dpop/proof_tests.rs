@@ -221,3 +221,26 @@ fn a_critical_header_or_a_missing_jti_is_named() {
     let proof = proof_with(Algorithm::ES256, no_jti, |_| {});
     assert_eq!(check(&proof, &rules(), &asked).unwrap_err(), "jti");
 }
+
+#[test]
+fn a_null_crit_and_an_empty_rsa_modulus_are_refused() {
+    let asked = For {
+        method: "POST",
+        htu: HTU,
+        access_token: Some("the-token"),
+        now: NOW,
+    };
+    let proof = proof_with(Algorithm::ES256, claims(), |_| {});
+    // The same proof with `"crit":null` added to its header (the signature no longer fits,
+    // but the header is refused first).
+    let (h, rest) = proof.split_once('.').unwrap();
+    let mut header: serde_json::Value = serde_json::from_slice(&B64.decode(h).unwrap()).unwrap();
+    header["crit"] = serde_json::Value::Null;
+    let with_null = format!("{}.{rest}", B64.encode(header.to_string()));
+    assert_eq!(check(&with_null, &rules(), &asked).unwrap_err(), "crit");
+    header.as_object_mut().unwrap().remove("crit");
+    header["alg"] = "RS256".into();
+    header["jwk"] = json!({"kty": "RSA", "n": "", "e": "AQAB"});
+    let empty_n = format!("{}.{rest}", B64.encode(header.to_string()));
+    assert_eq!(check(&empty_n, &rules(), &asked).unwrap_err(), "key");
+}

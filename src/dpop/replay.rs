@@ -70,9 +70,17 @@ impl ReplayStore {
         }
     }
 
-    /// Records a proof, once: its digest, the key it is known by. `htu` is the normalized one.
-    pub fn record(&self, jkt: &str, jti: &str, htm: &str, htu: &str) -> Result<[u8; 32], Refused> {
+    /// Records a proof by the key `jkt`, once, in `bucket`'s allowance (the key's own at the
+    /// guard; the client's at a token endpoint, for the client picks its keys): its digest, the
+    /// key it is known by everywhere, whichever bucket it came through. `htu` is the
+    /// normalized one.
+    pub fn record(
+        &self,
+        bucket: &str,
+        (jkt, jti, htm, htu): (&str, &str, &str, &str),
+    ) -> Result<[u8; 32], Refused> {
         let digest = digest(&[jkt, jti, htm, htu]);
+        let jkt = bucket;
         let now = Instant::now();
         match self.insert(digest, jkt, now) {
             // Proofs that expired in other shards may still count against the bounds: drop
@@ -199,18 +207,18 @@ mod tests {
     #[test]
     fn a_proof_is_accepted_once() {
         let s = store(100, 10);
-        assert!(s.record("k", "j1", "GET", "https://h/x").is_ok());
+        assert!(s.record("k", ("k", "j1", "GET", "https://h/x")).is_ok());
         assert_eq!(
-            s.record("k", "j1", "GET", "https://h/x"),
+            s.record("k", ("k", "j1", "GET", "https://h/x")),
             Err(Refused::Replay)
         );
         // Another key, jti, method or URL is another proof.
-        assert!(s.record("k2", "j1", "GET", "https://h/x").is_ok());
-        assert!(s.record("k", "j2", "GET", "https://h/x").is_ok());
-        assert!(s.record("k", "j1", "POST", "https://h/x").is_ok());
-        assert!(s.record("k", "j1", "GET", "https://h/y").is_ok());
+        assert!(s.record("k2", ("k2", "j1", "GET", "https://h/x")).is_ok());
+        assert!(s.record("k", ("k", "j2", "GET", "https://h/x")).is_ok());
+        assert!(s.record("k", ("k", "j1", "POST", "https://h/x")).is_ok());
+        assert!(s.record("k", ("k", "j1", "GET", "https://h/y")).is_ok());
         // Fields run together differently are not the same proof.
-        assert!(s.record("kj", "1", "GET", "https://h/x").is_ok());
+        assert!(s.record("kj", ("kj", "1", "GET", "https://h/x")).is_ok());
         assert_eq!(s.len(), 6);
     }
 
@@ -225,7 +233,7 @@ mod tests {
                     .map(|_| {
                         scope.spawn(|| {
                             start.wait();
-                            s.record("k", &jti, "GET", "https://h/x").is_ok()
+                            s.record("k", ("k", &jti, "GET", "https://h/x")).is_ok()
                         })
                     })
                     .collect();
@@ -241,14 +249,17 @@ mod tests {
     #[test]
     fn a_key_at_its_bound_is_refused_and_others_are_not() {
         let s = store(5, 2);
-        assert!(s.record("flood", "1", "GET", "u").is_ok());
-        assert!(s.record("flood", "2", "GET", "u").is_ok());
-        assert_eq!(s.record("flood", "3", "GET", "u"), Err(Refused::Full));
-        assert!(s.record("quiet", "1", "GET", "u").is_ok());
-        assert!(s.record("quiet", "2", "GET", "u").is_ok());
-        assert!(s.record("third", "1", "GET", "u").is_ok());
+        assert!(s.record("flood", ("flood", "1", "GET", "u")).is_ok());
+        assert!(s.record("flood", ("flood", "2", "GET", "u")).is_ok());
         assert_eq!(
-            s.record("fourth", "1", "GET", "u"),
+            s.record("flood", ("flood", "3", "GET", "u")),
+            Err(Refused::Full)
+        );
+        assert!(s.record("quiet", ("quiet", "1", "GET", "u")).is_ok());
+        assert!(s.record("quiet", ("quiet", "2", "GET", "u")).is_ok());
+        assert!(s.record("third", ("third", "1", "GET", "u")).is_ok());
+        assert_eq!(
+            s.record("fourth", ("fourth", "1", "GET", "u")),
             Err(Refused::Full),
             "the total"
         );
@@ -261,11 +272,11 @@ mod tests {
             per_key: 1,
             keep: Duration::from_millis(50),
         });
-        assert!(s.record("k", "1", "GET", "u").is_ok());
-        assert_eq!(s.record("k", "2", "GET", "u"), Err(Refused::Full));
+        assert!(s.record("k", ("k", "1", "GET", "u")).is_ok());
+        assert_eq!(s.record("k", ("k", "2", "GET", "u")), Err(Refused::Full));
         std::thread::sleep(Duration::from_millis(60));
         // Expired, wherever its shard: the key and the store have room again.
-        assert!(s.record("k", "2", "GET", "u").is_ok());
+        assert!(s.record("k", ("k", "2", "GET", "u")).is_ok());
         assert_eq!(s.len(), 1);
     }
 
@@ -275,5 +286,14 @@ mod tests {
         let d = digest(&["a"]);
         let h = BuildHasherDefault::<DigestHasher>::default().hash_one(d);
         assert_eq!(h, u64::from_le_bytes(d[..8].try_into().unwrap()));
+    }
+
+    #[test]
+    fn a_proof_is_one_proof_whichever_bucket_it_comes_through() {
+        let s = store(100, 10);
+        let proof = ("key", "j", "POST", "https://h/token");
+        assert!(s.record("client:a", proof).is_ok());
+        // The same proof with another client's credentials: still a replay.
+        assert_eq!(s.record("client:b", proof), Err(Refused::Replay));
     }
 }

@@ -42,6 +42,16 @@ async fn token_request(gw: &Gateway, proof: Option<&str>) -> reqwest::Response {
     req.send().await.unwrap()
 }
 
+/// `GET /admin/orders` with a DPoP token and its proof.
+async fn orders(gw: &Gateway, token: &str, proof: impl AsRef<str>) -> reqwest::Response {
+    (gw.client.get(gw.url("/admin/orders")))
+        .header("authorization", format!("DPoP {token}"))
+        .header("DPoP", proof.as_ref())
+        .send()
+        .await
+        .unwrap()
+}
+
 fn header(resp: &reqwest::Response, name: &str) -> String {
     (resp.headers().get(name)).map_or(String::new(), |v| v.to_str().unwrap().to_owned())
 }
@@ -67,12 +77,7 @@ async fn a_route_that_requires_dpop_refuses_bearer_and_its_metadata_says_so() {
     let body: Value = token_request(&gw, Some(&proof)).await.json().await.unwrap();
     let token = body["access_token"].as_str().unwrap();
     let htu = format!("{ISSUER}/admin/orders");
-    let resp = (gw.client.get(gw.url("/admin/orders")))
-        .header("authorization", format!("DPoP {token}"))
-        .header("DPoP", key.proof_with("GET", &htu, "g", 0, Some(token)))
-        .send()
-        .await
-        .unwrap();
+    let resp = orders(&gw, token, key.proof_with("GET", &htu, "g", 0, Some(token))).await;
     assert_eq!(resp.status(), StatusCode::OK);
     let heads = seen.heads.lock().unwrap().clone();
     assert_eq!(heads.len(), 1, "only the DPoP request reached the upstream");
@@ -138,14 +143,7 @@ async fn with_nonces_required_a_proof_without_a_fresh_one_is_told_the_nonce() {
 
     // The guard: no nonce, or a forged one, is 401 use_dpop_nonce (§9) with a fresh nonce.
     let htu = format!("{ISSUER}/admin/orders");
-    let get = async |proof: String| {
-        (gw.client.get(gw.url("/admin/orders")))
-            .header("authorization", format!("DPoP {token}"))
-            .header("DPoP", proof)
-            .send()
-            .await
-            .unwrap()
-    };
+    let get = async |proof: String| orders(&gw, &token, proof).await;
     let forged = "AAAAAGlTV0Z0ZXN0dGVzdHRlc3R0ZXN0";
     for (n, proof) in [
         key.proof_with("GET", &htu, "c", 0, Some(&token)),
@@ -220,12 +218,7 @@ async fn the_cli_makes_the_proofs_a_shell_sends() {
     let token = body["access_token"].as_str().unwrap();
     let htu = format!("{ISSUER}/admin/orders");
     let proof = storegate(&["dpop", "proof", "--key", key, "GET", &htu], Some(token));
-    let resp = (gw.client.get(gw.url("/admin/orders")))
-        .header("authorization", format!("DPoP {token}"))
-        .header("DPoP", proof)
-        .send()
-        .await
-        .unwrap();
+    let resp = orders(&gw, token, proof).await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(seen.heads.lock().unwrap().len(), 1);
 }
@@ -243,22 +236,12 @@ async fn a_proof_by_another_key_is_refused_before_it_is_recorded() {
     let held = gw.state.shared.dpop.local.len();
     let htu = format!("{ISSUER}/admin/orders");
     let other = Key::new().proof_with("GET", &htu, "o", 0, Some(token));
-    let resp = (gw.client.get(gw.url("/admin/orders")))
-        .header("authorization", format!("DPoP {token}"))
-        .header("DPoP", other)
-        .send()
-        .await
-        .unwrap();
+    let resp = orders(&gw, token, other).await;
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(gw.state.shared.dpop.local.len(), held, "nothing recorded");
     // The token's own key's proof is recorded.
     let own = key.proof_with("GET", &htu, "k", 0, Some(token));
-    let resp = (gw.client.get(gw.url("/admin/orders")))
-        .header("authorization", format!("DPoP {token}"))
-        .header("DPoP", own)
-        .send()
-        .await
-        .unwrap();
+    let resp = orders(&gw, token, own).await;
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(gw.state.shared.dpop.local.len(), held + 1);
 }

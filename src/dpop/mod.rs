@@ -67,10 +67,35 @@ enum Failed {
     Unchecked,
 }
 
+impl Failed {
+    /// The refusal it is, at the guard (401, RFC 9449 §7.1) or at a token endpoint (400,
+    /// §5), counted by reason.
+    fn refusal(self, guard: bool, stores: &Stores) -> Refusal {
+        match self {
+            Failed::Proof(reason) => {
+                stores.refused(reason);
+                let why = described(reason);
+                match guard {
+                    true => Refusal::DpopProofRefused(why),
+                    false => Refusal::InvalidDpopProof(why),
+                }
+            }
+            Failed::Nonce(nonce) => {
+                stores.refused("nonce");
+                Refusal::UseDpopNonce { nonce, guard }
+            }
+            Failed::Unchecked => {
+                stores.refused("cluster_away");
+                Refusal::ReplayUnchecked
+            }
+        }
+    }
+}
+
 /// The DPoP proof of a token request (always a POST), checked and recorded: the thumbprint
 /// of its key, to bind the token to (`None`: no proof, a Bearer token). `bucket` names whose
 /// replay allowance the proof counts against: at a token endpoint the client's, for the
-/// client picks its key. Refusals are 400 (RFC 9449 §5).
+/// client picks its key.
 pub async fn endpoint_proof(
     asked: &Asked<'_>,
     settings: &Settings,
@@ -80,55 +105,25 @@ pub async fn endpoint_proof(
     if asked.proofs == 0 {
         return Ok(None);
     }
-    match check_once(
-        asked,
-        ("POST", None),
-        Whose::Client(bucket),
-        settings,
-        stores,
-    )
-    .await
-    {
-        Ok(jkt) => Ok(Some(jkt)),
-        Err(Failed::Proof(reason)) => Err(Refusal::InvalidDpopProof(described(reason))),
-        Err(Failed::Nonce(nonce)) => Err(Refusal::UseDpopNonce {
-            nonce,
-            guard: false,
-        }),
-        Err(Failed::Unchecked) => Err(Refusal::ReplayUnchecked),
-    }
+    let whose = Whose::Client(bucket);
+    let checked = check_once(asked, ("POST", None), whose, settings, stores).await;
+    checked.map(Some).map_err(|f| f.refusal(false, stores))
 }
 
 /// The proof of a guarded request presenting `token`, bound to the key `jkt`: checked (the
-/// method and URL, `ath`, the key) and recorded once, in the key's allowance. Refusals are
-/// 401 (RFC 9449 §7.1).
+/// method and URL, `ath`, the key) and recorded once, in the key's allowance.
 pub async fn request_proof(
     asked: &Asked<'_>,
     (method, token, jkt): (&str, &str, &str),
     settings: &Settings,
     stores: &Stores,
 ) -> Result<(), Refusal> {
-    let refused = |reason| {
-        stores.refused(reason);
-        Refusal::DpopProofRefused(described(reason))
-    };
     if asked.proofs == 0 {
-        return Err(refused("missing"));
+        return Err(Failed::Proof("missing").refusal(true, stores));
     }
-    match check_once(
-        asked,
-        (method, Some(token)),
-        Whose::Key(jkt),
-        settings,
-        stores,
-    )
-    .await
-    {
-        Ok(_) => Ok(()),
-        Err(Failed::Proof(reason)) => Err(Refusal::DpopProofRefused(described(reason))),
-        Err(Failed::Nonce(nonce)) => Err(Refusal::UseDpopNonce { nonce, guard: true }),
-        Err(Failed::Unchecked) => Err(Refusal::ReplayUnchecked),
-    }
+    let asked_for = (method, Some(token));
+    let checked = check_once(asked, asked_for, Whose::Key(jkt), settings, stores).await;
+    checked.map(drop).map_err(|f| f.refusal(true, stores))
 }
 
 /// A fresh nonce for a response, when nonces are required.
@@ -139,25 +134,8 @@ pub fn fresh_nonce(settings: &Settings) -> Option<String> {
 /// The one proof of `asked`, checked for `method` (and for `token`, when one comes with it)
 /// and recorded once in `whose` allowance, on this replica and then across the cluster, only
 /// after every check (the binding to the token's key among them) passed: the proof key's
-/// thumbprint, or why not (counted by reason).
+/// thumbprint, or why not (`Failed::refusal` counts it).
 async fn check_once(
-    asked: &Asked<'_>,
-    (method, token): (&str, Option<&str>),
-    whose: Whose<'_>,
-    settings: &Settings,
-    stores: &Stores,
-) -> Result<String, Failed> {
-    let checked = checked(asked, (method, token), whose, settings, stores).await;
-    match &checked {
-        Err(Failed::Proof(reason)) => stores.refused(reason),
-        Err(Failed::Nonce(_)) => stores.refused("nonce"),
-        Err(Failed::Unchecked) => stores.refused("cluster_away"),
-        Ok(_) => {}
-    }
-    checked
-}
-
-async fn checked(
     asked: &Asked<'_>,
     (method, token): (&str, Option<&str>),
     whose: Whose<'_>,

@@ -57,6 +57,75 @@ pub struct Client {
     pub introspect: bool,
     /// Its token requests must carry a DPoP proof (RFC 9449 §5.2's metadata name).
     pub dpop_bound_access_tokens: bool,
+    /// How it authenticates, and its tokens' binding to its certificate.
+    pub auth: ClientAuth,
+}
+
+/// How a client authenticates (RFC 7591's `token_endpoint_auth_method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AuthMethod {
+    /// No method registered: its secret, in HTTP Basic or in the body (as before the key).
+    #[default]
+    Secret,
+    ClientSecretBasic,
+    ClientSecretPost,
+    /// RFC 8705 §2.1: a certificate from a configured CA naming the registered subject.
+    TlsClientAuth,
+    /// RFC 8705 §2.2: a certificate registered in the client's `jwks` (`x5c`).
+    SelfSignedTlsClientAuth,
+}
+
+impl AuthMethod {
+    /// The RFC 7591 name; `Secret` is named by the method the request used.
+    pub fn name(self) -> &'static str {
+        match self {
+            AuthMethod::Secret | AuthMethod::ClientSecretBasic => "client_secret_basic",
+            AuthMethod::ClientSecretPost => "client_secret_post",
+            AuthMethod::TlsClientAuth => "tls_client_auth",
+            AuthMethod::SelfSignedTlsClientAuth => "self_signed_tls_client_auth",
+        }
+    }
+
+    /// The method an RFC 7591 name registers.
+    pub fn parse(s: &str) -> Option<AuthMethod> {
+        Some(match s {
+            "client_secret_basic" => AuthMethod::ClientSecretBasic,
+            "client_secret_post" => AuthMethod::ClientSecretPost,
+            "tls_client_auth" => AuthMethod::TlsClientAuth,
+            "self_signed_tls_client_auth" => AuthMethod::SelfSignedTlsClientAuth,
+            _ => return None,
+        })
+    }
+
+    /// Whether the client authenticates with a secret.
+    pub fn uses_secret(self) -> bool {
+        matches!(
+            self,
+            AuthMethod::Secret | AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost
+        )
+    }
+
+    /// Whether the client authenticates with its TLS certificate.
+    pub fn uses_certificate(self) -> bool {
+        matches!(
+            self,
+            AuthMethod::TlsClientAuth | AuthMethod::SelfSignedTlsClientAuth
+        )
+    }
+}
+
+/// A client's authentication beyond its secrets.
+#[derive(Debug, Clone, Default)]
+pub struct ClientAuth {
+    pub method: AuthMethod,
+    /// `tls_client_auth`: who its certificate must name.
+    pub subject: Option<crate::mtls::subject::Subject>,
+    /// `self_signed_tls_client_auth`: SHA-256 thumbprints of the certificates registered in
+    /// its JWKS (`x5c`, the first of each key's chain).
+    pub certificates: Vec<[u8; 32]>,
+    /// `tls_client_certificate_bound_access_tokens` (RFC 8705 §3.4): its tokens carry the
+    /// thumbprint of the certificate its token request presented.
+    pub certificate_bound: bool,
 }
 
 impl fmt::Debug for Client {
@@ -91,12 +160,14 @@ impl Client {
             revoke_issued_before: None,
             introspect: false,
             dpop_bound_access_tokens: false,
+            auth: ClientAuth::default(),
         })
     }
 
-    /// A public client: one that has no secret to authenticate with.
+    /// A public client: one that has nothing to authenticate with, neither a secret nor
+    /// another method.
     pub fn is_public(&self) -> bool {
-        self.secret_digests.is_empty()
+        self.secret_digests.is_empty() && self.auth.method.uses_secret()
     }
 
     pub fn may_use(&self, grant: Grant) -> bool {

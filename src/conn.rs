@@ -15,6 +15,7 @@ use tokio::time::Instant;
 
 use crate::affinity::Slot;
 use crate::metrics::Counted;
+use crate::mtls::Presented;
 use crate::token::cache::Recent;
 
 /// The peer and transport of one connection, made once after its handshake, and what the
@@ -31,6 +32,9 @@ pub struct ConnInfo {
     /// The last route's metric handles (`access::finish`).
     pub counted: Counted,
     pub activity: Activity,
+    /// The certificate the caller presented in the TLS handshake, its key proven there
+    /// (not its issuer: see `mtls`).
+    pub client_cert: Option<Presented>,
 }
 
 impl ConnInfo {
@@ -45,7 +49,14 @@ impl ConnInfo {
             recent: Recent::default(),
             counted: Counted::default(),
             activity: Activity::new(),
+            client_cert: None,
         }
+    }
+
+    /// The same, with the certificate the TLS handshake presented.
+    pub fn presenting(mut self, cert: Option<Presented>) -> ConnInfo {
+        self.client_cert = cert;
+        self
     }
 
     /// The same, owning an upstream connection for its requests (an HTTP/1.1 caller's, or

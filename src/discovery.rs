@@ -72,19 +72,40 @@ struct AuthorizationServer<'a> {
     scopes_supported: Vec<&'a str>,
     response_types_supported: [&'a str; 0],
     grant_types_supported: [&'a str; 1],
-    token_endpoint_auth_methods_supported: [&'a str; 2],
+    token_endpoint_auth_methods_supported: Vec<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     revocation_endpoint: Option<String>,
     revocation_endpoint_auth_methods_supported: Vec<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     introspection_endpoint: Option<String>,
-    introspection_endpoint_auth_methods_supported: [&'a str; 2],
+    introspection_endpoint_auth_methods_supported: Vec<&'a str>,
     /// RFC 9449 §5.1; absent where no proof can be checked (no public origin).
     #[serde(skip_serializing_if = "Option::is_none")]
     dpop_signing_alg_values_supported: Option<Vec<&'a str>>,
+    /// RFC 8705 §3.3: certificate-bound tokens are issued (the listener asks for certificates).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    tls_client_certificate_bound_access_tokens: bool,
 }
 
 const SECRET_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
+
+/// Whether the listener asks callers for certificates.
+fn asks_for_certificates(cfg: &Config) -> bool {
+    (cfg.tls.as_ref()).is_some_and(|t| t.client.ask != crate::tls::AskForCerts::Off)
+}
+
+/// The client authentication methods the config offers: the secret ones, and the certificate
+/// ones where the listener asks for certificates (`tls_client_auth` where a CA is configured).
+fn auth_methods(cfg: &Config) -> Vec<&'static str> {
+    let mut methods = SECRET_METHODS.to_vec();
+    if asks_for_certificates(cfg) {
+        if (cfg.tls.as_ref()).is_some_and(|t| t.client.ca.is_some()) {
+            methods.push("tls_client_auth");
+        }
+        methods.push("self_signed_tls_client_auth");
+    }
+    methods
+}
 
 fn authorization_server(cfg: &Config) -> AuthorizationServer<'_> {
     let url = |path: &str| url_for(&cfg.issuer, path);
@@ -99,7 +120,7 @@ fn authorization_server(cfg: &Config) -> AuthorizationServer<'_> {
             .and_then(|e| url(&e.path))
     };
     // A public (implicit) client revokes its own tokens naming only its id.
-    let mut revocation_methods = SECRET_METHODS.to_vec();
+    let mut revocation_methods = auth_methods(cfg);
     if cfg.clients.iter().any(|c| c.is_public()) {
         revocation_methods.push("none");
     }
@@ -110,12 +131,13 @@ fn authorization_server(cfg: &Config) -> AuthorizationServer<'_> {
         scopes_supported: scopes(cfg, None),
         response_types_supported: [],
         grant_types_supported: ["client_credentials"],
-        token_endpoint_auth_methods_supported: SECRET_METHODS,
+        token_endpoint_auth_methods_supported: auth_methods(cfg),
         revocation_endpoint: oauth(OAuthKind::Revocation),
         revocation_endpoint_auth_methods_supported: revocation_methods,
         introspection_endpoint: oauth(OAuthKind::Introspection),
-        introspection_endpoint_auth_methods_supported: SECRET_METHODS,
+        introspection_endpoint_auth_methods_supported: auth_methods(cfg),
         dpop_signing_alg_values_supported: dpop_algs(cfg),
+        tls_client_certificate_bound_access_tokens: asks_for_certificates(cfg),
     }
 }
 
@@ -138,6 +160,9 @@ struct ProtectedResource<'a> {
     /// RFC 9728 §2: whether only DPoP-bound tokens are taken (`false` is left out, the default).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     dpop_bound_access_tokens_required: bool,
+    /// RFC 9728 §2 (from RFC 8705): certificate-bound tokens are checked here.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    tls_client_certificate_bound_access_tokens: bool,
 }
 
 fn protected_resource<'a>(cfg: &'a Config, r: &Route) -> ProtectedResource<'a> {
@@ -145,6 +170,7 @@ fn protected_resource<'a>(cfg: &'a Config, r: &Route) -> ProtectedResource<'a> {
     ProtectedResource {
         dpop_signing_alg_values_supported: dpop_algs(cfg),
         dpop_bound_access_tokens_required: r.dpop_required,
+        tls_client_certificate_bound_access_tokens: asks_for_certificates(cfg),
         // §3.3: exactly the identifier the well-known URL was made from.
         resource: url_for(&cfg.issuer, prefix).unwrap_or_default(),
         authorization_servers: [&cfg.issuer],

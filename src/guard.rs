@@ -10,16 +10,23 @@ use http::{HeaderMap, HeaderValue, Method, header};
 use crate::clients::Grant;
 use crate::dpop;
 use crate::errors::{Challenge, Refusal};
+use crate::mtls::Presented;
 use crate::routes::Route;
 use crate::state::{Generation, Shared};
 use crate::token::cache::Recent;
 use crate::token::verified::Verified;
 
 /// Lets a request through to `route`, or says why not. `authorization` is the request's
-/// `Authorization` value, if it has one; `dpop`, its DPoP proof; `recent`, the last token its
-/// connection presented, when the connection keeps one.
+/// `Authorization` value, if it has one; `dpop`, its DPoP proof; `cert`, the client
+/// certificate its connection presented; `recent`, the last token its connection presented,
+/// when the connection keeps one.
 pub async fn check(
-    (method, authorization, dpop): (&Method, Option<&[u8]>, &dpop::Asked<'_>),
+    (method, authorization, dpop, cert): (
+        &Method,
+        Option<&[u8]>,
+        &dpop::Asked<'_>,
+        Option<&Presented>,
+    ),
     route: &Route,
     g: &Generation,
     shared: &Shared,
@@ -28,6 +35,7 @@ pub async fn check(
     let checked = async {
         let (scheme, token) = credentials(authorization)?;
         let who = verified(token, g, shared, recent)?;
+        certificate_bound(&who, cert)?;
         bound(scheme, token, &who, route, (method, dpop), (g, shared)).await?;
         authorize(method, route, &who)?;
         Ok(who)
@@ -85,6 +93,20 @@ async fn bound(
             let (settings, stores) = (&g.config.dpop, &shared.dpop);
             dpop::request_proof(asked, (method.as_str(), token, jkt), settings, stores).await
         }
+    }
+}
+
+/// RFC 8705 §3: a token bound to a certificate passes only on a connection that presented it.
+fn certificate_bound(who: &Verified, cert: Option<&Presented>) -> Result<(), Refusal> {
+    match (&who.signed.x5t, cert) {
+        (None, _) => Ok(()),
+        (Some(want), Some(cert)) if cert.thumbprint() == want => Ok(()),
+        (Some(_), Some(_)) => Err(Refusal::InvalidToken(
+            "the token is bound to another TLS client certificate",
+        )),
+        (Some(_), None) => Err(Refusal::InvalidToken(
+            "the token is bound to a TLS client certificate; present it",
+        )),
     }
 }
 

@@ -49,6 +49,7 @@ pub mod headers;
 pub mod health;
 pub mod limits;
 pub mod metrics;
+pub mod mtls;
 pub mod outcome;
 pub mod own;
 pub mod proxy;

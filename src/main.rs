@@ -269,7 +269,7 @@ fn check_files(cfg: &Config) -> anyhow::Result<Vec<String>> {
                 tls.cert.display()
             ));
         } else {
-            let (_, expiry) = storegate::tls::load(tls)?;
+            let expiry = storegate::tls::load(tls)?.expiry;
             if let Some(t) = expiry.filter(|t| *t <= storegate::token::now_unix() as i64) {
                 notes.push(format!("{} expired at {t} (Unix time)", tls.cert.display()));
             }

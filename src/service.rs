@@ -139,7 +139,8 @@ async fn answer(
         proofs: proofs.iter().count(),
         path: req.uri().path(),
     };
-    let asked = (req.method(), authorization(&req), &dpop);
+    let cert = conn.client_cert.as_ref();
+    let asked = (req.method(), authorization(&req), &dpop, cert);
     let who = match crate::guard::check(asked, route, g, shared, recent).await {
         Ok(who) => who,
         Err(refusal) => {

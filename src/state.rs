@@ -48,6 +48,9 @@ pub struct Generation {
     pub documents: Documents,
     /// `None` when the listener serves plain HTTP.
     pub tls: Option<tokio_rustls::TlsAcceptor>,
+    /// The CAs trusted for client certificates (`tls.client_ca`), the judge of
+    /// `tls_client_auth` (see `mtls`).
+    pub client_cas: Option<Arc<crate::mtls::ClientCas>>,
     /// When the first key remembered after a rotation expires (epoch seconds): the generation
     /// is rebuilt then, so that the key leaves the JWKS.
     pub next_key_expiry: Option<u64>,
@@ -121,13 +124,14 @@ impl Generation {
     /// allows) and records the signing key in `memory`, the last step that can fail. Blocking
     /// file I/O: call it off the async workers once serving.
     pub fn build(config: Config, number: u64, memory: &KeyMemory) -> anyhow::Result<Generation> {
-        let (tls, certificate_expiry) = match &config.tls {
+        let (tls, certificate_expiry, client_cas) = match &config.tls {
             Some(files) => {
-                let (server, expiry) =
+                let loaded =
                     crate::tls::load(files).context("config keys `tls.cert` and `tls.key`")?;
-                (Some(tokio_rustls::TlsAcceptor::from(server)), expiry)
+                let acceptor = tokio_rustls::TlsAcceptor::from(loaded.server);
+                (Some(acceptor), loaded.expiry, loaded.client_cas)
             }
-            None => (None, None),
+            None => (None, None, None),
         };
         let keys = KeySet::load(&config.signing)?;
         let remembered = memory
@@ -161,6 +165,7 @@ impl Generation {
             verifier,
             documents,
             tls,
+            client_cas,
             next_key_expiry,
             certificate_expiry,
         })

@@ -176,14 +176,19 @@ async fn callers_that_may_not_introspect_are_refused() {
         resp.json::<Value>().await.unwrap()["error"],
         "invalid_client"
     );
-    // A public client has no secret to introspect with.
+    // A public client has no credential to introspect with: a missing credential is
+    // `invalid_client` (RFC 6749 §5.2), 401 here as every introspection client failure.
     let resp = gw
         .post_form(
             INTROSPECT,
             &[("token", &token), ("client_id", "public-key")],
         )
         .await;
-    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        resp.json::<Value>().await.unwrap()["error"],
+        "invalid_client"
+    );
     // No client authentication at all: 401 invalid_client with a challenge (RFC 7662 §2.3),
     // not a malformed request.
     let resp = gw.post_form(INTROSPECT, &[("token", &token)]).await;

@@ -119,7 +119,8 @@ async fn revocation_requests_are_checked_like_token_requests() {
             .unwrap()
             .starts_with("Basic ")
     );
-    // A confidential client does not revoke by naming itself.
+    // A confidential client does not revoke by naming itself: its secret is missing, which
+    // is `invalid_client` (RFC 6749 §5.2).
     let resp = gw
         .post_form(
             REVOCATION,
@@ -128,7 +129,7 @@ async fn revocation_requests_are_checked_like_token_requests() {
         .await;
     assert_eq!(
         error_of(resp).await,
-        (StatusCode::BAD_REQUEST, "invalid_request".into())
+        (StatusCode::BAD_REQUEST, "invalid_client".into())
     );
     let resp = gw
         .post_form(

@@ -297,13 +297,14 @@ async fn rfc6749_error_codes_are_each_reached_by_a_real_request() {
             400,
             "invalid_request",
         ),
+        // A missing credential of the client's method (RFC 6749 §5.2).
         (
             c.post(&url).form(&[
                 ("grant_type", "client_credentials"),
                 ("client_id", "backoffice-app"),
             ]),
             400,
-            "invalid_request",
+            "invalid_client",
         ),
         (
             c.post(&url)

@@ -1,6 +1,6 @@
 //! `[[clients]]` entries (inline and from `clients_file`) -> the validated client registry.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::raw::{RawClient, RawClientsFile};
 use super::{ConfigError, bad, toml_error};
@@ -9,12 +9,18 @@ use crate::clients::{Client, Clients, Grant, is_scope_token, parse_secret_hash};
 /// Most APIs one client may be registered for (its tokens' audience is a 64-bit set).
 const MAX_APIS_PER_CLIENT: usize = 64;
 
-/// Validates every entry; errors name the entry's key (`clients[i].field`).
-pub fn validate(entries: Vec<RawClient>) -> Result<Clients, ConfigError> {
+/// Validates every entry (its files relative to `base`); errors name the entry's key
+/// (`clients[i].field`). Also returns the JWKS files the entries read.
+pub fn validate(
+    entries: Vec<RawClient>,
+    base: &Path,
+) -> Result<(Clients, Vec<PathBuf>), ConfigError> {
     let mut clients = Clients::default();
+    let mut files = Vec::new();
     for (i, e) in entries.into_iter().enumerate() {
         let id = e.id.clone();
-        let client = validate_one(i, e)?;
+        let (client, file) = validate_one(i, e, base)?;
+        files.extend(file);
         if !clients.insert(client) {
             return Err(bad(
                 &format!("clients[{i}].id"),
@@ -22,11 +28,16 @@ pub fn validate(entries: Vec<RawClient>) -> Result<Clients, ConfigError> {
             ));
         }
     }
-    Ok(clients)
+    Ok((clients, files))
 }
 
-fn validate_one(i: usize, e: RawClient) -> Result<Client, ConfigError> {
+fn validate_one(
+    i: usize,
+    e: RawClient,
+    base: &Path,
+) -> Result<(Client, Option<PathBuf>), ConfigError> {
     let k = |field: &str| format!("clients[{i}].{field}");
+    let (auth, jwks_file) = super::client_auth::validate(&k, &e, base)?;
     if e.id.is_empty() || e.id.contains(':') || e.id.chars().any(char::is_control) {
         return Err(bad(
             &k("id"),
@@ -76,7 +87,20 @@ fn validate_one(i: usize, e: RawClient) -> Result<Client, ConfigError> {
             })
         })
         .collect::<Result<Vec<_>, _>>()?;
-    if secret_digests.is_empty() && grants.contains(&Grant::ClientCredentials) {
+    if !auth.method.uses_secret() && !secret_digests.is_empty() {
+        return Err(bad(
+            &k("secret_hash"),
+            format!(
+                "is given, but client {:?} authenticates with {}: it would never be accepted",
+                e.id,
+                auth.method.name()
+            ),
+        ));
+    }
+    if auth.method.uses_secret()
+        && secret_digests.is_empty()
+        && grants.contains(&Grant::ClientCredentials)
+    {
         return Err(bad(
             &k("secret_hash"),
             format!(
@@ -113,7 +137,7 @@ fn validate_one(i: usize, e: RawClient) -> Result<Client, ConfigError> {
             format!("{s:?} is not a valid scope token (RFC 6749 §3.3)"),
         ));
     }
-    if e.introspect && secret_digests.is_empty() {
+    if e.introspect && auth.method.uses_secret() && secret_digests.is_empty() {
         return Err(bad(
             &k("introspect"),
             "is true but the client has no secret_hash to authenticate with",
@@ -126,7 +150,7 @@ fn validate_one(i: usize, e: RawClient) -> Result<Client, ConfigError> {
                 .map_err(|why| bad(&k("revoke_issued_before"), format!("{s:?} {why}")))?,
         ),
     };
-    Ok(Client {
+    let client = Client {
         id: e.id,
         id_header,
         secret_digests,
@@ -137,10 +161,12 @@ fn validate_one(i: usize, e: RawClient) -> Result<Client, ConfigError> {
         revoke_issued_before,
         introspect: e.introspect,
         dpop_bound_access_tokens: e.dpop_bound_access_tokens,
-    })
+        auth,
+    };
+    Ok((client, jwks_file))
 }
 
-/// The entries of a `clients_file`.
+/// The entries of a `clients_file`, their `jwks_file` paths made relative to its folder.
 pub fn read_file(path: &Path) -> Result<Vec<RawClient>, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         bad(
@@ -154,7 +180,12 @@ pub fn read_file(path: &Path) -> Result<Vec<RawClient>, ConfigError> {
             format!("{} is invalid{}", path.display(), toml_error(&text, &e)),
         )
     })?;
-    Ok(file.clients)
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut entries = file.clients;
+    for e in &mut entries {
+        e.jwks_file = e.jwks_file.as_ref().map(|f| dir.join(f));
+    }
+    Ok(entries)
 }
 
 #[cfg(test)]
@@ -172,26 +203,29 @@ mod tests {
             scopes: vec!["read".into()],
             rate_limit_per_sec: None,
             revoke_issued_before: None,
-            introspect: false,
-            dpop_bound_access_tokens: false,
+            ..RawClient::default()
         }
+    }
+
+    fn validate_at(entries: Vec<RawClient>) -> Result<Clients, ConfigError> {
+        validate(entries, Path::new(".")).map(|(c, _)| c)
     }
 
     #[test]
     fn bad_entries_name_their_key() {
         let mut e = entry("a", "x");
         e.secret_hash = Some("md5:abc".into());
-        let err = validate(vec![e]).unwrap_err().to_string();
+        let err = validate_at(vec![e]).unwrap_err().to_string();
         assert!(err.contains("clients[0].secret_hash"), "{err}");
         let mut e = entry("a", "x");
         e.grants = Some(vec!["password".into()]);
         assert!(
-            validate(vec![e])
+            validate_at(vec![e])
                 .unwrap_err()
                 .to_string()
                 .contains("clients[0].grants")
         );
-        let err = validate(vec![entry("a", "x"), entry("a", "y")])
+        let err = validate_at(vec![entry("a", "x"), entry("a", "y")])
             .unwrap_err()
             .to_string();
         assert!(err.contains("clients[1].id"), "{err}");
@@ -201,15 +235,15 @@ mod tests {
     fn every_listed_secret_is_accepted() {
         let mut e = entry("a", "old");
         e.secret_hashes = vec![hash_secret("new")];
-        let clients = validate(vec![e.clone()]).unwrap();
+        let clients = validate_at(vec![e.clone()]).unwrap();
         let c = clients.get("a").unwrap();
         assert!(c.secret_matches("old") && c.secret_matches("new"));
         assert!(!c.secret_matches("other"));
         e.secret_hash = None;
-        let clients = validate(vec![e.clone()]).unwrap();
+        let clients = validate_at(vec![e.clone()]).unwrap();
         assert!(clients.get("a").unwrap().secret_matches("new"));
         e.secret_hashes.push("sha256:nothex".into());
-        let err = validate(vec![e]).unwrap_err().to_string();
+        let err = validate_at(vec![e]).unwrap_err().to_string();
         assert!(
             err.contains("clients[0].secret_hashes[1]") && !err.contains("nothex"),
             "{err}"
@@ -221,7 +255,7 @@ mod tests {
         let mut e = entry("pub", "x");
         e.secret_hash = None;
         e.grants = Some(vec!["implicit".into()]);
-        let clients = validate(vec![e]).unwrap();
+        let clients = validate_at(vec![e]).unwrap();
         assert!(!clients.get("pub").unwrap().secret_matches(""));
     }
 
@@ -229,14 +263,14 @@ mod tests {
     fn revoke_issued_before_is_an_instant_not_ahead() {
         let mut e = entry("a", "x");
         e.revoke_issued_before = Some("2026-11-23T10:00:00Z".into());
-        let clients = validate(vec![e.clone()]).unwrap();
+        let clients = validate_at(vec![e.clone()]).unwrap();
         assert_eq!(
             clients.get("a").unwrap().revoke_issued_before,
             Some(1_795_428_000)
         );
         for bad_value in ["yesterday", "2026-11-23", "2999-01-01T00:00:00Z"] {
             e.revoke_issued_before = Some(bad_value.into());
-            let err = validate(vec![e.clone()]).unwrap_err().to_string();
+            let err = validate_at(vec![e.clone()]).unwrap_err().to_string();
             assert!(err.contains("clients[0].revoke_issued_before"), "{err}");
         }
     }
@@ -246,7 +280,7 @@ mod tests {
         let mut e = entry("a", "x");
         e.introspect = true;
         assert!(
-            validate(vec![e.clone()])
+            validate_at(vec![e.clone()])
                 .unwrap()
                 .get("a")
                 .unwrap()
@@ -254,7 +288,7 @@ mod tests {
         );
         e.secret_hash = None;
         e.grants = Some(vec!["implicit".into()]);
-        let err = validate(vec![e]).unwrap_err().to_string();
+        let err = validate_at(vec![e]).unwrap_err().to_string();
         assert!(err.contains("clients[0].introspect"), "{err}");
     }
 }

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod client_auth;
 mod clients;
 mod cors;
 mod dpop;
@@ -13,6 +14,7 @@ mod raw;
 mod restart;
 mod routes;
 mod sections;
+mod tls;
 
 pub use raw::*;
 pub use restart::RestartOnly;
@@ -169,6 +171,8 @@ pub struct Config {
     pub clients: Clients,
     /// The file more clients were read from, if any (watched for changes).
     pub clients_file: Option<PathBuf>,
+    /// The clients' `jwks_file`s (reloaded when they change).
+    pub jwks_files: Vec<PathBuf>,
     /// Longest prefix first.
     pub routes: Vec<Route>,
     /// restart: where the in-process demo API listens.
@@ -220,14 +224,22 @@ pub(crate) fn toml_error(text: &str, e: &toml::de::Error) -> String {
 impl Config {
     /// Every file this config names besides itself: what a reload reads again.
     pub fn files(&self) -> Vec<&Path> {
-        let tls = self
-            .tls
-            .iter()
-            .flat_map(|t| [t.cert.as_path(), t.key.as_path()]);
+        let tls = self.tls.iter().flat_map(|t| {
+            [
+                Some(&t.cert),
+                Some(&t.key),
+                t.client.ca.as_ref(),
+                t.client.crl.as_ref(),
+            ]
+            .into_iter()
+            .flatten()
+            .map(PathBuf::as_path)
+        });
         let signing =
             std::iter::once(self.signing.key.as_path()).chain(self.signing.next_key.as_deref());
         tls.chain(signing)
             .chain(self.clients_file.as_deref())
+            .chain(self.jwks_files.iter().map(PathBuf::as_path))
             .collect()
     }
 }
@@ -269,7 +281,8 @@ impl RawConfig {
             entries.extend(clients::read_file(&file)?);
             cfg.clients_file = Some(file);
         }
-        cfg.clients = clients::validate(entries)?;
+        (cfg.clients, cfg.jwks_files) = clients::validate(entries, base)?;
+        tls::fit_clients(&mut cfg)?;
         cfg.routes = routes::routes(&self.routes, &cfg.clients, &cfg.issuer, &cors)?;
         dpop::routes_fit(&cfg.dpop, &cfg.routes)?;
         cfg.throttle = self.throttle.validate()?;
@@ -305,11 +318,7 @@ impl RawServer {
     /// and are filled in by their own validation.
     fn validate(&self, tls: Option<&RawTls>, base: &Path) -> Result<Config, ConfigError> {
         let tls = match (tls, self.plaintext) {
-            (Some(t), false) => Some(TlsFiles {
-                cert: base.join(&t.cert),
-                key: base.join(&t.key),
-                generate_dev_files: t.generate_dev_files,
-            }),
+            (Some(t), false) => Some(tls::files(t, base)?),
             (None, true) => None,
             (Some(_), true) => {
                 return Err(bad(
@@ -394,6 +403,7 @@ impl RawServer {
             dpop: raw::RawDpop::default().validate(DEFAULT_ISSUER, Path::new("."), false)?,
             clients: Clients::default(),
             clients_file: None,
+            jwks_files: Vec::new(),
             routes: Vec::new(),
             demo_upstream: None,
             state_dir: self.state_dir.as_ref().map(|d| base.join(d)),

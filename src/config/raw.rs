@@ -201,6 +201,13 @@ pub struct RawTls {
     /// These are development files: generate a localhost certificate when they are missing.
     #[serde(default)]
     pub generate_dev_files: bool,
+    /// PEM file of the CAs trusted to issue client certificates (RFC 8705 §2.1).
+    pub client_ca: Option<PathBuf>,
+    /// PEM file of certificate revocation lists for those CAs.
+    pub client_crl: Option<PathBuf>,
+    /// Ask callers for a certificate: "off", "optional" or "required". Default "optional"
+    /// with `client_ca`, else "off".
+    pub client_auth: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -313,7 +320,7 @@ pub struct RawDemo {
 }
 
 /// One `[[clients]]` entry as written in the config (or in `clients_file`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawClient {
     pub id: String,
@@ -342,6 +349,23 @@ pub struct RawClient {
     /// Its token requests must carry a DPoP proof (RFC 9449 §5.2); default false.
     #[serde(default)]
     pub dpop_bound_access_tokens: bool,
+    /// How it authenticates (RFC 7591): "client_secret_basic", "client_secret_post",
+    /// "tls_client_auth" or "self_signed_tls_client_auth". Default: its secret, either way.
+    pub token_endpoint_auth_method: Option<String>,
+    /// tls_client_auth: exactly one of these names the subject its certificate must carry
+    /// (RFC 8705 §2.1.2). The DN is an RFC 4514 string, compared as a name.
+    pub tls_client_auth_subject_dn: Option<String>,
+    pub tls_client_auth_san_dns: Option<String>,
+    pub tls_client_auth_san_uri: Option<String>,
+    pub tls_client_auth_san_ip: Option<String>,
+    pub tls_client_auth_san_email: Option<String>,
+    /// self_signed_tls_client_auth: a JWKS (RFC 7517) whose keys' `x5c` hold the client's
+    /// certificates; a file (reloaded when it changes), or the document inline.
+    pub jwks_file: Option<PathBuf>,
+    pub jwks: Option<serde_json::Value>,
+    /// Its tokens are bound to the certificate its token request presented (RFC 8705 §3).
+    #[serde(default)]
+    pub tls_client_certificate_bound_access_tokens: bool,
 }
 
 /// A `clients_file`: more `[[clients]]` entries.

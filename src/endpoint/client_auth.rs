@@ -1,14 +1,18 @@
-//! Client authentication at the token endpoint (RFC 6749 §2.3): HTTP Basic or the body, one
-//! of them, checked through the failure throttle so that guessing a secret is slowed down.
-//! The revocation and introspection endpoints authenticate their callers the same way.
+//! Client authentication at the token endpoint (RFC 6749 §2.3): the method the client is
+//! registered for (RFC 7591 `token_endpoint_auth_method`) — its secret, in HTTP Basic or the
+//! body, or its TLS certificate (RFC 8705 §2) — checked through the failure throttle so that
+//! guessing is slowed down. The revocation and introspection endpoints authenticate their
+//! callers the same way.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::request::Params;
-use crate::clients::{Client, Clients};
+use crate::clients::{AuthMethod, Client, Clients};
 use crate::conn::ConnInfo;
 use crate::errors::Refusal;
+use crate::metrics::MethodOutcome;
+use crate::mtls::{ClientCas, Presented};
 use crate::state::{Generation, Shared};
 use crate::throttle::{Limits, Throttle};
 
@@ -16,11 +20,23 @@ use crate::throttle::{Limits, Throttle};
 pub struct Asking<'a> {
     pub clients: &'a Clients,
     pub throttle: &'a Throttle,
-    /// Where throttled refusals are counted.
+    /// Where throttled refusals and authentications are counted.
     pub metrics: &'a crate::metrics::Metrics,
     pub limits: Limits,
     /// The caller's address (see `ConnInfo::source`).
     pub source: IpAddr,
+    /// The certificate the caller presented, if any.
+    pub cert: Option<&'a Presented>,
+    /// The CAs trusted for client certificates, if any are configured.
+    pub cas: Option<&'a ClientCas>,
+}
+
+/// What a request offers to authenticate with, besides the client id.
+enum Offered {
+    Basic(String),
+    Post(String),
+    /// The client id alone: a public client, or one authenticating by its certificate.
+    IdOnly,
 }
 
 impl<'a> Asking<'a> {
@@ -29,7 +45,7 @@ impl<'a> Asking<'a> {
         headers: &http::HeaderMap,
         g: &'a Generation,
         shared: &'a Shared,
-        conn: &ConnInfo,
+        conn: &'a ConnInfo,
     ) -> Asking<'a> {
         Asking {
             clients: &g.config.clients,
@@ -37,6 +53,8 @@ impl<'a> Asking<'a> {
             metrics: &shared.metrics,
             limits: g.config.throttle,
             source: conn.source(headers, &g.config.trusted_proxies),
+            cert: conn.client_cert.as_ref(),
+            cas: g.client_cas.as_deref(),
         }
     }
 
@@ -50,16 +68,18 @@ impl<'a> Asking<'a> {
         }
     }
 
-    /// Finds the client and, when `with_secret`, checks its secret. A source throttled for
-    /// the client id is refused before anything is checked, the right secret included.
+    /// Finds the client and checks what the request offers against the method it is
+    /// registered for. With `public_ok`, a client naming itself by its id alone is accepted
+    /// (the implicit grant's public clients, a public client revoking its own token). A
+    /// source throttled for the client id is refused before anything is checked.
     pub fn authenticate(
         &self,
-        with_secret: bool,
+        public_ok: bool,
         params: &Params,
         basic: Option<(String, String)>,
     ) -> Result<Arc<Client>, Refusal> {
         let via_basic = basic.is_some();
-        let (id, secret) = match basic {
+        let (id, offered) = match basic {
             Some((id, secret)) => {
                 // RFC 6749 §2.3: one authentication method per request.
                 if params.client_secret.is_some()
@@ -69,37 +89,100 @@ impl<'a> Asking<'a> {
                         "client credentials were sent both in the Authorization header and in the body",
                     ));
                 }
-                (Some(id), Some(secret))
+                (Some(id), Offered::Basic(secret))
             }
-            None => (params.client_id.clone(), params.client_secret.clone()),
+            None => match params.client_secret.clone() {
+                Some(secret) => (params.client_id.clone(), Offered::Post(secret)),
+                None => (params.client_id.clone(), Offered::IdOnly),
+            },
         };
         let id = id.ok_or(Refusal::InvalidRequest("client_id is missing"))?;
-        let secret = match (with_secret, secret) {
-            (true, None) => return Err(Refusal::InvalidRequest("client_secret is missing")),
-            (_, secret) => secret,
+        let client = self.clients.get_shared(&id);
+        let method = method_label(&offered, client.as_deref(), public_ok);
+        let count = |outcome| {
+            let labels = MethodOutcome { method, outcome };
+            self.metrics.client_auth.get_or_create(&labels).inc();
         };
         if let Err(wait) = self.throttle.check(&id, self.source, self.limits) {
             self.metrics.throttled.inc();
+            count("throttled");
             return Err(Refusal::TooManyFailures {
                 retry_after_secs: wait.as_secs_f64().ceil() as u64,
             });
         }
-        let client = self.clients.get_shared(&id);
-        let accepted = match (&client, with_secret) {
-            // The implicit grant identifies a public client by its id alone (seed 004).
-            (Some(_), false) => true,
-            (Some(c), true) => secret.is_some_and(|s| c.secret_matches(&s)),
-            (None, _) => false,
+        let checked = match client {
+            Some(c) => self.check(&c, &offered, public_ok).map(|()| c),
+            None => Err(Refusal::InvalidClient { basic: via_basic }),
         };
-        match client {
-            Some(c) if accepted => {
+        match checked {
+            Ok(c) => {
                 self.throttle.succeeded(&id, self.source);
+                count("accepted");
                 Ok(c)
             }
-            _ => {
+            Err(refusal) => {
                 self.throttle.failed(&id, self.source, self.limits);
-                Err(Refusal::InvalidClient { basic: via_basic })
+                count("refused");
+                Err(refusal)
             }
         }
+    }
+
+    /// Whether what the request offers authenticates `c` by its registered method.
+    fn check(&self, c: &Client, offered: &Offered, public_ok: bool) -> Result<(), Refusal> {
+        use AuthMethod::*;
+        let wrong = |basic| Refusal::InvalidClient { basic };
+        match (c.auth.method, offered) {
+            (Secret | ClientSecretBasic, Offered::Basic(s)) => {
+                c.secret_matches(s).then_some(()).ok_or(wrong(true))
+            }
+            (Secret | ClientSecretPost, Offered::Post(s)) => {
+                c.secret_matches(s).then_some(()).ok_or(wrong(false))
+            }
+            // A secret where the client is registered for another method.
+            (_, Offered::Basic(_)) => Err(wrong(true)),
+            (_, Offered::Post(_)) => Err(wrong(false)),
+            (_, Offered::IdOnly) if public_ok => Ok(()),
+            (TlsClientAuth, Offered::IdOnly) => {
+                let cert = self.cert.ok_or(NO_CERTIFICATE)?;
+                let cas = self.cas.ok_or(Refusal::ClientCertificate(
+                    "no CA is configured for client certificates",
+                ))?;
+                cas.verify(cert).map_err(Refusal::ClientCertificate)?;
+                let subject = c.auth.subject.as_ref();
+                match subject.is_some_and(|s| s.named_by(cert.leaf())) {
+                    true => Ok(()),
+                    false => Err(Refusal::ClientCertificate(
+                        "the client certificate does not name this client's registered subject",
+                    )),
+                }
+            }
+            (SelfSignedTlsClientAuth, Offered::IdOnly) => {
+                let cert = self.cert.ok_or(NO_CERTIFICATE)?;
+                match c.auth.certificates.contains(cert.thumbprint()) {
+                    true => Ok(()),
+                    false => Err(Refusal::ClientCertificate(
+                        "the client certificate is not one registered for this client",
+                    )),
+                }
+            }
+            // RFC 6749 §5.2: a missing credential is `invalid_client`.
+            (Secret | ClientSecretBasic | ClientSecretPost, Offered::IdOnly) => Err(wrong(false)),
+        }
+    }
+}
+
+const NO_CERTIFICATE: Refusal =
+    Refusal::ClientCertificate("this client authenticates with a TLS client certificate");
+
+/// The method a request tried, as the metrics name it.
+fn method_label(offered: &Offered, client: Option<&Client>, public_ok: bool) -> &'static str {
+    match offered {
+        Offered::Basic(_) => "client_secret_basic",
+        Offered::Post(_) => "client_secret_post",
+        Offered::IdOnly => match client.map(|c| c.auth.method) {
+            Some(m) if m.uses_certificate() && !public_ok => m.name(),
+            _ => "none",
+        },
     }
 }

@@ -12,6 +12,8 @@
 
 use std::sync::Arc;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
 use http::{HeaderValue, Response, header};
 use http_body_util::{Either, Full};
@@ -22,6 +24,7 @@ use crate::Body;
 use crate::clients::Client;
 use crate::errors::Refusal;
 use crate::state::{Generation, Shared};
+use crate::token::issue::Cnf;
 use crate::token::verified::Verified;
 
 /// Answers an introspection request.
@@ -35,7 +38,7 @@ pub(super) fn introspect(
     let (params, basic) = super::read_post(req)?;
     Asking::require_some(&params, basic.as_ref())?;
     let client = asking
-        .authenticate(true, &params, basic)
+        .authenticate(false, &params, basic)
         .map_err(|e| match e {
             // §2.3: invalid client credentials get 401 however they were sent.
             Refusal::InvalidClient { .. } => Refusal::InvalidClient { basic: true },
@@ -83,14 +86,9 @@ struct Active<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     jti: Option<&'a str>,
     token_type: &'static str,
-    /// A DPoP-bound token's key (RFC 9449 §6.2).
+    /// What the token is bound to: a DPoP key (RFC 9449 §6.2), a certificate (RFC 8705 §3.2).
     #[serde(skip_serializing_if = "Option::is_none")]
     cnf: Option<Cnf<'a>>,
-}
-
-#[derive(Serialize)]
-struct Cnf<'a> {
-    jkt: &'a str,
 }
 
 /// The answer for a token the guard accepts, or `None` if it is good for no API.
@@ -104,6 +102,7 @@ fn active(who: &Verified, issuer: &str) -> Option<Bytes> {
         [one] => Audience::One(one),
         _ => Audience::Many(apis),
     };
+    let x5t = who.signed.x5t.map(|t| URL_SAFE_NO_PAD.encode(t));
     let body = Active {
         active: true,
         scope: who.scope.to_str().unwrap_or(""),
@@ -114,12 +113,11 @@ fn active(who: &Verified, issuer: &str) -> Option<Bytes> {
         exp: who.exp(),
         iat: who.signed.iat,
         jti: who.signed.jti(),
-        token_type: if who.signed.jkt.is_some() {
-            "DPoP"
-        } else {
-            "Bearer"
-        },
-        cnf: who.signed.jkt.as_deref().map(|jkt| Cnf { jkt }),
+        token_type: who.token_type(),
+        cnf: (who.signed.jkt.is_some() || x5t.is_some()).then_some(Cnf {
+            jkt: who.signed.jkt.as_deref(),
+            x5t: x5t.as_deref(),
+        }),
     };
     Some(Bytes::from(serde_json::to_vec(&body).ok()?))
 }

@@ -26,6 +26,7 @@ use crate::metrics::{EndpointError, EndpointGrant};
 use crate::outcome::Outcome;
 use crate::routes::{EndpointShape, OAuthEndpoint, OAuthKind, TokenEndpoint};
 use crate::state::{Generation, Shared};
+use crate::token::issue::Cnf;
 use client_auth::Asking;
 
 /// A request to one of the endpoints: its head, and its body read whole (or why it was not).
@@ -127,7 +128,7 @@ async fn token_response(
         Some("implicit") if ep.shape == EndpointShape::OauthAccessToken => Grant::Implicit,
         Some(_) => return Err(Refusal::UnsupportedGrantType),
     };
-    let client = asking.authenticate(grant == Grant::ClientCredentials, &params, basic)?;
+    let client = asking.authenticate(grant != Grant::ClientCredentials, &params, basic)?;
     *logged_client = Some(client.clone());
     if !client.may_use(grant) {
         return Err(Refusal::UnauthorizedClient);
@@ -147,14 +148,32 @@ async fn token_response(
             "this client must send a DPoP proof",
         ));
     }
+    // RFC 8705 §3: bound to the certificate this request presented, however the client
+    // authenticated.
+    let x5t = match (client.auth.certificate_bound, asking.cert) {
+        (false, _) => None,
+        (true, Some(cert)) => Some(cert.x5t()),
+        (true, None) => {
+            return Err(Refusal::InvalidRequest(
+                "this client's tokens are bound to a TLS client certificate; present one",
+            ));
+        }
+    };
     // A revocation of "everything the client holds now" covers the current second (`iat`
     // has no finer grain); a token issued within it is dated at its end, so that it is not
     // born revoked.
     let now = crate::token::now_unix();
     let iat = (shared.revocations.issued_before(&client.id)).map_or(now, |b| b.clamp(now, now + 1));
-    let issued = (g
-        .issuer
-        .issue_bound(&client, grant, &scope, iat, jkt.as_deref()))
+    let issued = (g.issuer.issue_bound(
+        &client,
+        grant,
+        &scope,
+        iat,
+        Cnf {
+            jkt: jkt.as_deref(),
+            x5t: x5t.as_deref(),
+        },
+    ))
     .map_err(|_| {
         tracing::error!("signing a token failed");
         Refusal::Internal

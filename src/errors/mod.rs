@@ -29,6 +29,10 @@ pub enum Refusal {
     /// Unknown client or wrong secret. `basic` when the credentials came in an Authorization header.
     #[error("client authentication failed")]
     InvalidClient { basic: bool },
+    /// A client registered for a certificate method (RFC 8705 §2) whose request presented none,
+    /// or one that does not authenticate it: `invalid_client`, saying why.
+    #[error("client certificate refused: {0}")]
+    ClientCertificate(&'static str),
     #[error("client may not use this grant")]
     UnauthorizedClient,
     /// A client asked to revoke another client's token (RFC 7009 §2.1).
@@ -154,6 +158,10 @@ impl Refusal {
                 description: None,
                 errors_detail: false,
                 errors_code: false,
+            },
+            Refusal::ClientCertificate(d) => Row {
+                errors_status: S::UNAUTHORIZED,
+                ..row(S::BAD_REQUEST, "invalid_client", d)
             },
             Refusal::UnauthorizedClient => Row {
                 errors_status: S::UNAUTHORIZED,

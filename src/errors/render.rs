@@ -86,7 +86,9 @@ impl Refusal {
     /// named in each scheme's challenge; one about the proof, in the DPoP one.
     pub fn challenge(&self, shape: ErrorShape, at: &Challenge<'_>) -> Option<String> {
         let token_error = match self {
-            Refusal::InvalidClient { .. } if self.status(shape) == StatusCode::UNAUTHORIZED => {
+            Refusal::InvalidClient { .. } | Refusal::ClientCertificate(_)
+                if self.status(shape) == StatusCode::UNAUTHORIZED =>
+            {
                 return Some(format!("Basic realm=\"{}\"", at.realm));
             }
             Refusal::MissingToken => None,

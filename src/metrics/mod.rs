@@ -55,6 +55,7 @@ pub struct Metrics {
     pub dpop_refused: Family<ReasonLabel, Counter>,
     pub dpop_replay_entries: Gauge,
     pub dpop_cluster_claims: Family<OutcomeLabel, Counter>,
+    pub client_auth: Family<MethodOutcome, Counter>,
 }
 
 impl Default for Metrics {
@@ -85,6 +86,7 @@ impl Metrics {
             dpop_refused: Family::default(),
             dpop_replay_entries: Gauge::default(),
             dpop_cluster_claims: Family::default(),
+            client_auth: Family::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -177,6 +179,11 @@ impl Metrics {
             "dpop_cluster_claims",
             "DPoP proofs claimed in the cluster store, by outcome (claimed, replayed; away, slow, failed: checked on this replica only, or refused)",
             m.dpop_cluster_claims.clone(),
+        );
+        r.register(
+            "client_authentications",
+            "Client authentications at the token, revocation and introspection endpoints, by method (client_secret_basic, client_secret_post, tls_client_auth, self_signed_tls_client_auth, none: a public client naming itself) and outcome (accepted, refused, throttled)",
+            m.client_auth.clone(),
         );
         r.register(
             "build",

@@ -147,7 +147,7 @@ pub(super) async fn decide<'g>(
                 path,
             };
             match crate::guard::check(
-                (&method, h.authorization, &dpop),
+                (&method, h.authorization, &dpop, conn.client_cert.as_ref()),
                 route,
                 g,
                 shared,

@@ -22,6 +22,7 @@ use tokio::time::Instant;
 
 use crate::conn::ConnInfo;
 use crate::metrics::Protocol;
+use crate::mtls::Presented;
 use crate::relay::{self, End};
 use crate::service;
 use crate::state::State;
@@ -95,10 +96,12 @@ pub(super) async fn serve(
                         return;
                     }
                 };
-            let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+            let session = tls.get_ref().1;
+            let h2 = session.alpn_protocol() == Some(b"h2");
+            let cert = Presented::of_tls(session);
             let _open = Open::new(metrics, if h2 { "http2" } else { "http1" });
             if h2 {
-                let info = Arc::new(ConnInfo::new(peer, true));
+                let info = Arc::new(ConnInfo::new(peer, true).presenting(cert));
                 // ALPN already chose: skip the auto builder's preface sniffing.
                 let svc = service(info.clone());
                 let h2 = builder.auto.clone();
@@ -108,7 +111,7 @@ pub(super) async fn serve(
                     .into_owned();
                 drive(watcher.watch(conn), local, ends(true), &state, &info).await
             } else {
-                let info = Arc::new(ConnInfo::new(peer, true).owning_upstream());
+                let info = Arc::new(ConnInfo::new(peer, true).presenting(cert).owning_upstream());
                 let tls = match relay::serve(tls, &state, &info, stopping.clone()).await {
                     End::Closed => return,
                     End::Hyper(tls) => tls,

@@ -35,14 +35,19 @@ struct Claims<'a> {
     scope: &'a str,
     /// The grant the token came from; `implicit` tokens are read-only.
     gty: &'a str,
-    /// The key the token is bound to (RFC 9449 §6.1): `{"jkt": <RFC 7638 thumbprint>}`.
+    /// What the token is bound to: a DPoP key, a TLS client certificate, or both.
     #[serde(skip_serializing_if = "Option::is_none")]
     cnf: Option<Cnf<'a>>,
 }
 
-#[derive(Serialize)]
-struct Cnf<'a> {
-    jkt: &'a str,
+/// `cnf` (RFC 7800): the DPoP key's RFC 7638 thumbprint (`jkt`, RFC 9449 §6.1) and the TLS
+/// client certificate's SHA-256 thumbprint (`x5t#S256`, RFC 8705 §3.1), base64url.
+#[derive(Serialize, Default, Clone, Copy)]
+pub struct Cnf<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jkt: Option<&'a str>,
+    #[serde(rename = "x5t#S256", skip_serializing_if = "Option::is_none")]
+    pub x5t: Option<&'a str>,
 }
 
 /// A token just issued.
@@ -85,17 +90,17 @@ impl TokenIssuer {
         scope: &str,
         now: u64,
     ) -> Result<Issued, aws_lc_rs::error::Unspecified> {
-        self.issue_bound(client, grant, scope, now, None)
+        self.issue_bound(client, grant, scope, now, Cnf::default())
     }
 
-    /// `issue`, bound to the DPoP key whose thumbprint is `jkt` when there is one.
+    /// `issue`, bound to what `cnf` names (nothing when it names nothing).
     pub fn issue_bound(
         &self,
         client: &Client,
         grant: Grant,
         scope: &str,
         now: u64,
-        jkt: Option<&str>,
+        cnf: Cnf<'_>,
     ) -> Result<Issued, aws_lc_rs::error::Unspecified> {
         let mut jti_bytes = [0u8; 16];
         aws_lc_rs::rand::SystemRandom::new().fill(&mut jti_bytes)?;
@@ -115,7 +120,7 @@ impl TokenIssuer {
             jti: &jti,
             scope,
             gty: grant.as_str(),
-            cnf: jkt.map(|jkt| Cnf { jkt }),
+            cnf: (cnf.jkt.is_some() || cnf.x5t.is_some()).then_some(cnf),
         };
         let payload = serde_json::to_vec(&claims).expect("claims serialize");
         let mut token = String::with_capacity(self.header_b64.len() + payload.len() * 4 / 3 + 100);

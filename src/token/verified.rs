@@ -23,6 +23,8 @@ pub struct Signed {
     lines: Box<str>,
     /// `cnf.jkt`: the thumbprint of the DPoP key the token is bound to (RFC 9449 §6.1).
     pub jkt: Option<Box<str>>,
+    /// `cnf.x5t#S256`: the SHA-256 of the TLS client certificate it is bound to (RFC 8705 §3.1).
+    pub x5t: Option<[u8; 32]>,
 }
 
 impl Signed {
@@ -53,12 +55,14 @@ impl Signed {
             iat,
             lines: lines.into_boxed_str(),
             jkt: None,
+            x5t: None,
         })
     }
 
-    /// The same claims, bound to the DPoP key `jkt` when there is one.
-    pub fn bound_to(mut self, jkt: Option<&str>) -> Signed {
+    /// The same claims, bound to the DPoP key `jkt` and the certificate `x5t` where given.
+    pub fn bound_to(mut self, jkt: Option<&str>, x5t: Option<[u8; 32]>) -> Signed {
         self.jkt = jkt.map(Into::into);
+        self.x5t = x5t;
         self
     }
 
@@ -147,12 +151,14 @@ impl Verified {
         }
     }
 
-    /// How the request authenticated, as the access line says it: `dpop` or `bearer`.
+    /// How the request authenticated, as the access line says it: `bearer`, `dpop`, `mtls`
+    /// (a certificate-bound token), or `dpop+mtls`.
     pub fn auth(&self) -> &'static str {
-        if self.signed.jkt.is_some() {
-            "dpop"
-        } else {
-            "bearer"
+        match (self.signed.jkt.is_some(), self.signed.x5t.is_some()) {
+            (false, false) => "bearer",
+            (true, false) => "dpop",
+            (false, true) => "mtls",
+            (true, true) => "dpop+mtls",
         }
     }
 
@@ -190,6 +196,7 @@ pub(crate) fn for_tests(api: &str, grant: Grant, scope: &str) -> Verified {
         revoke_issued_before: None,
         introspect: false,
         dpop_bound_access_tokens: false,
+        auth: Default::default(),
     });
     let signed = Signed::new("k".into(), "c1", scope, None, [api], (grant, 0, None))
         .expect("no line breaks");

@@ -42,10 +42,13 @@ struct Claims {
     cnf: Option<Confirmation>,
 }
 
-/// `cnf` (RFC 7800): the key a token is bound to; this gateway reads `jkt` (RFC 9449).
+/// `cnf` (RFC 7800): what a token is bound to; this gateway reads `jkt` (RFC 9449) and
+/// `x5t#S256` (RFC 8705).
 #[derive(Deserialize)]
 struct Confirmation {
     jkt: Option<String>,
+    #[serde(rename = "x5t#S256")]
+    x5t: Option<String>,
 }
 
 /// One generation's verification rules: its keys, each with its algorithm pinned.
@@ -206,7 +209,14 @@ impl Verifier {
             aud.iter().map(String::as_str),
             (grant, c.exp, Some(iat)),
         )
-        .map(|s| s.bound_to(c.cnf.as_ref().and_then(|cnf| cnf.jkt.as_deref())))
+        .and_then(|s| {
+            let cnf = c.cnf.as_ref();
+            let x5t = match cnf.and_then(|cnf| cnf.x5t.as_deref()) {
+                Some(v) => Some(crate::mtls::parse_x5t(v)?),
+                None => None,
+            };
+            Some(s.bound_to(cnf.and_then(|cnf| cnf.jkt.as_deref()), x5t))
+        })
         .ok_or(Refusal::InvalidToken("the token is malformed"))
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod dpop;
 mod mint;
+pub mod pki;
 mod redis_server;
 pub mod replicas;
 pub mod scripted;

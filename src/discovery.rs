@@ -89,9 +89,11 @@ struct AuthorizationServer<'a> {
 
 const SECRET_METHODS: [&str; 2] = ["client_secret_basic", "client_secret_post"];
 
-/// Whether the listener asks callers for certificates.
+/// Whether callers' certificates reach the gateway: the listener asks for them, or a proxy
+/// in front passes them on.
 fn asks_for_certificates(cfg: &Config) -> bool {
     (cfg.tls.as_ref()).is_some_and(|t| t.client.ask != crate::tls::AskForCerts::Off)
+        || cfg.forwarded_client_cert.is_some()
 }
 
 /// The client authentication methods the config offers: the secret ones, and the certificate
@@ -99,7 +101,8 @@ fn asks_for_certificates(cfg: &Config) -> bool {
 fn auth_methods(cfg: &Config) -> Vec<&'static str> {
     let mut methods = SECRET_METHODS.to_vec();
     if asks_for_certificates(cfg) {
-        if (cfg.tls.as_ref()).is_some_and(|t| t.client.ca.is_some()) {
+        let forwarded_ca = (cfg.forwarded_client_cert.as_ref()).is_some_and(|f| f.ca.is_some());
+        if (cfg.tls.as_ref()).is_some_and(|t| t.client.ca.is_some()) || forwarded_ca {
             methods.push("tls_client_auth");
         }
         methods.push("self_signed_tls_client_auth");

@@ -9,8 +9,9 @@
 //! * hop-by-hop headers (RFC 9110 §7.6.1) and those named in `Connection`;
 //! * `Host` (the upstream's authority is sent), `x-request-id` (the gateway's id is sent), and
 //!   `Authorization` and its `DPoP` proof (RFC 9449) unless the route forwards them;
-//! * `Client-Cert` and `Client-Cert-Chain` (RFC 9440): the gateway is where the caller's TLS
-//!   connection ends, so only it can say which certificate the caller presented;
+//! * `Client-Cert` and `Client-Cert-Chain` (RFC 9440), and ingress-nginx's `ssl-client-cert`
+//!   (Envoy's and Traefik's are `x-forwarded-*`): which certificate the caller presented is the
+//!   gateway's to say (`mtls::forwarded`), never a caller's;
 //! * every name the gateway speaks for: `x-storegate-*`, `x-forwarded-*` and `Forwarded`,
 //!   in any case and with `_` for `-`;
 //! * every other name with an underscore, as nginx drops them by default
@@ -66,6 +67,7 @@ pub fn never_upstream(name: &str, forward_authorization: bool) -> bool {
         || name.eq_ignore_ascii_case("x-request-id")
         || name.eq_ignore_ascii_case("client-cert")
         || name.eq_ignore_ascii_case("client-cert-chain")
+        || name.eq_ignore_ascii_case("ssl-client-cert")
         || (!forward_authorization
             && (name.eq_ignore_ascii_case("authorization") || name.eq_ignore_ascii_case("dpop")))
 }
@@ -206,6 +208,9 @@ mod tests {
             "Client-Cert",
             "client-cert-chain",
             "client_cert",
+            "SSL-Client-Cert",
+            "x-forwarded-client-cert",
+            "X-Forwarded-Tls-Client-Cert",
         ] {
             assert!(never_upstream(name, false), "{name}");
         }

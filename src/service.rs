@@ -139,8 +139,18 @@ async fn answer(
         proofs: proofs.iter().count(),
         path: req.uri().path(),
     };
-    let cert = conn.client_cert.as_ref();
-    let asked = (req.method(), authorization(&req), &dpop, cert);
+    let forwarded = g.config.forwarded_client_cert.as_ref();
+    let cert = crate::mtls::of_request(
+        (conn.peer.ip(), conn.client_cert.as_ref()),
+        forwarded.map(|f| &f.forwarded),
+        |name| {
+            req.headers()
+                .get_all(name)
+                .iter()
+                .map(HeaderValue::as_bytes)
+        },
+    );
+    let asked = (req.method(), authorization(&req), &dpop, cert.as_deref());
     let who = match crate::guard::check(asked, route, g, shared, recent).await {
         Ok(who) => who,
         Err(refusal) => {

@@ -133,6 +133,18 @@ impl Generation {
             }
             None => (None, None, None),
         };
+        // Behind a proxy that does the mTLS, without [tls]: its own CA keys.
+        let client_cas = match (client_cas, &config.forwarded_client_cert) {
+            (None, Some(f)) => match &f.ca {
+                Some(ca) => Some(Arc::new(
+                    crate::mtls::ClientCas::load(ca, f.crl.as_deref()).context(
+                        "config keys `forwarded_client_cert.client_ca` and `client_crl`",
+                    )?,
+                )),
+                None => None,
+            },
+            (cas, _) => cas,
+        };
         let keys = KeySet::load(&config.signing)?;
         let remembered = memory
             .rotate_to(

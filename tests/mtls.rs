@@ -550,3 +550,144 @@ fn config_mistakes_are_refused_naming_the_key() {
             .to_string();
     assert!(err.contains("no certificate could be accepted"), "{err}");
 }
+
+/// A gateway behind a proxy that does the mTLS: the proxy's header (`header`) is believed from
+/// `peers` only. The erp client authenticates by the certificate the proxy passes on.
+async fn behind_proxy(
+    pki: &Pki,
+    header: &str,
+    peers: &[&str],
+) -> (Gateway, std::sync::Arc<UpstreamLog>) {
+    let (up, log) = spawn_upstream().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("client-ca.pem"), &pki.ca.pem).unwrap();
+    let toml = config_with(up, |t| {
+        let tls = t["tls"].as_table_mut().unwrap();
+        tls.insert("client_ca".into(), "client-ca.pem".into());
+        tls.insert("client_auth".into(), "off".into());
+        let mut f = toml::Table::new();
+        let peers = peers
+            .iter()
+            .map(|p| toml::Value::from(*p))
+            .collect::<Vec<_>>();
+        f.insert("trusted_peers".into(), peers.into());
+        f.insert("header".into(), header.into());
+        t.insert("forwarded_client_cert".into(), f.into());
+        let erp: toml::Value = toml::from_str(
+            r#"
+id = "erp"
+apis = ["backoffice"]
+scopes = ["read"]
+token_endpoint_auth_method = "tls_client_auth"
+tls_client_auth_subject_dn = "CN=erp,OU=b2b,O=Example Store,C=DE"
+tls_client_certificate_bound_access_tokens = true
+"#,
+        )
+        .unwrap();
+        clients_of(t).push(erp);
+    });
+    (spawn_gateway_in(dir, &toml).await, log)
+}
+
+/// The header value a proxy of each kind would send for `id`.
+fn proxy_header(header: &str, id: &Identity) -> (String, String) {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&id.der);
+    let escaped = || {
+        percent_encoding::utf8_percent_encode(&id.cert_pem, percent_encoding::NON_ALPHANUMERIC)
+            .to_string()
+    };
+    let value = match header {
+        "client-cert" => format!(":{b64}:"),
+        "x-forwarded-client-cert" => {
+            format!(
+                "By=spiffe://cluster.local/ns/shop/sa/gw;Hash=00;Cert=\"{}\"",
+                escaped()
+            )
+        }
+        "ssl-client-cert" => escaped(),
+        _ => b64,
+    };
+    (header.to_owned(), value)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trusted_proxy_passes_the_certificate_in_each_header_form() {
+    let pki = Pki::new();
+    for header in [
+        "client-cert",
+        "x-forwarded-client-cert",
+        "ssl-client-cert",
+        "x-forwarded-tls-client-cert",
+    ] {
+        let (gw, log) = behind_proxy(&pki, header, &["127.0.0.1/32", "::1"]).await;
+        let (name, value) = proxy_header(header, &pki.erp);
+        let resp = gw
+            .client
+            .post(gw.url("/connect/token"))
+            .header(&name, &value)
+            .form(&[("grant_type", "client_credentials"), ("client_id", "erp")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{header}");
+        let token = resp.json::<Value>().await.unwrap()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(
+            claims_of(&token)["cnf"]["x5t#S256"],
+            pki.erp.x5t(),
+            "{header}"
+        );
+        // The bound token passes with the proxy's header, on both paths, and the header
+        // never reaches the upstream.
+        for client in [&gw.client, &gw.http2_client()] {
+            let resp = client
+                .get(gw.url("/admin/echo"))
+                .bearer_auth(&token)
+                .header(&name, &value)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200, "{header}");
+            let seen = log.last_headers.lock().unwrap().clone().unwrap();
+            assert!(
+                !seen.contains_key(name.as_str()),
+                "{header} reached the upstream"
+            );
+        }
+        assert_invalid_token(&gw.get_bearer("/admin/echo", &token).await);
+        gw.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_certificate_header_from_an_untrusted_peer_is_ignored() {
+    let pki = Pki::new();
+    // Loopback is not among the trusted peers: the test client is anyone.
+    let (gw, log) = behind_proxy(&pki, "client-cert", &["10.0.0.0/8"]).await;
+    let (name, value) = proxy_header("client-cert", &pki.erp);
+    let resp = gw
+        .client
+        .post(gw.url("/connect/token"))
+        .header(&name, &value)
+        .form(&[("grant_type", "client_credentials"), ("client_id", "erp")])
+        .send()
+        .await
+        .unwrap();
+    assert_refused(resp, "authenticates with a TLS client certificate").await;
+    // Nor does it reach the upstream on a guarded request.
+    let secret = gw.token("backoffice-app", SECRET).await;
+    let resp = gw
+        .client
+        .get(gw.url("/admin/echo"))
+        .bearer_auth(&secret)
+        .header(&name, &value)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let seen = log.last_headers.lock().unwrap().clone().unwrap();
+    assert!(!seen.contains_key("client-cert"));
+}

@@ -97,6 +97,15 @@ impl std::fmt::Debug for ClusterConfig {
     }
 }
 
+/// `[forwarded_client_cert]`, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForwardedClientCert {
+    pub forwarded: crate::mtls::forwarded::Forwarded,
+    /// The CAs and CRLs for a listener without [tls] (with one: `tls.client_ca`).
+    pub ca: Option<PathBuf>,
+    pub crl: Option<PathBuf>,
+}
+
 /// A configuration error: one line that names the key and what was wrong with its value.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -168,6 +177,8 @@ pub struct Config {
     pub cors: crate::cors::Cors,
     /// How DPoP proofs are checked (`[dpop]`).
     pub dpop: crate::dpop::Settings,
+    /// Certificates a TLS-terminating proxy passes on (`[forwarded_client_cert]`).
+    pub forwarded_client_cert: Option<ForwardedClientCert>,
     pub clients: Clients,
     /// The file more clients were read from, if any (watched for changes).
     pub clients_file: Option<PathBuf>,
@@ -240,6 +251,11 @@ impl Config {
         tls.chain(signing)
             .chain(self.clients_file.as_deref())
             .chain(self.jwks_files.iter().map(PathBuf::as_path))
+            .chain(
+                self.forwarded_client_cert
+                    .iter()
+                    .flat_map(|f| [f.ca.as_deref(), f.crl.as_deref()].into_iter().flatten()),
+            )
             .collect()
     }
 }
@@ -282,6 +298,9 @@ impl RawConfig {
             cfg.clients_file = Some(file);
         }
         (cfg.clients, cfg.jwks_files) = clients::validate(entries, base)?;
+        if let Some(f) = &self.forwarded_client_cert {
+            cfg.forwarded_client_cert = Some(tls::forwarded(f, cfg.tls.as_ref(), base)?);
+        }
         tls::fit_clients(&mut cfg)?;
         cfg.routes = routes::routes(&self.routes, &cfg.clients, &cfg.issuer, &cors)?;
         dpop::routes_fit(&cfg.dpop, &cfg.routes)?;
@@ -404,6 +423,7 @@ impl RawServer {
             clients: Clients::default(),
             clients_file: None,
             jwks_files: Vec::new(),
+            forwarded_client_cert: None,
             routes: Vec::new(),
             demo_upstream: None,
             state_dir: self.state_dir.as_ref().map(|d| base.join(d)),

@@ -36,6 +36,7 @@ pub struct RawConfig {
     pub admin: Option<RawAdmin>,
     pub cluster: Option<RawCluster>,
     pub cors: Option<RawCors>,
+    pub forwarded_client_cert: Option<RawForwardedClientCert>,
     #[serde(default)]
     pub dpop: RawDpop,
 }
@@ -317,6 +318,20 @@ pub struct RawRoute {
 pub struct RawDemo {
     /// Where the in-process demo store API listens (loopback only).
     pub upstream_listen: String,
+}
+
+/// `[forwarded_client_cert]`: the certificate a TLS-terminating proxy passes on.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawForwardedClientCert {
+    /// The proxies (addresses or CIDR blocks) whose header is believed.
+    pub trusted_peers: Vec<String>,
+    /// "client-cert" (RFC 9440, default), "x-forwarded-client-cert" (Envoy),
+    /// "ssl-client-cert" (ingress-nginx) or "x-forwarded-tls-client-cert" (Traefik).
+    pub header: Option<String>,
+    /// Without [tls] (plain HTTP behind the proxy): the CAs and CRLs for tls_client_auth.
+    pub client_ca: Option<PathBuf>,
+    pub client_crl: Option<PathBuf>,
 }
 
 /// One `[[clients]]` entry as written in the config (or in `clients_file`).

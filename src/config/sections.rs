@@ -10,6 +10,11 @@ use crate::limits::{HttpLimits, MIN_HEAD_BYTES};
 use crate::token::keys::{SigningAlgorithm, SigningConfig};
 
 pub(super) fn trusted_proxies(raw: &[String]) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+    networks("server.trusted_proxies", raw)
+}
+
+/// Addresses or CIDR blocks, at config key `key`.
+pub(super) fn networks(key: &str, raw: &[String]) -> Result<Vec<ipnet::IpNet>, ConfigError> {
     raw.iter()
         .enumerate()
         .map(|(i, s)| {
@@ -17,7 +22,7 @@ pub(super) fn trusted_proxies(raw: &[String]) -> Result<Vec<ipnet::IpNet>, Confi
                 .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
                 .map_err(|_| {
                     bad(
-                        &format!("server.trusted_proxies[{i}]"),
+                        &format!("{key}[{i}]"),
                         format!("{s:?} is not an address or a CIDR block such as \"10.0.0.0/8\""),
                     )
                 })

@@ -3,9 +3,10 @@
 
 use std::path::Path;
 
-use super::raw::RawTls;
-use super::{Config, ConfigError, bad};
+use super::raw::{RawForwardedClientCert, RawTls};
+use super::{Config, ConfigError, ForwardedClientCert, bad};
 use crate::clients::AuthMethod;
+use crate::mtls::forwarded::{Format, Forwarded};
 use crate::tls::{AskForCerts, ClientCerts, TlsFiles};
 
 /// The section's files and client-certificate settings; `strangers` is set by `fit_clients`.
@@ -38,6 +39,52 @@ pub(super) fn files(t: &RawTls, base: &Path) -> Result<TlsFiles, ConfigError> {
     })
 }
 
+/// `[forwarded_client_cert]`.
+pub(super) fn forwarded(
+    f: &RawForwardedClientCert,
+    tls: Option<&TlsFiles>,
+    base: &Path,
+) -> Result<ForwardedClientCert, ConfigError> {
+    const K: &str = "forwarded_client_cert";
+    let trusted_peers = super::sections::networks(&format!("{K}.trusted_peers"), &f.trusted_peers)?;
+    if trusted_peers.is_empty() {
+        return Err(bad(
+            &format!("{K}.trusted_peers"),
+            "is empty: no proxy would be believed; list the proxies, or remove the section",
+        ));
+    }
+    let name = f.header.as_deref().unwrap_or("client-cert");
+    let format = Format::parse(&name.to_ascii_lowercase()).ok_or_else(|| {
+        bad(
+            &format!("{K}.header"),
+            format!(
+                "unknown header {name:?} (expected \"client-cert\", \"x-forwarded-client-cert\", \
+                 \"ssl-client-cert\" or \"x-forwarded-tls-client-cert\")"
+            ),
+        )
+    })?;
+    if tls.is_some() && f.client_ca.is_some() {
+        return Err(bad(
+            &format!("{K}.client_ca"),
+            "is for a listener without [tls]; with one, set tls.client_ca",
+        ));
+    }
+    if f.client_crl.is_some() && f.client_ca.is_none() {
+        return Err(bad(
+            &format!("{K}.client_crl"),
+            "is given without client_ca",
+        ));
+    }
+    Ok(ForwardedClientCert {
+        forwarded: Forwarded {
+            trusted_peers,
+            format,
+        },
+        ca: f.client_ca.as_ref().map(|p| base.join(p)),
+        crl: f.client_crl.as_ref().map(|p| base.join(p)),
+    })
+}
+
 /// Checks that every client's certificate method can be served by the listener, and lets
 /// certificates no CA signed into the handshake unless nothing can use them.
 pub(super) fn fit_clients(cfg: &mut Config) -> Result<(), ConfigError> {
@@ -45,7 +92,10 @@ pub(super) fn fit_clients(cfg: &mut Config) -> Result<(), ConfigError> {
     let needs = |m: AuthMethod| methods().find(|(_, method)| *method == m).map(|(c, _)| c);
     let self_signed = needs(AuthMethod::SelfSignedTlsClientAuth).is_some();
     let client = cfg.tls.as_ref().map(|t| &t.client);
-    let asks = client.is_some_and(|c| c.ask != AskForCerts::Off);
+    let forwarded = cfg.forwarded_client_cert.as_ref();
+    let asks = client.is_some_and(|c| c.ask != AskForCerts::Off) || forwarded.is_some();
+    let has_ca =
+        client.is_some_and(|c| c.ca.is_some()) || forwarded.is_some_and(|f| f.ca.is_some());
     let bound = cfg.clients.iter().find(|c| c.auth.certificate_bound);
     let uses_certs = needs(AuthMethod::TlsClientAuth)
         .or(needs(AuthMethod::SelfSignedTlsClientAuth))
@@ -57,13 +107,14 @@ pub(super) fn fit_clients(cfg: &mut Config) -> Result<(), ConfigError> {
             "tls.client_auth",
             format!(
                 "is off, but client {:?} needs a client certificate: set it to \"optional\" \
-                 or \"required\"",
+                 or \"required\" (or, behind a proxy that does the mTLS, configure \
+                 [forwarded_client_cert])",
                 c.id
             ),
         ));
     }
     if let Some(c) = needs(AuthMethod::TlsClientAuth)
-        && client.is_none_or(|c| c.ca.is_none())
+        && !has_ca
     {
         return Err(bad(
             "tls.client_ca",

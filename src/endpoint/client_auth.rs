@@ -4,6 +4,7 @@
 //! guessing is slowed down. The revocation and introspection endpoints authenticate their
 //! callers the same way.
 
+use std::borrow::Cow;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -25,8 +26,8 @@ pub struct Asking<'a> {
     pub limits: Limits,
     /// The caller's address (see `ConnInfo::source`).
     pub source: IpAddr,
-    /// The certificate the caller presented, if any.
-    pub cert: Option<&'a Presented>,
+    /// The certificate the caller presented, if any (see `mtls::of_request`).
+    pub cert: Option<Cow<'a, Presented>>,
     /// The CAs trusted for client certificates, if any are configured.
     pub cas: Option<&'a ClientCas>,
 }
@@ -47,13 +48,24 @@ impl<'a> Asking<'a> {
         shared: &'a Shared,
         conn: &'a ConnInfo,
     ) -> Asking<'a> {
+        let forwarded = g.config.forwarded_client_cert.as_ref();
+        let cert = crate::mtls::of_request(
+            (conn.peer.ip(), conn.client_cert.as_ref()),
+            forwarded.map(|f| &f.forwarded),
+            |name| {
+                headers
+                    .get_all(name)
+                    .iter()
+                    .map(http::HeaderValue::as_bytes)
+            },
+        );
         Asking {
             clients: &g.config.clients,
             throttle: &shared.throttle,
             metrics: &shared.metrics,
             limits: g.config.throttle,
             source: conn.source(headers, &g.config.trusted_proxies),
-            cert: conn.client_cert.as_ref(),
+            cert,
             cas: g.client_cas.as_deref(),
         }
     }
@@ -144,7 +156,7 @@ impl<'a> Asking<'a> {
             (_, Offered::Post(_)) => Err(wrong(false)),
             (_, Offered::IdOnly) if public_ok => Ok(()),
             (TlsClientAuth, Offered::IdOnly) => {
-                let cert = self.cert.ok_or(NO_CERTIFICATE)?;
+                let cert = self.cert.as_deref().ok_or(NO_CERTIFICATE)?;
                 let cas = self.cas.ok_or(Refusal::ClientCertificate(
                     "no CA is configured for client certificates",
                 ))?;
@@ -158,7 +170,7 @@ impl<'a> Asking<'a> {
                 }
             }
             (SelfSignedTlsClientAuth, Offered::IdOnly) => {
-                let cert = self.cert.ok_or(NO_CERTIFICATE)?;
+                let cert = self.cert.as_deref().ok_or(NO_CERTIFICATE)?;
                 match c.auth.certificates.contains(cert.thumbprint()) {
                     true => Ok(()),
                     false => Err(Refusal::ClientCertificate(

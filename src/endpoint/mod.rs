@@ -150,7 +150,7 @@ async fn token_response(
     }
     // RFC 8705 §3: bound to the certificate this request presented, however the client
     // authenticated.
-    let x5t = match (client.auth.certificate_bound, asking.cert) {
+    let x5t = match (client.auth.certificate_bound, asking.cert.as_deref()) {
         (false, _) => None,
         (true, Some(cert)) => Some(cert.x5t()),
         (true, None) => {

@@ -10,9 +10,12 @@
 //! as one.
 
 pub mod dn;
+pub mod forwarded;
 pub mod handshake;
 pub mod subject;
 
+use std::borrow::Cow;
+use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -24,6 +27,8 @@ use rustls::server::danger::ClientCertVerifier;
 use rustls::{CertificateError, RootCertStore};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, UnixTime};
+
+use forwarded::Forwarded;
 
 /// A certificate chain a caller presented (leaf first), with the leaf's SHA-256 thumbprint:
 /// the `x5t#S256` a certificate-bound token carries (RFC 8705 §3.1).
@@ -72,6 +77,23 @@ impl Presented {
     /// The thumbprint as a token's `cnf` carries it: base64url, unpadded.
     pub fn x5t(&self) -> String {
         URL_SAFE_NO_PAD.encode(self.thumbprint)
+    }
+}
+
+/// The certificate a request's caller presented: from a proxy trusted for it, its header (and
+/// not the proxy's own certificate); from anyone else, the one its TLS handshake presented.
+/// `values(name)` gives the request's values of the header `name`.
+pub fn of_request<'c, 'v, I>(
+    (peer, handshake): (IpAddr, Option<&'c Presented>),
+    forwarded: Option<&Forwarded>,
+    values: impl Fn(&str) -> I,
+) -> Option<Cow<'c, Presented>>
+where
+    I: Iterator<Item = &'v [u8]>,
+{
+    match forwarded {
+        Some(f) if f.trusts(peer) => f.presented(values).map(Cow::Owned),
+        _ => handshake.map(Cow::Borrowed),
     }
 }
 

@@ -146,8 +146,21 @@ pub(super) async fn decide<'g>(
                 proofs: usize::from(h.dpop.is_some()),
                 path,
             };
+            let forwarded = g.config.forwarded_client_cert.as_ref();
+            let cert = crate::mtls::of_request(
+                (conn.peer.ip(), conn.client_cert.as_ref()),
+                forwarded.map(|f| &f.forwarded),
+                // Asked only of a peer trusted for it.
+                |name| {
+                    (h.headers.iter())
+                        .filter(|x| x.name.eq_ignore_ascii_case(name))
+                        .map(|x| x.value)
+                        .collect::<Vec<_>>()
+                        .into_iter()
+                },
+            );
             match crate::guard::check(
-                (&method, h.authorization, &dpop, conn.client_cert.as_ref()),
+                (&method, h.authorization, &dpop, cert.as_deref()),
                 route,
                 g,
                 shared,

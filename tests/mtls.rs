@@ -8,72 +8,12 @@ mod support;
 use rcgen::{DnType, SanType};
 use reqwest::StatusCode;
 use serde_json::Value;
-use support::pki::{Ca, ERP_DN, Identity, client_with, self_signed};
+use support::pki::{Ca, ERP_DN, Identity, Pki, client_with, mtls_gateway, self_signed};
 use support::*;
 
-/// The test PKI: the client CA, the erp client's certificate, the kiosk's self-signed one.
-struct Pki {
-    ca: Ca,
-    erp: Identity,
-    kiosk: Identity,
-}
-
-impl Pki {
-    fn new() -> Pki {
-        let ca = Ca::new("Example Store client CA");
-        let erp = ca.issue(10, &ERP_DN, Vec::new());
-        Pki {
-            ca,
-            erp,
-            kiosk: self_signed("kiosk"),
-        }
-    }
-}
-
-/// A gateway asking for client certificates (`client_auth`), trusting `pki.ca`, with the
-/// erp client (tls_client_auth by DN, bound tokens) and the kiosk (self-signed, bound).
+/// A gateway asking for client certificates (see `support::pki::mtls_toml`).
 async fn gateway(pki: &Pki, client_auth: &str, edit: impl FnOnce(&mut toml::Table)) -> Gateway {
-    let (up, _) = spawn_upstream().await;
-    let dir = tempfile::tempdir().unwrap();
-    let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
-    write("client-ca.pem", &pki.ca.pem);
-    write("client-crl.pem", &pki.ca.crl(&[]));
-    write("kiosk.jwks", &pki.kiosk.jwks().to_string());
-    let toml = config_with(up, |t| {
-        let tls = t["tls"].as_table_mut().unwrap();
-        tls.insert("client_ca".into(), "client-ca.pem".into());
-        tls.insert("client_crl".into(), "client-crl.pem".into());
-        tls.insert("client_auth".into(), client_auth.into());
-        let erp: toml::Value = toml::from_str(
-            r#"
-id = "erp"
-apis = ["backoffice"]
-scopes = ["read", "write"]
-token_endpoint_auth_method = "tls_client_auth"
-tls_client_auth_subject_dn = "CN=erp,OU=b2b,O=Example Store,C=DE"
-tls_client_certificate_bound_access_tokens = true
-"#,
-        )
-        .unwrap();
-        let kiosk: toml::Value = toml::from_str(
-            r#"
-id = "kiosk"
-apis = ["backoffice"]
-scopes = ["read"]
-token_endpoint_auth_method = "self_signed_tls_client_auth"
-jwks_file = "kiosk.jwks"
-tls_client_certificate_bound_access_tokens = true
-introspect = true
-"#,
-        )
-        .unwrap();
-        clients_of(t).extend([erp, kiosk]);
-        let mut introspection = toml::Table::new();
-        introspection.insert("path".into(), "/oauth2/introspect".into());
-        t.insert("introspection".into(), introspection.into());
-        edit(t);
-    });
-    spawn_gateway_in(dir, &toml).await
+    mtls_gateway(pki, client_auth, edit).await.0
 }
 
 /// The token endpoint's answer to `client_id` asking with `client`'s certificate.

@@ -160,3 +160,83 @@ pub fn client_with(ca_pem: &str, id: Option<&Identity>, http2: bool) -> reqwest:
     };
     b.build().unwrap()
 }
+
+/// The test PKI: the client CA, the erp client's certificate, the kiosk's self-signed one.
+pub struct Pki {
+    pub ca: Ca,
+    pub erp: Identity,
+    pub kiosk: Identity,
+}
+
+impl Pki {
+    pub fn new() -> Pki {
+        let ca = Ca::new("Example Store client CA");
+        let erp = ca.issue(10, &ERP_DN, Vec::new());
+        Pki {
+            ca,
+            erp,
+            kiosk: self_signed("kiosk"),
+        }
+    }
+}
+
+/// The test config asking for client certificates (`client_auth`), trusting client-ca.pem
+/// with client-crl.pem, with the erp client (tls_client_auth by DN, bound tokens), the kiosk
+/// (self-signed from kiosk.jwks, bound, may introspect), and introspection at
+/// /oauth2/introspect; then `edit`.
+pub fn mtls_toml(
+    up: std::net::SocketAddr,
+    client_auth: &str,
+    edit: impl FnOnce(&mut toml::Table),
+) -> String {
+    super::config_with(up, |t| {
+        let tls = t["tls"].as_table_mut().unwrap();
+        tls.insert("client_ca".into(), "client-ca.pem".into());
+        tls.insert("client_crl".into(), "client-crl.pem".into());
+        tls.insert("client_auth".into(), client_auth.into());
+        let erp: toml::Value = toml::from_str(
+            r#"
+id = "erp"
+apis = ["backoffice"]
+scopes = ["read", "write"]
+token_endpoint_auth_method = "tls_client_auth"
+tls_client_auth_subject_dn = "CN=erp,OU=b2b,O=Example Store,C=DE"
+tls_client_certificate_bound_access_tokens = true
+"#,
+        )
+        .unwrap();
+        let kiosk: toml::Value = toml::from_str(
+            r#"
+id = "kiosk"
+apis = ["backoffice"]
+scopes = ["read"]
+token_endpoint_auth_method = "self_signed_tls_client_auth"
+jwks_file = "kiosk.jwks"
+tls_client_certificate_bound_access_tokens = true
+introspect = true
+"#,
+        )
+        .unwrap();
+        super::clients_of(t).extend([erp, kiosk]);
+        let mut introspection = toml::Table::new();
+        introspection.insert("path".into(), "/oauth2/introspect".into());
+        t.insert("introspection".into(), introspection.into());
+        edit(t);
+    })
+}
+
+/// A gateway on `mtls_toml`, its PKI files written beside it; with its upstream's address.
+pub async fn mtls_gateway(
+    pki: &Pki,
+    client_auth: &str,
+    edit: impl FnOnce(&mut toml::Table),
+) -> (super::Gateway, std::net::SocketAddr) {
+    let (up, _) = super::spawn_upstream().await;
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).unwrap();
+    write("client-ca.pem", &pki.ca.pem);
+    write("client-crl.pem", &pki.ca.crl(&[]));
+    write("kiosk.jwks", &pki.kiosk.jwks().to_string());
+    let toml = mtls_toml(up, client_auth, edit);
+    (super::spawn_gateway_in(dir, &toml).await, up)
+}

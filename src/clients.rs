@@ -73,6 +73,8 @@ pub enum AuthMethod {
     TlsClientAuth,
     /// RFC 8705 §2.2: a certificate registered in the client's `jwks` (`x5c`).
     SelfSignedTlsClientAuth,
+    /// RFC 7523 §2.2: a JWT signed with a key registered in the client's `jwks`.
+    PrivateKeyJwt,
 }
 
 impl AuthMethod {
@@ -83,6 +85,7 @@ impl AuthMethod {
             AuthMethod::ClientSecretPost => "client_secret_post",
             AuthMethod::TlsClientAuth => "tls_client_auth",
             AuthMethod::SelfSignedTlsClientAuth => "self_signed_tls_client_auth",
+            AuthMethod::PrivateKeyJwt => "private_key_jwt",
         }
     }
 
@@ -93,6 +96,7 @@ impl AuthMethod {
             "client_secret_post" => AuthMethod::ClientSecretPost,
             "tls_client_auth" => AuthMethod::TlsClientAuth,
             "self_signed_tls_client_auth" => AuthMethod::SelfSignedTlsClientAuth,
+            "private_key_jwt" => AuthMethod::PrivateKeyJwt,
             _ => return None,
         })
     }
@@ -114,8 +118,20 @@ impl AuthMethod {
     }
 }
 
+impl Default for ClientAuth {
+    fn default() -> ClientAuth {
+        ClientAuth {
+            method: AuthMethod::default(),
+            subject: None,
+            certificates: Vec::new(),
+            keys: Arc::new([]),
+            certificate_bound: false,
+        }
+    }
+}
+
 /// A client's authentication beyond its secrets.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ClientAuth {
     pub method: AuthMethod,
     /// `tls_client_auth`: who its certificate must name.
@@ -123,6 +139,8 @@ pub struct ClientAuth {
     /// `self_signed_tls_client_auth`: SHA-256 thumbprints of the certificates registered in
     /// its JWKS (`x5c`, the first of each key's chain).
     pub certificates: Vec<[u8; 32]>,
+    /// `private_key_jwt`: the public keys its assertions are signed with.
+    pub keys: Arc<[crate::assertion::ClientKey]>,
     /// `tls_client_certificate_bound_access_tokens` (RFC 8705 §3.4): its tokens carry the
     /// thumbprint of the certificate its token request presented.
     pub certificate_bound: bool,

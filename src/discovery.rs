@@ -73,12 +73,16 @@ struct AuthorizationServer<'a> {
     response_types_supported: [&'a str; 0],
     grant_types_supported: [&'a str; 1],
     token_endpoint_auth_methods_supported: Vec<&'a str>,
+    /// RFC 8414 §2: the algorithms a `private_key_jwt` assertion may be signed with.
+    token_endpoint_auth_signing_alg_values_supported: Vec<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     revocation_endpoint: Option<String>,
     revocation_endpoint_auth_methods_supported: Vec<&'a str>,
+    revocation_endpoint_auth_signing_alg_values_supported: Vec<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     introspection_endpoint: Option<String>,
     introspection_endpoint_auth_methods_supported: Vec<&'a str>,
+    introspection_endpoint_auth_signing_alg_values_supported: Vec<&'a str>,
     /// RFC 9449 §5.1; absent where no proof can be checked (no public origin).
     #[serde(skip_serializing_if = "Option::is_none")]
     dpop_signing_alg_values_supported: Option<Vec<&'a str>>,
@@ -96,10 +100,12 @@ fn asks_for_certificates(cfg: &Config) -> bool {
         || cfg.forwarded_client_cert.is_some()
 }
 
-/// The client authentication methods the config offers: the secret ones, and the certificate
-/// ones where the listener asks for certificates (`tls_client_auth` where a CA is configured).
+/// The client authentication methods the config offers: the secret ones, `private_key_jwt`,
+/// and the certificate ones where certificates reach the gateway (`tls_client_auth` where a
+/// CA is configured).
 fn auth_methods(cfg: &Config) -> Vec<&'static str> {
     let mut methods = SECRET_METHODS.to_vec();
+    methods.push("private_key_jwt");
     if asks_for_certificates(cfg) {
         let forwarded_ca = (cfg.forwarded_client_cert.as_ref()).is_some_and(|f| f.ca.is_some());
         if (cfg.tls.as_ref()).is_some_and(|t| t.client.ca.is_some()) || forwarded_ca {
@@ -135,6 +141,9 @@ fn authorization_server(cfg: &Config) -> AuthorizationServer<'_> {
         response_types_supported: [],
         grant_types_supported: ["client_credentials"],
         token_endpoint_auth_methods_supported: auth_methods(cfg),
+        token_endpoint_auth_signing_alg_values_supported: assertion_algs(),
+        revocation_endpoint_auth_signing_alg_values_supported: assertion_algs(),
+        introspection_endpoint_auth_signing_alg_values_supported: assertion_algs(),
         revocation_endpoint: oauth(OAuthKind::Revocation),
         revocation_endpoint_auth_methods_supported: revocation_methods,
         introspection_endpoint: oauth(OAuthKind::Introspection),
@@ -142,6 +151,22 @@ fn authorization_server(cfg: &Config) -> AuthorizationServer<'_> {
         dpop_signing_alg_values_supported: dpop_algs(cfg),
         tls_client_certificate_bound_access_tokens: asks_for_certificates(cfg),
     }
+}
+
+/// Every algorithm a client assertion may be signed with (its key's, `assertion::keys`).
+fn assertion_algs() -> Vec<&'static str> {
+    let names = crate::assertion::ALGORITHMS.map(|a| match a {
+        jsonwebtoken::Algorithm::ES256 => "ES256",
+        jsonwebtoken::Algorithm::ES384 => "ES384",
+        jsonwebtoken::Algorithm::EdDSA => "EdDSA",
+        jsonwebtoken::Algorithm::PS256 => "PS256",
+        jsonwebtoken::Algorithm::PS384 => "PS384",
+        jsonwebtoken::Algorithm::PS512 => "PS512",
+        jsonwebtoken::Algorithm::RS256 => "RS256",
+        jsonwebtoken::Algorithm::RS384 => "RS384",
+        _ => "RS512",
+    });
+    names.to_vec()
 }
 
 /// The DPoP proof algorithms, where proofs can be checked.

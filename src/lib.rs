@@ -26,6 +26,7 @@
 pub mod access;
 pub mod admin;
 pub mod affinity;
+pub mod assertion;
 pub mod body;
 pub mod clients;
 pub mod cluster;
@@ -54,6 +55,7 @@ pub mod outcome;
 pub mod own;
 pub mod proxy;
 pub mod ratelimit;
+pub mod registration;
 pub mod relay;
 pub mod reload;
 pub mod request_id;

@@ -9,8 +9,14 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use storegate::config::{Config, LogFormat};
 
+mod client_cli;
+
+use client_cli::{ClientCommand, client_command};
+
 /// Exit code for a bad configuration (sysexits EX_USAGE).
 const EXIT_CONFIG: u8 = 64;
+/// A command line that asks for something that cannot be (as clap's own usage errors).
+const EXIT_USAGE: u8 = 2;
 
 #[derive(Parser)]
 #[command(
@@ -100,24 +106,6 @@ enum RevokeCommand {
     },
 }
 
-#[derive(Subcommand)]
-enum ClientCommand {
-    /// Print a fresh secret (shown once) and the config entry to paste.
-    New {
-        /// The client id.
-        id: String,
-        /// The API(s) the client's tokens are for.
-        #[arg(long = "api", default_value = "store")]
-        apis: Vec<String>,
-    },
-    /// Print a fresh secret for a client of the config, and its `secret_hashes` line with the
-    /// old and the new secret: paste it, move the caller over, then drop the old hash.
-    Rotate {
-        /// The client id.
-        id: String,
-    },
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command.unwrap_or(Command::Run) {
@@ -196,52 +184,6 @@ fn dpop_command(command: DpopCommand) -> anyhow::Result<()> {
     }
 }
 
-fn client_command(command: ClientCommand, config: &std::path::Path) -> ExitCode {
-    use storegate::clients::{format_secret_hash, generate_secret, hash_secret};
-    let secret = generate_secret();
-    let list = |items: &mut dyn Iterator<Item = String>| {
-        items
-            .map(|s| toml_string(&s))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    match command {
-        ClientCommand::New { id, apis } => {
-            println!(
-                "# client secret for {id:?} (shown once; give it to the client, store it nowhere else):"
-            );
-            println!("# {secret}");
-            println!("[[clients]]");
-            println!("id = {}", toml_string(&id));
-            println!("secret_hash = \"{}\"", hash_secret(&secret));
-            println!("apis = [{}]", list(&mut apis.into_iter()));
-            println!("grants = [\"client_credentials\"]");
-            println!("scopes = [\"read\", \"write\"]");
-        }
-        ClientCommand::Rotate { id } => {
-            let cfg = match Config::load(config) {
-                Ok(c) => c,
-                Err(e) => return config_failure(config, &e),
-            };
-            let Some(client) = cfg.clients.get(&id) else {
-                eprintln!("storegate: {}: no client {id:?}", config.display());
-                return ExitCode::from(EXIT_CONFIG);
-            };
-            let old = client.secret_digests.iter().map(|d| format_secret_hash(d));
-            let new = std::iter::once(hash_secret(&secret));
-            println!(
-                "# new client secret for {id:?} (shown once; give it to the client, store it nowhere else):"
-            );
-            println!("# {secret}");
-            println!(
-                "# In the entry of {id:?}, replace secret_hash/secret_hashes with this line; once the caller uses the new secret, drop the old hash(es):"
-            );
-            println!("secret_hashes = [{}]", list(&mut old.chain(new)));
-        }
-    }
-    ExitCode::SUCCESS
-}
-
 /// One worker per core the process may run on. On a single core (a sidecar pinned to one
 /// CPU) the current-thread scheduler does the same work without work-stealing's atomics.
 fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
@@ -285,10 +227,6 @@ fn check_files(cfg: &Config) -> anyhow::Result<Vec<String>> {
         storegate::token::keys::KeySet::load(signing).context("loading the signing keys")?;
     }
     Ok(notes)
-}
-
-fn toml_string(s: &str) -> String {
-    toml::Value::String(s.to_owned()).to_string()
 }
 
 fn config_failure(path: &std::path::Path, e: &storegate::config::ConfigError) -> ExitCode {

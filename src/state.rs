@@ -79,6 +79,8 @@ pub struct Shared {
     /// DPoP proofs seen (`[dpop]`'s bounds, as the process started with them), here and
     /// across the cluster, and proofs refused.
     pub dpop: crate::dpop::Stores,
+    /// Client assertions' `jti`s seen (`[private_key_jwt]`'s bounds, as the process started).
+    pub assertions: crate::assertion::replay::AssertionReplay,
 }
 
 /// What reloads did, for logs, tests and (later) metrics.
@@ -218,6 +220,7 @@ impl State {
             health: Health::default(),
             request_ids: RequestIds::default(),
             dpop: crate::dpop::Stores::new(config.dpop.replay, fixed.cluster.is_some()),
+            assertions: crate::assertion::replay::AssertionReplay::new(&config.private_key_jwt),
             fixed,
         };
         let first = Generation::build(config, 1, &shared.key_memory)?;

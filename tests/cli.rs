@@ -247,3 +247,59 @@ async fn the_shipped_config_runs_the_readme_flow_with_its_demo_upstream() {
     assert_eq!(doc["resource"], "https://localhost:8443/api/");
     assert_eq!(doc["authorization_servers"][0], "https://localhost:8443");
 }
+
+#[test]
+fn client_new_prints_entries_for_certificate_and_assertion_clients() {
+    let cases: [(&[&str], &str); 3] = [
+        (
+            &[
+                "--auth-method",
+                "tls_client_auth",
+                "--subject-dn",
+                "CN=erp,O=Example Store,C=DE",
+                "--certificate-bound",
+            ],
+            "tls_client_auth_subject_dn = \"CN=erp,O=Example Store,C=DE\"",
+        ),
+        (
+            &[
+                "--auth-method",
+                "private_key_jwt",
+                "--jwks-file",
+                "erp.jwks",
+            ],
+            "jwks_file = \"erp.jwks\"",
+        ),
+        (
+            &[
+                "--auth-method",
+                "self_signed_tls_client_auth",
+                "--jwks-file",
+                "erp.jwks",
+            ],
+            "jwks_file",
+        ),
+    ];
+    for (args, expect) in cases {
+        let mut all = vec!["client", "new", "erp", "--api", "backoffice"];
+        all.extend_from_slice(args);
+        let out = storegate(&all);
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.contains(expect), "{text}");
+        assert!(!text.contains("secret"), "no secret for {args:?}: {text}");
+        let entry: toml::Value = toml::from_str(&text).unwrap();
+        assert_eq!(entry["clients"][0]["id"].as_str(), Some("erp"));
+    }
+    for args in [
+        &["--auth-method", "tls_client_auth"][..],
+        &["--auth-method", "private_key_jwt"],
+        &["--auth-method", "client_secret_jwt"],
+        &["--subject-dn", "CN=x"],
+    ] {
+        let mut all = vec!["client", "new", "erp"];
+        all.extend_from_slice(args);
+        let out = storegate(&all);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+    }
+}

@@ -37,7 +37,12 @@ async fn the_authorization_server_metadata_is_complete_and_every_url_answers() {
     assert_eq!(resp.headers()["content-type"], "application/json");
     let doc: Value = resp.json().await.unwrap();
     let url = |p: &str| Value::from(format!("{ISSUER}{p}"));
-    let basic_post = json!(["client_secret_basic", "client_secret_post"]);
+    // No listener asks for certificates here: the secret methods and private_key_jwt.
+    let basic_post = json!([
+        "client_secret_basic",
+        "client_secret_post",
+        "private_key_jwt"
+    ]);
     assert_eq!(doc["issuer"], ISSUER);
     assert_eq!(doc["token_endpoint"], url("/connect/token"));
     assert_eq!(doc["jwks_uri"], url("/.well-known/jwks.json"));
@@ -54,7 +59,18 @@ async fn the_authorization_server_metadata_is_complete_and_every_url_answers() {
     // The test config has a public implicit client, which revokes naming itself.
     assert_eq!(
         doc["revocation_endpoint_auth_methods_supported"],
-        json!(["client_secret_basic", "client_secret_post", "none"])
+        json!([
+            "client_secret_basic",
+            "client_secret_post",
+            "private_key_jwt",
+            "none"
+        ])
+    );
+    assert_eq!(
+        doc["token_endpoint_auth_signing_alg_values_supported"],
+        json!([
+            "ES256", "ES384", "EdDSA", "PS256", "PS384", "PS512", "RS256", "RS384", "RS512"
+        ])
     );
 
     // The token endpoint issues tokens whose iss is the metadata's issuer (RFC 8414 §3.3).

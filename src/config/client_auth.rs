@@ -26,8 +26,8 @@ pub(super) fn validate(
                 &k("token_endpoint_auth_method"),
                 format!(
                     "unknown method {name:?} (expected \"client_secret_basic\", \
-                     \"client_secret_post\", \"tls_client_auth\" or \
-                     \"self_signed_tls_client_auth\")"
+                     \"client_secret_post\", \"tls_client_auth\", \
+                     \"self_signed_tls_client_auth\" or \"private_key_jwt\")"
                 ),
             )
         })?,
@@ -61,28 +61,43 @@ pub(super) fn validate(
         (None, None) => (None, None),
     };
     let key = if file.is_some() { "jwks_file" } else { "jwks" };
-    let certificates = match (method, jwks) {
-        (AuthMethod::SelfSignedTlsClientAuth, None) => {
+    let (mut certificates, mut keys) = (Vec::new(), Vec::new());
+    match (method, jwks) {
+        (AuthMethod::SelfSignedTlsClientAuth | AuthMethod::PrivateKeyJwt, None) => {
             return Err(bad(
                 &k("jwks_file"),
-                "is missing: a self_signed_tls_client_auth client registers its certificates \
-                 in a JWKS (x5c)",
+                format!(
+                    "is missing: a {} client registers its {} in a JWKS (jwks_file or jwks)",
+                    method.name(),
+                    if method == AuthMethod::PrivateKeyJwt {
+                        "public keys"
+                    } else {
+                        "certificates (x5c)"
+                    }
+                ),
             ));
         }
-        (AuthMethod::SelfSignedTlsClientAuth, Some(doc)) => certificates(&k(key), &doc)?,
+        (AuthMethod::SelfSignedTlsClientAuth, Some(doc)) => {
+            certificates = self::certificates(&k(key), &doc)?;
+        }
+        (AuthMethod::PrivateKeyJwt, Some(doc)) => {
+            keys = crate::assertion::keys::keys_of(&doc).map_err(|why| bad(&k(key), why))?;
+        }
         (_, Some(_)) => {
             return Err(bad(
                 &k(key),
-                "is only for token_endpoint_auth_method = \"self_signed_tls_client_auth\"",
+                "is only for token_endpoint_auth_method = \"private_key_jwt\" or \
+                 \"self_signed_tls_client_auth\"",
             ));
         }
-        (_, None) => Vec::new(),
-    };
+        (_, None) => {}
+    }
     Ok((
         ClientAuth {
             method,
             subject: subject.map(|(_, s)| s),
             certificates,
+            keys: keys.into(),
             certificate_bound: e.tls_client_certificate_bound_access_tokens,
         },
         file,

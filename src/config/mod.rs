@@ -57,6 +57,12 @@ pub const DEFAULT_LOG: &str = "info";
 pub const DEFAULT_FAILURES_PER_SOURCE: u32 = 5;
 pub const DEFAULT_FAILURES_PER_CLIENT: u32 = 100;
 pub const DEFAULT_THROTTLE_WINDOW_SECS: u64 = 300;
+/// A client assertion lives at most this long by default (RFC 7523bis clients sign per request).
+pub const DEFAULT_ASSERTION_LIFETIME_SECS: u64 = 300;
+/// The longest `[private_key_jwt] max_lifetime_secs` may allow (authlib signs for an hour).
+pub const MAX_ASSERTION_LIFETIME_SECS: u64 = 3600;
+pub const DEFAULT_ASSERTION_REPLAY_CAPACITY: usize = 200_000;
+pub const DEFAULT_ASSERTION_REPLAY_PER_CLIENT: usize = 50_000;
 /// Least useful `server.max_token_body_bytes`: a form with an id, a secret and a scope.
 pub const MIN_TOKEN_BODY_BYTES: usize = 256;
 
@@ -177,6 +183,8 @@ pub struct Config {
     pub cors: crate::cors::Cors,
     /// How DPoP proofs are checked (`[dpop]`).
     pub dpop: crate::dpop::Settings,
+    /// How client assertions are checked (`[private_key_jwt]`).
+    pub private_key_jwt: crate::assertion::Settings,
     /// Certificates a TLS-terminating proxy passes on (`[forwarded_client_cert]`).
     pub forwarded_client_cert: Option<ForwardedClientCert>,
     pub clients: Clients,
@@ -305,6 +313,7 @@ impl RawConfig {
         cfg.routes = routes::routes(&self.routes, &cfg.clients, &cfg.issuer, &cors)?;
         dpop::routes_fit(&cfg.dpop, &cfg.routes)?;
         cfg.throttle = self.throttle.validate()?;
+        cfg.private_key_jwt = self.private_key_jwt.validate()?;
         cfg.limits = self.limits.validate()?;
         if let Some(a) = &self.admin {
             let listen = parse_addr("admin.listen", &a.listen)?;
@@ -424,6 +433,7 @@ impl RawServer {
             clients_file: None,
             jwks_files: Vec::new(),
             forwarded_client_cert: None,
+            private_key_jwt: raw::RawPrivateKeyJwt::default().validate()?,
             routes: Vec::new(),
             demo_upstream: None,
             state_dir: self.state_dir.as_ref().map(|d| base.join(d)),

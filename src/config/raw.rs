@@ -38,6 +38,8 @@ pub struct RawConfig {
     pub cors: Option<RawCors>,
     pub forwarded_client_cert: Option<RawForwardedClientCert>,
     #[serde(default)]
+    pub private_key_jwt: RawPrivateKeyJwt,
+    #[serde(default)]
     pub dpop: RawDpop,
 }
 
@@ -318,6 +320,22 @@ pub struct RawRoute {
 pub struct RawDemo {
     /// Where the in-process demo store API listens (loopback only).
     pub upstream_listen: String,
+}
+
+/// `[private_key_jwt]`: how client assertions (RFC 7523) are checked.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPrivateKeyJwt {
+    /// Longest lifetime (`exp - iat`) accepted; default DEFAULT_ASSERTION_LIFETIME_SECS, at
+    /// most MAX_ASSERTION_LIFETIME_SECS.
+    pub max_lifetime_secs: Option<u64>,
+    /// Also accept the URL of the endpoint the assertion was sent to as its `aud`.
+    #[serde(default)]
+    pub token_endpoint_audience: bool,
+    /// `jti`s remembered at most, and per client; defaults DEFAULT_ASSERTION_REPLAY_CAPACITY
+    /// and DEFAULT_ASSERTION_REPLAY_PER_CLIENT.
+    pub replay_capacity: Option<usize>,
+    pub replay_per_client: Option<usize>,
 }
 
 /// `[forwarded_client_cert]`: the certificate a TLS-terminating proxy passes on.

@@ -36,6 +36,13 @@ pub struct RestartOnly {
     /// remembered for as long as it is accepted, so the window cannot widen past the store.
     pub dpop_replay: crate::dpop::replay::Bounds,
     pub dpop_iat_window: u64,
+    /// The client assertions' replay store: its bounds, and the lifetime it keeps `jti`s for.
+    pub assertions: (u64, usize, usize),
+}
+
+/// What the assertions' replay store is built with.
+fn assertion_store(s: &crate::assertion::Settings) -> (u64, usize, usize) {
+    (s.max_lifetime, s.replay_capacity, s.replay_per_client)
 }
 
 impl RestartOnly {
@@ -61,6 +68,7 @@ impl RestartOnly {
             cluster: c.cluster.clone(),
             dpop_replay: c.dpop.replay,
             dpop_iat_window: c.dpop.rules.iat_window,
+            assertions: assertion_store(&c.private_key_jwt),
         }
     }
 
@@ -73,7 +81,7 @@ impl RestartOnly {
             ..self.limits
         } == n.limits;
         let replay = (self.dpop_replay.total, self.dpop_replay.per_key);
-        let checks: [(&'static str, bool); 18] = [
+        let checks: [(&'static str, bool); 19] = [
             ("server.listen", self.listen != n.listen),
             ("server.plaintext", self.tls != n.tls),
             (
@@ -119,6 +127,10 @@ impl RestartOnly {
                 "dpop.replay_capacity / replay_per_key",
                 replay != (n.dpop_replay.total, n.dpop_replay.per_key),
             ),
+            (
+                "private_key_jwt.max_lifetime_secs / replay_capacity / replay_per_client",
+                self.assertions != n.assertions,
+            ),
         ];
         checks.iter().filter(|(_, c)| *c).map(|(k, _)| *k).collect()
     }
@@ -155,6 +167,8 @@ impl RestartOnly {
         config.cluster.clone_from(&self.cluster);
         config.dpop.replay = self.dpop_replay;
         config.dpop.rules.iat_window = self.dpop_iat_window;
+        let p = &mut config.private_key_jwt;
+        (p.max_lifetime, p.replay_capacity, p.replay_per_client) = self.assertions;
         config.limits = HttpLimits {
             max_uri_bytes: config.limits.max_uri_bytes,
             ..self.limits

@@ -30,6 +30,35 @@ pub(super) fn networks(key: &str, raw: &[String]) -> Result<Vec<ipnet::IpNet>, C
         .collect()
 }
 
+impl RawPrivateKeyJwt {
+    pub(super) fn validate(&self) -> Result<crate::assertion::Settings, ConfigError> {
+        let max_lifetime = (self.max_lifetime_secs).unwrap_or(DEFAULT_ASSERTION_LIFETIME_SECS);
+        if !(1..=MAX_ASSERTION_LIFETIME_SECS).contains(&max_lifetime) {
+            return Err(bad(
+                "private_key_jwt.max_lifetime_secs",
+                format!("{max_lifetime} is not between 1 and {MAX_ASSERTION_LIFETIME_SECS}"),
+            ));
+        }
+        let count = |key: &str, v: Option<usize>, default: usize| {
+            positive(key, v.map(|n| n as u64), default as u64).map(|n| n as usize)
+        };
+        Ok(crate::assertion::Settings {
+            max_lifetime,
+            endpoint_audience: self.token_endpoint_audience,
+            replay_capacity: count(
+                "private_key_jwt.replay_capacity",
+                self.replay_capacity,
+                DEFAULT_ASSERTION_REPLAY_CAPACITY,
+            )?,
+            replay_per_client: count(
+                "private_key_jwt.replay_per_client",
+                self.replay_per_client,
+                DEFAULT_ASSERTION_REPLAY_PER_CLIENT,
+            )?,
+        })
+    }
+}
+
 impl RawThrottle {
     pub(super) fn validate(&self) -> Result<crate::throttle::Limits, ConfigError> {
         let count = |key: &str, v: Option<u32>, default: u32| {

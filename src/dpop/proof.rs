@@ -165,7 +165,7 @@ pub fn ath(token: &str) -> String {
 }
 
 /// Whether the key's type and curve fit the algorithm (an RSA key under 2048 bits does not).
-fn fits(jwk: &Jwk, alg: Algorithm) -> bool {
+pub(crate) fn fits(jwk: &Jwk, alg: Algorithm) -> bool {
     match (&jwk.algorithm, alg) {
         (AlgorithmParameters::EllipticCurve(p), Algorithm::ES256) => p.curve == EllipticCurve::P256,
         (AlgorithmParameters::EllipticCurve(p), Algorithm::ES384) => p.curve == EllipticCurve::P384,

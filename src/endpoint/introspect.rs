@@ -28,7 +28,7 @@ use crate::token::issue::Cnf;
 use crate::token::verified::Verified;
 
 /// Answers an introspection request.
-pub(super) fn introspect(
+pub(super) async fn introspect(
     req: super::Asked,
     g: &Generation,
     shared: &Shared,
@@ -39,9 +39,12 @@ pub(super) fn introspect(
     Asking::require_some(&params, basic.as_ref())?;
     let client = asking
         .authenticate(false, &params, basic)
+        .await
         .map_err(|e| match e {
             // §2.3: invalid client credentials get 401 however they were sent.
-            Refusal::InvalidClient { .. } => Refusal::InvalidClient { basic: true },
+            Refusal::InvalidClient { .. } | Refusal::ClientAuthentication(_) => {
+                Refusal::InvalidClient { basic: true }
+            }
             e => e,
         })?;
     *logged_client = Some(client.clone());

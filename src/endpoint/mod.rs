@@ -61,7 +61,7 @@ pub async fn handle(
     conn: &ConnInfo,
 ) -> Outcome {
     let mut client = None;
-    let asking = Asking::new(&req.head.headers, g, shared, conn);
+    let asking = Asking::new((&req.head.headers, &ep.path), g, shared, conn);
     let result = token_response(req, ep, (g, shared), &asking, &mut client).await;
     let m = &shared.metrics;
     match &result {
@@ -98,10 +98,12 @@ pub async fn handle_oauth(
     conn: &ConnInfo,
 ) -> Outcome {
     let mut client = None;
-    let asking = Asking::new(&req.head.headers, g, shared, conn);
+    let asking = Asking::new((&req.head.headers, &ep.path), g, shared, conn);
     let result = match ep.kind {
         OAuthKind::Revocation => revoke::revoke(req, g, shared, &asking, &mut client).await,
-        OAuthKind::Introspection => introspect::introspect(req, g, shared, &asking, &mut client),
+        OAuthKind::Introspection => {
+            introspect::introspect(req, g, shared, &asking, &mut client).await
+        }
     };
     Outcome {
         client,
@@ -128,7 +130,8 @@ async fn token_response(
         Some("implicit") if ep.shape == EndpointShape::OauthAccessToken => Grant::Implicit,
         Some(_) => return Err(Refusal::UnsupportedGrantType),
     };
-    let client = asking.authenticate(grant != Grant::ClientCredentials, &params, basic)?;
+    let public_ok = grant != Grant::ClientCredentials;
+    let client = asking.authenticate(public_ok, &params, basic).await?;
     *logged_client = Some(client.clone());
     if !client.may_use(grant) {
         return Err(Refusal::UnauthorizedClient);

@@ -17,6 +17,9 @@ pub struct Params {
     /// The token to revoke or introspect (RFC 7009 §2.1, RFC 7662 §2.1).
     pub token: Option<String>,
     pub token_type_hint: Option<String>,
+    /// `private_key_jwt` (RFC 7523 §2.2): the assertion and its type.
+    pub client_assertion: Option<String>,
+    pub client_assertion_type: Option<String>,
 }
 
 impl std::fmt::Debug for Params {
@@ -30,6 +33,8 @@ impl std::fmt::Debug for Params {
             .field("scope", &self.scope)
             .field("token", &given(&self.token))
             .field("token_type_hint", &self.token_type_hint)
+            .field("client_assertion", &given(&self.client_assertion))
+            .field("client_assertion_type", &self.client_assertion_type)
             .finish()
     }
 }
@@ -43,6 +48,8 @@ impl Params {
             "scope" => &mut self.scope,
             "token" => &mut self.token,
             "token_type_hint" => &mut self.token_type_hint,
+            "client_assertion" => &mut self.client_assertion,
+            "client_assertion_type" => &mut self.client_assertion_type,
             _ => return Ok(()),
         };
         if slot.is_some() {
@@ -123,6 +130,8 @@ pub fn parse_body(headers: &HeaderMap, body: &[u8]) -> Result<Params, Refusal> {
                             | "scope"
                             | "token"
                             | "token_type_hint"
+                            | "client_assertion"
+                            | "client_assertion_type"
                     ) =>
                     {
                         return Err(Refusal::InvalidRequest(

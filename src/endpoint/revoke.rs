@@ -36,7 +36,7 @@ pub(super) async fn revoke(
         && (params.client_id.as_deref())
             .and_then(|id| g.config.clients.get(id))
             .is_some_and(Client::is_public);
-    let client = asking.authenticate(public, &params, basic)?;
+    let client = asking.authenticate(public, &params, basic).await?;
     *logged_client = Some(client.clone());
     let token = (params.token.as_deref()).ok_or(Refusal::InvalidRequest("token is missing"))?;
     // `token_type_hint` is only a hint (§2.1): every token here is an access token.

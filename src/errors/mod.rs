@@ -29,10 +29,12 @@ pub enum Refusal {
     /// Unknown client or wrong secret. `basic` when the credentials came in an Authorization header.
     #[error("client authentication failed")]
     InvalidClient { basic: bool },
-    /// A client registered for a certificate method (RFC 8705 §2) whose request presented none,
-    /// or one that does not authenticate it: `invalid_client`, saying why.
-    #[error("client certificate refused: {0}")]
-    ClientCertificate(&'static str),
+    /// A client registered for a certificate (RFC 8705 §2) or an assertion (RFC 7523) whose
+    /// request presented none, or one that does not authenticate it: `invalid_client`, saying
+    /// why (what was wrong with the caller's own certificate or assertion; never whether
+    /// another client exists).
+    #[error("client authentication refused: {0}")]
+    ClientAuthentication(&'static str),
     #[error("client may not use this grant")]
     UnauthorizedClient,
     /// A client asked to revoke another client's token (RFC 7009 §2.1).
@@ -159,7 +161,7 @@ impl Refusal {
                 errors_detail: false,
                 errors_code: false,
             },
-            Refusal::ClientCertificate(d) => Row {
+            Refusal::ClientAuthentication(d) => Row {
                 errors_status: S::UNAUTHORIZED,
                 ..row(S::BAD_REQUEST, "invalid_client", d)
             },

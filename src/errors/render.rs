@@ -86,7 +86,7 @@ impl Refusal {
     /// named in each scheme's challenge; one about the proof, in the DPoP one.
     pub fn challenge(&self, shape: ErrorShape, at: &Challenge<'_>) -> Option<String> {
         let token_error = match self {
-            Refusal::InvalidClient { .. } | Refusal::ClientCertificate(_)
+            Refusal::InvalidClient { .. } | Refusal::ClientAuthentication(_)
                 if self.status(shape) == StatusCode::UNAUTHORIZED =>
             {
                 return Some(format!("Basic realm=\"{}\"", at.realm));

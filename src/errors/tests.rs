@@ -19,7 +19,7 @@ fn status_table() {
         (Refusal::InvalidRequest("x"), 400, 400),
         (Refusal::InvalidClient { basic: false }, 400, 401),
         (Refusal::InvalidClient { basic: true }, 401, 401),
-        (Refusal::ClientCertificate("x"), 400, 401),
+        (Refusal::ClientAuthentication("x"), 400, 401),
         (Refusal::UnauthorizedClient, 400, 401),
         (Refusal::ForeignToken, 400, 400),
         (Refusal::MayNotIntrospect, 403, 403),

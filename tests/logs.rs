@@ -299,3 +299,97 @@ async fn a_log_beside_the_config_does_not_feed_the_reload_watcher() {
         "the log grew by {grown} bytes for one request"
     );
 }
+
+/// A certificate-bound request's access line says `auth="mtls"`; a client assertion, like a
+/// secret, never appears in the log, even at trace level.
+#[tokio::test]
+async fn access_lines_name_mtls_and_assertions_are_never_logged() {
+    use support::dpop::Key;
+    use support::pki::{Pki, client_with};
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new();
+    let key = Key::new();
+    std::fs::write(dir.path().join("client-ca.pem"), &pki.ca.pem).unwrap();
+    let mut jwk = serde_json::to_value(&key.jwk).unwrap();
+    jwk["kid"] = "k1".into();
+    let jwks = serde_json::json!({ "keys": [jwk] }).to_string();
+    std::fs::write(dir.path().join("erp.jwks"), jwks).unwrap();
+    let dead = support::dead_address().await;
+    let config = binary_config(&format!(
+        r#"
+[[clients]]
+id = "erp"
+apis = ["store"]
+token_endpoint_auth_method = "tls_client_auth"
+tls_client_auth_subject_dn = "CN=erp,OU=b2b,O=Example Store,C=DE"
+tls_client_certificate_bound_access_tokens = true
+[[clients]]
+id = "signer"
+apis = ["store"]
+token_endpoint_auth_method = "private_key_jwt"
+jwks_file = "erp.jwks"
+[[routes]]
+prefix = "/api/"
+upstream = "http://{dead}"
+api = "store"
+"#
+    ))
+    .replace(
+        "generate_dev_files = true\n[signing]",
+        "generate_dev_files = true\nclient_ca = \"client-ca.pem\"\n[signing]",
+    );
+    let path = dir.path().join("gateway.toml");
+    std::fs::write(&path, config).unwrap();
+    let (mut child, mut stdout, mut seen, port) = start(&path).await;
+    let ca = std::fs::read_to_string(dir.path().join("certs/dev-ca.pem")).unwrap();
+    let url = |p: &str| format!("https://127.0.0.1:{port}{p}");
+    let erp = client_with(&ca, Some(&pki.erp), false);
+    let form = [("grant_type", "client_credentials"), ("client_id", "erp")];
+    let body = support::send_json(erp.post(url("/connect/token")).form(&form)).await;
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    let r = erp
+        .get(url("/api/orders"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 502, "bound token accepted, dead upstream");
+    let claims = serde_json::json!({"iss": "signer", "sub": "signer",
+        "aud": "storegate", "exp": support::dpop::now() + 60, "jti": "log-test"});
+    let header = serde_json::json!({"alg": "ES256", "kid": "k1"});
+    let assertion = key.sign_as_given(&header, &claims);
+    let plain = support::client_for(&ca, false);
+    let r = plain
+        .post(url("/connect/token"))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", &assertion),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    while seen.matches("storegate::access").count() < 3 {
+        read_until(&mut stdout, &mut seen, "storegate::access").await;
+    }
+    child.start_kill().unwrap();
+    let _ = child.wait().await;
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).await.unwrap();
+    seen.push_str(&rest);
+    assert!(
+        seen.lines().any(|l| l.contains("storegate::access")
+            && l.contains("auth=\"mtls\"")
+            && l.contains("client_id=\"erp\"")),
+        "{seen}"
+    );
+    let signature = assertion.rsplit('.').next().unwrap();
+    assert!(
+        !seen.contains(signature),
+        "the assertion appears in the log:\n{seen}"
+    );
+}

@@ -8,7 +8,7 @@ mod support;
 use rcgen::{DnType, SanType};
 use reqwest::StatusCode;
 use serde_json::Value;
-use support::pki::{Ca, ERP_DN, Identity, Pki, client_with, mtls_gateway, self_signed};
+use support::pki::{Ca, ERP_DN, Identity, Pki, client_with, erp_client, mtls_gateway, self_signed};
 use support::*;
 
 /// A gateway asking for client certificates (see `support::pki::mtls_toml`).
@@ -205,14 +205,8 @@ async fn a_certificate_revoked_by_a_reloaded_crl_is_refused() {
     let pki = Pki::new();
     let gw = gateway(&pki, "optional", |_| {}).await;
     let token = token_for(&gw, &pki.erp, "erp").await;
-    let stored = gw
-        .state
-        .shared
-        .reloads
-        .succeeded
-        .load(std::sync::atomic::Ordering::SeqCst);
-    gw.replace_file("client-crl.pem", pki.ca.crl(&[pki.erp.serial]));
-    gw.await_reloads(|s, _| s > stored).await;
+    gw.reload_file("client-crl.pem", pki.ca.crl(&[pki.erp.serial]))
+        .await;
     let client = client_with(&gw.ca_pem, Some(&pki.erp), false);
     assert_refused(token_response(&gw, &client, "erp").await, "revoked").await;
     // A bound token already issued stays bound to its certificate (revocation of tokens is
@@ -244,14 +238,7 @@ async fn a_self_signed_certificate_registered_in_the_jwks_authenticates_and_rota
         "not one registered",
     )
     .await;
-    let stored = gw
-        .state
-        .shared
-        .reloads
-        .succeeded
-        .load(std::sync::atomic::Ordering::SeqCst);
-    gw.replace_file("kiosk.jwks", next.jwks().to_string());
-    gw.await_reloads(|s, _| s > stored).await;
+    gw.reload_file("kiosk.jwks", next.jwks().to_string()).await;
     assert_eq!(token_response(&gw, &with_next, "kiosk").await.status(), 200);
     assert_refused(
         token_response(&gw, &kiosk, "kiosk").await,
@@ -513,18 +500,7 @@ async fn behind_proxy(
         f.insert("trusted_peers".into(), peers.into());
         f.insert("header".into(), header.into());
         t.insert("forwarded_client_cert".into(), f.into());
-        let erp: toml::Value = toml::from_str(
-            r#"
-id = "erp"
-apis = ["backoffice"]
-scopes = ["read"]
-token_endpoint_auth_method = "tls_client_auth"
-tls_client_auth_subject_dn = "CN=erp,OU=b2b,O=Example Store,C=DE"
-tls_client_certificate_bound_access_tokens = true
-"#,
-        )
-        .unwrap();
-        clients_of(t).push(erp);
+        clients_of(t).push(erp_client());
     });
     (spawn_gateway_in(dir, &toml).await, log)
 }

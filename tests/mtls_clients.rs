@@ -6,9 +6,6 @@
 
 mod support;
 
-use std::process::Stdio;
-use std::time::Duration;
-
 use serde_json::Value;
 use support::pki::{Pki, mtls_gateway, mtls_toml};
 use support::*;
@@ -29,21 +26,6 @@ fn write_files(gw: &Gateway, pki: &Pki) -> [String; 3] {
 }
 
 /// Runs `cmd` for at most 60 s and returns its stdout, failing with its output otherwise.
-async fn run(mut cmd: Command, what: &str) -> String {
-    let out = tokio::time::timeout(
-        Duration::from_secs(60),
-        cmd.stdin(Stdio::null()).kill_on_drop(true).output(),
-    )
-    .await
-    .unwrap_or_else(|_| panic!("{what} finished within 60 s"))
-    .unwrap_or_else(|e| panic!("{what} could not start ({e}): run scripts/test"));
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert!(out.status.success(), "{what}: {stdout}{stderr}");
-    stdout.into_owned()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn python_requests_with_a_client_certificate() {
@@ -53,7 +35,7 @@ async fn python_requests_with_a_client_certificate() {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/mtls_client.py");
     let mut cmd = Command::new("/usr/bin/python3");
     cmd.args([script, &gw.url(""), &ca, "erp", &cert, &key, "/admin/echo"]);
-    let out = run(
+    let out = Gateway::run_client(
         cmd,
         "python3 requests (python3-requests, installed by scripts/test)",
     )
@@ -84,7 +66,7 @@ async fn openid_client_tls_client_auth() {
     .env("CLIENT_KEY", &key)
     .env("PROTECTED_PATH", "/admin/echo")
     .env("NODE_EXTRA_CA_CERTS", &ca);
-    let out = run(
+    let out = Gateway::run_client(
         cmd,
         "node with openid-client and undici (npm ci by scripts/test)",
     )

@@ -6,9 +6,6 @@
 
 mod support;
 
-use std::process::Stdio;
-use std::time::Duration;
-
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{Value, json};
@@ -65,22 +62,6 @@ async fn gateway(jwk: &Value, pkj: &[(&str, toml::Value)]) -> Gateway {
     gw
 }
 
-async fn run(mut cmd: Command, what: &str) -> String {
-    let out = tokio::time::timeout(
-        Duration::from_secs(60),
-        cmd.stdin(Stdio::null()).kill_on_drop(true).output(),
-    )
-    .await
-    .unwrap_or_else(|_| panic!("{what} finished within 60 s"))
-    .unwrap_or_else(|e| panic!("{what} could not start ({e}): run scripts/test"));
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert!(out.status.success(), "{what}: {stdout}{stderr}");
-    stdout.into_owned()
-}
-
 fn write(gw: &Gateway, name: &str, text: &str) -> String {
     let path = gw.dir.path().join(name);
     std::fs::write(&path, text).unwrap();
@@ -106,7 +87,7 @@ async fn openid_client_private_key_jwt() {
     .env("KID", "erp-2026-12")
     .env("CLIENT_KEY", &key_file)
     .env("NODE_EXTRA_CA_CERTS", &ca);
-    let out = run(cmd, "node with openid-client (npm ci by scripts/test)").await;
+    let out = Gateway::run_client(cmd, "node with openid-client (npm ci by scripts/test)").await;
     let seen: Value = serde_json::from_str(out.trim()).expect("one JSON line");
     for n in ["first", "second"] {
         let token = seen[n].as_str().unwrap_or_else(|| panic!("{seen}"));
@@ -133,7 +114,7 @@ async fn authlib_private_key_jwt_is_refused_by_default_and_served_when_configure
     };
     // Strict (the default): authlib's aud is the token endpoint URL.
     let strict = gateway(&jwk, &[]).await;
-    let out = run(
+    let out = Gateway::run_client(
         python(&strict, "refused"),
         "python3 authlib (installed by scripts/test)",
     )
@@ -148,7 +129,7 @@ async fn authlib_private_key_jwt_is_refused_by_default_and_served_when_configure
         ],
     )
     .await;
-    let out = run(
+    let out = Gateway::run_client(
         python(&served, "accepted"),
         "python3 authlib (installed by scripts/test)",
     )

@@ -391,6 +391,33 @@ impl Gateway {
         g
     }
 
+    /// Replaces a file and waits until the watcher has stored the generation built from it.
+    pub async fn reload_file(&self, name: &str, contents: impl AsRef<[u8]>) {
+        let stored = self.state.shared.reloads.succeeded.load(Ordering::SeqCst);
+        self.replace_file(name, contents);
+        self.await_reloads(|s, _| s > stored).await;
+    }
+
+    /// Runs a real client (`cmd`, named `what` in failures) for at most 60 s and returns its
+    /// stdout; fails with its output when it does not succeed.
+    pub async fn run_client(mut cmd: tokio::process::Command, what: &str) -> String {
+        let out = tokio::time::timeout(
+            Duration::from_secs(60),
+            cmd.stdin(std::process::Stdio::null())
+                .kill_on_drop(true)
+                .output(),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{what} finished within 60 s"))
+        .unwrap_or_else(|e| panic!("{what} could not start ({e}): run scripts/test"));
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        assert!(out.status.success(), "{what}: {stdout}{stderr}");
+        stdout.into_owned()
+    }
+
     /// Replaces a file and waits until the watcher has tried, and failed, to reload.
     pub async fn reload_fails_with(&self, name: &str, contents: impl AsRef<[u8]>) -> String {
         let failed = self.state.shared.reloads.failed.load(Ordering::SeqCst);

@@ -194,17 +194,6 @@ pub fn mtls_toml(
         tls.insert("client_ca".into(), "client-ca.pem".into());
         tls.insert("client_crl".into(), "client-crl.pem".into());
         tls.insert("client_auth".into(), client_auth.into());
-        let erp: toml::Value = toml::from_str(
-            r#"
-id = "erp"
-apis = ["backoffice"]
-scopes = ["read", "write"]
-token_endpoint_auth_method = "tls_client_auth"
-tls_client_auth_subject_dn = "CN=erp,OU=b2b,O=Example Store,C=DE"
-tls_client_certificate_bound_access_tokens = true
-"#,
-        )
-        .unwrap();
         let kiosk: toml::Value = toml::from_str(
             r#"
 id = "kiosk"
@@ -217,12 +206,27 @@ introspect = true
 "#,
         )
         .unwrap();
-        super::clients_of(t).extend([erp, kiosk]);
+        super::clients_of(t).extend([erp_client(), kiosk]);
         let mut introspection = toml::Table::new();
         introspection.insert("path".into(), "/oauth2/introspect".into());
         t.insert("introspection".into(), introspection.into());
         edit(t);
     })
+}
+
+/// The erp client's entry: tls_client_auth by its DN (`ERP_DN`), bound tokens.
+pub fn erp_client() -> toml::Value {
+    toml::from_str(
+        r#"
+id = "erp"
+apis = ["backoffice"]
+scopes = ["read", "write"]
+token_endpoint_auth_method = "tls_client_auth"
+tls_client_auth_subject_dn = "CN=erp,OU=b2b,O=Example Store,C=DE"
+tls_client_certificate_bound_access_tokens = true
+"#,
+    )
+    .unwrap()
 }
 
 /// A gateway on `mtls_toml`, its PKI files written beside it; with its upstream's address.

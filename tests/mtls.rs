@@ -607,3 +607,57 @@ async fn a_forged_certificate_header_from_an_untrusted_peer_is_ignored() {
     let seen = log.last_headers.lock().unwrap().clone().unwrap();
     assert!(!seen.contains_key("client-cert"));
 }
+
+/// Certificate-bound and DPoP-bound combine: a token request with both a certificate and a
+/// DPoP proof gets a token bound to both, and the guard asks for both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_bound_to_a_certificate_and_a_dpop_key_needs_both() {
+    use support::dpop::Key;
+    let pki = Pki::new();
+    let gw = gateway(&pki, "optional", |_| {}).await;
+    let key = Key::new();
+    let erp = client_with(&gw.ca_pem, Some(&pki.erp), false);
+    let proof = key.proof("POST", &format!("{ISSUER}/connect/token"), "both-1", 0);
+    let resp = erp
+        .post(gw.url("/connect/token"))
+        .header("DPoP", proof)
+        .form(&[("grant_type", "client_credentials"), ("client_id", "erp")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["token_type"], "DPoP", "{body}");
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    let cnf = claims_of(&token)["cnf"].clone();
+    assert_eq!(cnf["x5t#S256"], pki.erp.x5t(), "{cnf}");
+    assert_eq!(cnf["jkt"], key.thumbprint(), "{cnf}");
+    let url = format!("{ISSUER}/admin/echo");
+    let call = |client: reqwest::Client, jti: &str| {
+        let proof = key.proof_with("GET", &url, jti, 0, Some(&token));
+        let req = client
+            .get(gw.url("/admin/echo"))
+            .header("authorization", format!("DPoP {token}"))
+            .header("DPoP", proof);
+        async move { req.send().await.unwrap().status() }
+    };
+    assert_eq!(
+        call(client_with(&gw.ca_pem, None, false), "both-2").await,
+        401
+    );
+    assert_eq!(
+        call(client_with(&gw.ca_pem, Some(&pki.erp), true), "both-3").await,
+        200
+    );
+    let bearer = erp
+        .get(gw.url("/admin/echo"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        bearer.status(),
+        401,
+        "a DPoP-bound token is never a Bearer token"
+    );
+}

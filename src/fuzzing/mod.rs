@@ -6,6 +6,7 @@
 //! a signature the key did not make never verifies, ...), so a wrong answer fails as loudly as a
 //! crash. The fixtures (key, verifier, routing table) are built once per process.
 
+mod client_auth;
 mod config;
 mod dpop;
 mod relay;
@@ -13,6 +14,7 @@ mod relay;
 mod replay;
 mod two_paths;
 
+pub use client_auth::client_auth;
 pub use config::config;
 pub use dpop::dpop;
 pub use relay::relay;
@@ -390,6 +392,7 @@ pub const TARGETS: &[(&str, FuzzTarget)] = &[
     ("relay", relay),
     ("two_paths", two_paths),
     ("dpop", dpop),
+    ("client_auth", client_auth),
 ];
 
 #[cfg(test)]

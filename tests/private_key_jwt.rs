@@ -351,3 +351,29 @@ async fn a_rotated_key_in_the_jwks_file_is_taken_live() {
     let by_old = assertion(&old, "2026-11", &claims("old-1"));
     assert_eq!(ask(&gw, "/connect/token", &by_old, &[]).await.0, 200);
 }
+
+/// `iss` and `sub` must each be the client id as a string (jsonwebtoken's own issuer check
+/// would take a list holding it; found while fuzzing `assertion::check`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn iss_and_sub_are_the_client_id_as_a_string_not_a_list() {
+    let key = Key::new();
+    let (up, _) = spawn_upstream().await;
+    let gw = spawn_gateway_toml(&config(up, &[jwk(&key, "k1")], |_| {})).await;
+    for (field, value) in [("iss", json!(["erp", "pos"])), ("sub", json!(["erp"]))] {
+        let mut c = claims(&format!("list-{field}"));
+        c[field] = value;
+        // client_id names erp: the list never picks the client.
+        let (status, body) = ask(
+            &gw,
+            "/connect/token",
+            &assertion(&key, "k1", &c),
+            &[("client_id", "erp")],
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (400, Some("invalid_client")),
+            "{field}: {body}"
+        );
+    }
+}

@@ -91,6 +91,14 @@ impl Forwarded {
                     .collect::<Option<Vec<_>>>()?
             }
         };
+        // Every element must be a certificate: bytes that are none (an empty header value)
+        // would otherwise bind a token to the digest of nothing.
+        let certificates = chain.iter().all(|der| {
+            x509_parser::parse_x509_certificate(der.as_ref()).is_ok_and(|(rest, _)| rest.is_empty())
+        });
+        if !certificates {
+            return None;
+        }
         Presented::new(chain)
     }
 }
@@ -127,28 +135,54 @@ fn pem_chain(pem: &str) -> Option<Vec<CertificateDer<'static>>> {
 
 /// The chain in the last element of an `x-forwarded-client-cert` value: the element Envoy
 /// added for the connection it received (earlier ones are earlier hops' claims).
+///
+/// The value is read strictly, for it mixes what Envoy writes with what callers' certificates
+/// say (Envoy writes a URI SAN unquoted, so one may hold `;Cert=…`): quoted values with their
+/// `\` escapes; a quote left open anywhere makes the whole value unreadable; an element that
+/// names `Cert` or `Chain` twice is refused; and the certificate must be the one whose SHA-256
+/// Envoy wrote in `Hash` (which Envoy always sends), so no text a certificate carries can
+/// stand in for another certificate.
 fn envoy(xfcc: &str) -> Option<Vec<CertificateDer<'static>>> {
-    let last = split_unquoted(xfcc, ',').pop()?;
-    let mut cert = None;
-    let mut chain = None;
-    for pair in split_unquoted(last, ';') {
+    let elements = split_xfcc(xfcc, ',')?;
+    let last = elements.last()?;
+    let (mut cert, mut chain, mut hash) = (None, None, None);
+    for pair in split_xfcc(last, ';')? {
         let (key, value) = pair.split_once('=')?;
-        let value = value.trim();
-        let value = (value.strip_prefix('"').and_then(|v| v.strip_suffix('"'))).unwrap_or(value);
-        match key.trim().to_ascii_lowercase().as_str() {
-            "cert" => cert = Some(value),
-            "chain" => chain = Some(value),
-            _ => {}
+        let value = unquoted(value.trim())?;
+        let slot = match key.trim().to_ascii_lowercase().as_str() {
+            "cert" => &mut cert,
+            "chain" => &mut chain,
+            "hash" => &mut hash,
+            _ => continue,
+        };
+        if slot.replace(value).is_some() {
+            return None;
         }
     }
-    pem_chain(&url_decoded(chain.or(cert)?)?)
+    let leaf = pem_chain(&url_decoded(&cert.clone().or(chain.clone())?)?)?;
+    let full = match chain {
+        Some(c) => pem_chain(&url_decoded(&c)?)?,
+        None => leaf.clone(),
+    };
+    // `Chain` starts with the leaf `Cert` names, when both are given.
+    if leaf.first()? != full.first()? {
+        return None;
+    }
+    let seen: String = super::thumbprint(full.first()?.as_ref())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    hash?.eq_ignore_ascii_case(&seen).then_some(full)
 }
 
-/// `text` split at each `sep` outside double quotes.
-fn split_unquoted(text: &str, sep: char) -> Vec<&str> {
-    let (mut parts, mut start, mut quoted) = (Vec::new(), 0, false);
+/// `text` split at each `sep` outside double quotes (a `\` inside them escapes the next
+/// character); `None` when a quote is left open.
+fn split_xfcc(text: &str, sep: char) -> Option<Vec<&str>> {
+    let (mut parts, mut start, mut quoted, mut escaped) = (Vec::new(), 0, false, false);
     for (i, c) in text.char_indices() {
         match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
             '"' => quoted = !quoted,
             c if c == sep && !quoted => {
                 parts.push(&text[start..i]);
@@ -157,8 +191,30 @@ fn split_unquoted(text: &str, sep: char) -> Vec<&str> {
             _ => {}
         }
     }
+    if quoted || escaped {
+        return None;
+    }
     parts.push(&text[start..]);
-    parts
+    Some(parts)
+}
+
+/// A value as written: bare, or quoted with `\` escapes (a quote inside a bare value is not
+/// Envoy's writing).
+fn unquoted(value: &str) -> Option<String> {
+    let Some(inner) = value.strip_prefix('"') else {
+        return (!value.contains('"')).then(|| value.to_owned());
+    };
+    let inner = inner.strip_suffix('"')?;
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => out.push(chars.next()?),
+            '"' => return None,
+            c => out.push(c),
+        }
+    }
+    Some(out)
 }
 
 #[cfg(test)]
@@ -204,7 +260,8 @@ mod tests {
                 vec![(
                     "x-forwarded-client-cert",
                     format!(
-                        "By=spiffe://a;Cert=\"junk\",By=spiffe://gw;Hash=ab;Cert=\"{escaped}\";Subject=\"CN=x,O=y\""
+                        "By=spiffe://a;Cert=\"junk\",By=spiffe://gw;Hash={};Cert=\"{escaped}\";Subject=\"CN=x,O=y\"",
+                        hex_hash(&der)
                     ),
                 )],
             ),
@@ -221,6 +278,81 @@ mod tests {
             let p = read(format, &headers).unwrap_or_else(|| panic!("{format:?}"));
             assert_eq!(p.leaf().as_ref(), der.as_slice(), "{format:?}");
         }
+    }
+
+    fn hex_hash(der: &[u8]) -> String {
+        crate::mtls::thumbprint(der)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    fn escaped(pem: &str) -> String {
+        percent_encoding::utf8_percent_encode(pem, percent_encoding::NON_ALPHANUMERIC).to_string()
+    }
+
+    /// Found by reading the parser while fuzzing it: each of these made it read a certificate
+    /// other than the one Envoy saw.
+    #[test]
+    fn text_in_an_xfcc_element_cannot_stand_in_for_the_certificate() {
+        let ((mine, my_pem), (_, victim_pem)) = (cert(), cert());
+        let (hash, mine_esc, victim) = (hex_hash(&mine), escaped(&my_pem), escaped(&victim_pem));
+        let xfcc = |v: String| read(Format::Envoy, &[("x-forwarded-client-cert", v)]);
+        // The genuine element reads as the caller's own certificate.
+        let genuine = xfcc(format!(
+            "By=spiffe://gw;Hash={hash};Cert=\"{mine_esc}\";URI=https://x/"
+        ));
+        assert_eq!(genuine.unwrap().leaf().as_ref(), mine.as_slice());
+        for (case, value) in [
+            (
+                "a URI SAN holding ;Cert=",
+                format!(
+                    "By=spiffe://gw;Hash={hash};Cert=\"{mine_esc}\";URI=https://x/;Cert={victim}"
+                ),
+            ),
+            (
+                "a URI SAN holding ;Cert= where Envoy sends no Cert",
+                format!("By=spiffe://gw;Hash={hash};URI=https://x/;Cert={victim}"),
+            ),
+            (
+                "an escaped quote",
+                format!(
+                    "By=spiffe://gw;Hash={hash};Subject=\"CN=a\\\",Cert={victim}\";Cert=\"{mine_esc}\""
+                ),
+            ),
+            (
+                "a quote left open by the caller's element",
+                format!("By=x;X=\",By=spiffe://gw;Hash={hash};Cert=\"{mine_esc}\""),
+            ),
+            ("no Hash", format!("By=spiffe://gw;Cert=\"{victim}\"")),
+        ] {
+            let got = xfcc(value);
+            assert!(
+                got.as_ref()
+                    .is_none_or(|p| p.leaf().as_ref() == mine.as_slice()),
+                "{case}: read another certificate"
+            );
+        }
+    }
+
+    #[test]
+    fn empty_or_junk_values_are_no_certificate() {
+        assert!(
+            read(
+                Format::Traefik,
+                &[("x-forwarded-tls-client-cert", String::new())]
+            )
+            .is_none()
+        );
+        assert!(
+            read(
+                Format::Traefik,
+                &[("x-forwarded-tls-client-cert", ",".into())]
+            )
+            .is_none()
+        );
+        assert!(read(Format::ClientCert, &[("client-cert", "::".into())]).is_none());
+        assert!(read(Format::ClientCert, &[("client-cert", ":AAAA:".into())]).is_none());
     }
 
     #[test]

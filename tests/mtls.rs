@@ -516,8 +516,11 @@ fn proxy_header(header: &str, id: &Identity) -> (String, String) {
     let value = match header {
         "client-cert" => format!(":{b64}:"),
         "x-forwarded-client-cert" => {
+            // Envoy's Hash: the hex SHA-256 of the certificate it saw.
+            let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &id.der);
+            let hash: String = d.as_ref().iter().map(|b| format!("{b:02x}")).collect();
             format!(
-                "By=spiffe://cluster.local/ns/shop/sa/gw;Hash=00;Cert=\"{}\"",
+                "By=spiffe://cluster.local/ns/shop/sa/gw;Hash={hash};Cert=\"{}\"",
                 escaped()
             )
         }

@@ -18,6 +18,14 @@ use crate::metrics::Counted;
 use crate::mtls::Presented;
 use crate::token::cache::Recent;
 
+/// A peer address as the rest of the gateway compares it: an IPv4 caller on a dual-stack
+/// (`[::]`) listener arrives as `::ffff:a.b.c.d`, and is `a.b.c.d` from here on, so that
+/// `127.0.0.1/32` in `trusted_proxies`, the admin listener's loopback rule, the throttle and
+/// the `X-Forwarded-For` sent upstream all see the address the caller has.
+pub fn canonical(peer: SocketAddr) -> SocketAddr {
+    SocketAddr::new(peer.ip().to_canonical(), peer.port())
+}
+
 /// The peer and transport of one connection, made once after its handshake, and what the
 /// connection keeps between its requests.
 pub struct ConnInfo {
@@ -141,7 +149,7 @@ impl ConnInfo {
             .map(str::trim)
             .collect();
         for hop in hops.iter().rev() {
-            match hop.parse::<IpAddr>() {
+            match hop.parse::<IpAddr>().map(|ip| ip.to_canonical()) {
                 Ok(ip) if is_trusted(&ip) => continue,
                 Ok(ip) => return ip,
                 // Not an address: the chain cannot be followed past it.
@@ -180,5 +188,24 @@ mod tests {
         );
         h.insert("x-forwarded-for", HeaderValue::from_static("junk"));
         assert_eq!(via_proxy.source(&h, &trusted), via_proxy.peer.ip());
+        // An IPv4-mapped hop is its IPv4 address.
+        h.insert(
+            "x-forwarded-for",
+            HeaderValue::from_static("::ffff:203.0.113.9, ::ffff:10.1.1.1"),
+        );
+        assert_eq!(
+            via_proxy.source(&h, &trusted),
+            "203.0.113.9".parse::<IpAddr>().unwrap()
+        );
+    }
+
+    #[test]
+    fn a_dual_stack_peer_is_its_ipv4_address() {
+        let mapped: SocketAddr = "[::ffff:127.0.0.1]:4000".parse().unwrap();
+        let peer = canonical(mapped);
+        assert_eq!(peer, "127.0.0.1:4000".parse::<SocketAddr>().unwrap());
+        assert!(peer.ip().is_loopback() && !mapped.ip().is_loopback());
+        let v6: SocketAddr = "[2001:db8::1]:4000".parse().unwrap();
+        assert_eq!(canonical(v6), v6);
     }
 }

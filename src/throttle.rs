@@ -7,6 +7,10 @@
 //!   every source that has failed for it at least once is refused too, while a source with no
 //!   failure — the real client calling from elsewhere — still gets its tokens.
 //!
+//! A source is an IPv4 address, or an IPv6 /64: one host is routinely given a whole /64 (SLAAC,
+//! privacy addresses), so counting single IPv6 addresses would let a caller rotate past the
+//! throttle.
+//!
 //! A success clears its source's count. Counters are bounded in number and forgotten after
 //! an hour, so a flood of made-up client ids cannot grow memory without bound.
 //!
@@ -108,6 +112,7 @@ fn read(counter: Option<Counter>, now: Instant, window: Duration) -> (u32, Insta
 impl Throttle {
     /// `Err(retry after)` when `client_id` is throttled for `source`.
     pub fn check(&self, client_id: &str, source: IpAddr, l: Limits) -> Result<(), Duration> {
+        let source = source_of(source);
         let now = Instant::now();
         let pair = (client_id.to_owned(), source);
         let (mine, my_end) = read(self.by_source.get(&pair), now, l.window);
@@ -123,6 +128,7 @@ impl Throttle {
 
     /// Counts a failed authentication of `client_id` from `source`.
     pub fn failed(&self, client_id: &str, source: IpAddr, l: Limits) {
+        let source = source_of(source);
         self.count_failure(client_id, source, l);
         self.share(client_id, source, false);
     }
@@ -136,10 +142,11 @@ impl Throttle {
 
     /// Counts an attempt made on another replica, as if made here (not shared again).
     pub fn apply_shared(&self, a: &Attempt, l: Limits) {
+        let source = source_of(a.source);
         if a.ok {
-            self.by_source.invalidate(&(a.client.clone(), a.source));
+            self.by_source.invalidate(&(a.client.clone(), source));
         } else {
-            self.count_failure(&a.client, a.source, l);
+            self.count_failure(&a.client, source, l);
         }
     }
 
@@ -175,12 +182,24 @@ impl Throttle {
 
     /// A successful authentication clears its source's count.
     pub fn succeeded(&self, client_id: &str, source: IpAddr) {
+        let source = source_of(source);
         let pair = (client_id.to_owned(), source);
         // Only a source with failures has anything to clear (here or elsewhere).
         if self.by_source.contains_key(&pair) {
             self.by_source.invalidate(&pair);
             self.share(client_id, source, true);
         }
+    }
+}
+
+/// The source an address counts as: an IPv4 address (an IPv4-mapped IPv6 one included) as it
+/// is, an IPv6 address as its /64.
+pub fn source_of(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(
+            u128::from(v6) & !((1u128 << 64) - 1),
+        )),
+        v4 => v4,
     }
 }
 
@@ -196,6 +215,23 @@ mod tests {
 
     fn ip(last: u8) -> IpAddr {
         IpAddr::from([192, 0, 2, last])
+    }
+
+    #[test]
+    fn an_ipv6_source_is_its_64_and_a_mapped_one_its_ipv4_address() {
+        let t = Throttle::default();
+        let host = |s: &str| s.parse::<IpAddr>().unwrap();
+        // Three failures from three addresses of one /64 are one source's.
+        for a in ["2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff::3"] {
+            t.failed("c", host(a), L);
+        }
+        assert!(t.check("c", host("2001:db8:1:2::99"), L).is_err());
+        assert!(
+            t.check("c", host("2001:db8:1:3::1"), L).is_ok(),
+            "another /64"
+        );
+        assert_eq!(source_of(host("::ffff:192.0.2.7")), ip(7));
+        assert_eq!(source_of(ip(7)), ip(7));
     }
 
     #[test]

@@ -71,6 +71,8 @@ pub async fn serve(listener: TcpListener, state: Arc<State>, token: Option<Arc<s
                 continue;
             }
         };
+        // The loopback rule sees a dual-stack IPv4 peer as the IPv4 address it is.
+        let peer = crate::conn::canonical(peer);
         let (state, token, http) = (state.clone(), token.clone(), http.clone());
         tokio::spawn(async move {
             let _slot = slot;

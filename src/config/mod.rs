@@ -233,7 +233,7 @@ fn parse_addr(key: &str, s: &str) -> Result<SocketAddr, ConfigError> {
     s.parse().map_err(|_| {
         bad(
             key,
-            format!("{s:?} is not an address such as \"127.0.0.1:8443\""),
+            format!("{s:?} is not an address such as \"127.0.0.1:8443\" or \"[::]:8443\""),
         )
     })
 }

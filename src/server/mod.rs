@@ -85,6 +85,7 @@ pub async fn run(
             },
             () = &mut shutdown => break,
         };
+        let peer = crate::conn::canonical(peer);
         let state = state.clone();
         let builder = builder.clone();
         let stopping = stopping.clone();

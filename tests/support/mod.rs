@@ -300,7 +300,17 @@ pub async fn spawn_gateway_toml(toml: &str) -> Gateway {
 /// certificate (cert.pem, key.pem); files already in `dir` (a signing key, a state folder)
 /// are kept, as for a restarted gateway.
 pub async fn spawn_gateway_in(dir: tempfile::TempDir, toml: &str) -> Gateway {
-    let pki = storegate::tls::DevPki::generate(&["localhost", "127.0.0.1"]).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    spawn_gateway_on(listener, dir, toml).await
+}
+
+/// `spawn_gateway_in`, serving on `listener` (an IPv6 or dual-stack one, say).
+pub async fn spawn_gateway_on(
+    listener: TcpListener,
+    dir: tempfile::TempDir,
+    toml: &str,
+) -> Gateway {
+    let pki = storegate::tls::DevPki::generate(&["localhost", "127.0.0.1", "::1"]).unwrap();
     std::fs::write(dir.path().join("cert.pem"), &pki.cert_pem).unwrap();
     std::fs::write(dir.path().join("key.pem"), &pki.key_pem).unwrap();
     let path = dir.path().join("gateway.toml");
@@ -309,7 +319,6 @@ pub async fn spawn_gateway_in(dir: tempfile::TempDir, toml: &str) -> Gateway {
     let state = Arc::new(State::new(config).expect("gateway state"));
     let reloader = storegate::reload::spawn(state.clone(), path).unwrap();
     storegate::cluster::spawn(&state).unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     state.shared.health.set_ready();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();

@@ -97,3 +97,25 @@ async fn an_ipv4_caller_on_a_dual_stack_listener_is_its_ipv4_address() {
     );
     assert_eq!(attempt(SECRET, "198.51.100.9").await, StatusCode::OK);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upstream_on_ipv6_loopback_is_reached_on_both_paths() {
+    let Some(up_listener) = ipv6_listener("[::1]:0").await else {
+        return;
+    };
+    let (up, log) = spawn_upstream_on(up_listener);
+    assert!(up.is_ipv6());
+    // The route's upstream is "http://[::1]:PORT".
+    let gw = spawn_gateway(up, "").await;
+    let token = gw.token("backoffice-app", SECRET).await;
+    for client in [&gw.client, &gw.http2_client()] {
+        let resp = client
+            .get(gw.url("/admin/echo"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+    }
+    assert_eq!(log.requests.load(std::sync::atomic::Ordering::SeqCst), 2);
+}

@@ -35,7 +35,11 @@ pub struct UpstreamLog {
 /// * `/…/upload`: reads the body as it streams, answers with the byte count;
 /// * `/…/download?bytes=N`: streams N bytes in 64 KiB chunks.
 pub async fn spawn_upstream() -> (SocketAddr, Arc<UpstreamLog>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    spawn_upstream_on(TcpListener::bind("127.0.0.1:0").await.unwrap())
+}
+
+/// `spawn_upstream`, serving on `listener` (an IPv6 one, say).
+pub fn spawn_upstream_on(listener: TcpListener) -> (SocketAddr, Arc<UpstreamLog>) {
     let addr = listener.local_addr().unwrap();
     let log = Arc::new(UpstreamLog::default());
     let log2 = log.clone();

@@ -358,20 +358,9 @@ async fn a_distributed_guess_meets_the_per_client_ceiling() {
         t.insert("throttle".into(), throttle.into());
     }))
     .await;
-    let attempt = |secret: &'static str, from: String| {
-        let form = [
-            ("grant_type", "client_credentials"),
-            ("client_id", "backoffice-app"),
-            ("client_secret", secret),
-        ];
-        let req = gw.client.post(gw.url("/connect/token")).form(&form);
-        async move {
-            req.header("x-forwarded-for", from)
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }
+    let gw = &gw;
+    let attempt = |secret: &'static str, from: String| async move {
+        gw.token_attempt_from(secret, &from).await
     };
     for i in 0..3 {
         assert_eq!(attempt("wrong", format!("203.0.113.{i}")).await, 400);

@@ -70,21 +70,7 @@ async fn an_ipv4_caller_on_a_dual_stack_listener_is_its_ipv4_address() {
     assert_eq!(seen["x-forwarded-for"], "127.0.0.1", "not ::ffff:127.0.0.1");
     // 127.0.0.1/32 is trusted: the throttle counts the caller X-Forwarded-For names, so one
     // caller's failures do not throttle another behind the same proxy.
-    let attempt = |secret: &'static str, from: &'static str| {
-        let form = [
-            ("grant_type", "client_credentials"),
-            ("client_id", "backoffice-app"),
-            ("client_secret", secret),
-        ];
-        let req = gw.client.post(gw.url("/connect/token")).form(&form);
-        async move {
-            req.header("x-forwarded-for", from)
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }
-    };
+    let attempt = |secret: &'static str, from: &'static str| gw.token_attempt_from(secret, from);
     for _ in 0..5 {
         assert_eq!(
             attempt("wrong", "203.0.113.7").await,

@@ -400,6 +400,22 @@ impl Gateway {
         g
     }
 
+    /// A token request for backoffice-app with `secret`, sent as if a trusted proxy relayed it
+    /// for the caller `from` (`X-Forwarded-For`): its status.
+    pub async fn token_attempt_from(&self, secret: &str, from: &str) -> reqwest::StatusCode {
+        let form = [
+            ("grant_type", "client_credentials"),
+            ("client_id", "backoffice-app"),
+            ("client_secret", secret),
+        ];
+        let req = self.client.post(self.url("/connect/token")).form(&form);
+        req.header("x-forwarded-for", from)
+            .send()
+            .await
+            .unwrap()
+            .status()
+    }
+
     /// Replaces a file and waits until the watcher has stored the generation built from it.
     pub async fn reload_file(&self, name: &str, contents: impl AsRef<[u8]>) {
         let stored = self.state.shared.reloads.succeeded.load(Ordering::SeqCst);

@@ -76,6 +76,24 @@ async fn read_until(stdout: &mut Lines, seen: &mut String, marker: &str) -> Stri
     found.unwrap_or_else(|_| panic!("no log line with {marker:?} in:\n{seen}"))
 }
 
+/// Waits until `n` access lines are out (each is written once its answer is sent, so the last
+/// may follow the client's read of it), stops the binary and adds the rest of its stdout.
+async fn stop_after_access_lines(
+    child: &mut Child,
+    stdout: &mut Lines,
+    seen: &mut String,
+    n: usize,
+) {
+    while seen.matches("storegate::access").count() < n {
+        read_until(stdout, seen, "storegate::access").await;
+    }
+    child.start_kill().unwrap();
+    let _ = child.wait().await;
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).await.unwrap();
+    seen.push_str(&rest);
+}
+
 #[tokio::test]
 async fn logs_name_requests_but_never_secrets_or_tokens() {
     let dir = tempfile::tempdir().unwrap();
@@ -128,16 +146,7 @@ async fn logs_name_requests_but_never_secrets_or_tokens() {
         .await
         .unwrap();
 
-    // Each access line is written once its answer is sent, so the last may follow the
-    // client's read of it: wait for all five before stopping the gateway.
-    while seen.matches("storegate::access").count() < 5 {
-        read_until(&mut stdout, &mut seen, "storegate::access").await;
-    }
-    child.start_kill().unwrap();
-    let _ = child.wait().await;
-    let mut rest = String::new();
-    stdout.read_to_string(&mut rest).await.unwrap();
-    seen.push_str(&rest);
+    stop_after_access_lines(&mut child, &mut stdout, &mut seen, 5).await;
     let mut stderr = String::new();
     child
         .stderr
@@ -373,14 +382,7 @@ api = "store"
         .await
         .unwrap();
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
-    while seen.matches("storegate::access").count() < 3 {
-        read_until(&mut stdout, &mut seen, "storegate::access").await;
-    }
-    child.start_kill().unwrap();
-    let _ = child.wait().await;
-    let mut rest = String::new();
-    stdout.read_to_string(&mut rest).await.unwrap();
-    seen.push_str(&rest);
+    stop_after_access_lines(&mut child, &mut stdout, &mut seen, 3).await;
     assert!(
         seen.lines().any(|l| l.contains("storegate::access")
             && l.contains("auth=\"mtls\"")

@@ -25,8 +25,9 @@ pub struct Asking<'a> {
     pub source: IpAddr,
     /// The certificate the caller presented, if any (see `mtls::of_request`).
     pub cert: Option<Cow<'a, Presented>>,
-    /// The URL of the endpoint asked, where the issuer gives an origin to make it from.
-    endpoint: Option<String>,
+    /// The path of the endpoint asked (its URL is an assertion's `aud` under
+    /// `[private_key_jwt] token_endpoint_audience`).
+    path: &'a str,
 }
 
 /// What a request offers to authenticate with, besides the client id.
@@ -41,7 +42,7 @@ enum Offered {
 impl<'a> Asking<'a> {
     /// The asking of a request to the endpoint at `path`, under generation `g`.
     pub fn new(
-        (headers, path): (&http::HeaderMap, &str),
+        (headers, path): (&http::HeaderMap, &'a str),
         g: &'a Generation,
         shared: &'a Shared,
         conn: &'a ConnInfo,
@@ -62,7 +63,7 @@ impl<'a> Asking<'a> {
             shared,
             source: conn.source(headers, &g.config.trusted_proxies),
             cert,
-            endpoint: crate::routes::url_for(&g.config.issuer, path),
+            path,
         }
     }
 
@@ -177,9 +178,10 @@ impl<'a> Asking<'a> {
     async fn assertion(&self, c: &Client, a: &str) -> Result<(), Refusal> {
         let (config, shared) = (&self.g.config, self.shared);
         let now = crate::token::now_unix();
+        let endpoint = crate::routes::url_for(&config.issuer, self.path);
         let expected = assertion::Expected {
             issuer: &config.issuer,
-            endpoint: self.endpoint.as_deref(),
+            endpoint: endpoint.as_deref(),
             now,
         };
         let settings = &config.private_key_jwt;

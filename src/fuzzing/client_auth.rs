@@ -170,15 +170,7 @@ fn forwarded(rest: &[u8]) {
 /// Mode 3: the input's header and claims (or claims alone under `HEADER`), signed by the key
 /// unless the input gives the signature bytes.
 fn assertion_parts(rest: &[u8]) {
-    let mut parts = rest.splitn(3, |&b| b == 0xFF);
-    let (head, claims, sig) = match (parts.next(), parts.next(), parts.next()) {
-        (Some(claims), None, _) => (HEADER, claims, None),
-        (Some(head), Some(claims), sig) => (head, claims, sig),
-        (None, ..) => unreachable!("splitn yields at least one part"),
-    };
-    let mut input = URL_SAFE_NO_PAD.encode(head);
-    input.push('.');
-    URL_SAFE_NO_PAD.encode_string(claims, &mut input);
+    let (input, sig) = super::jws_parts(rest, HEADER);
     let sig = match sig {
         Some(sig) => sig.to_vec(),
         None => sign(input.as_bytes()),

@@ -246,15 +246,7 @@ pub fn verify(data: &[u8]) {
     if let Ok(token) = std::str::from_utf8(data) {
         check_token(f, token);
     }
-    let mut parts = data.splitn(3, |&b| b == 0xFF);
-    let (head, claims, sig) = match (parts.next(), parts.next(), parts.next()) {
-        (Some(claims), None, _) => (HEADER, claims, None),
-        (Some(head), Some(claims), sig) => (head, claims, sig),
-        (None, ..) => unreachable!("splitn yields at least one part"),
-    };
-    let mut input = URL_SAFE_NO_PAD.encode(head);
-    input.push('.');
-    URL_SAFE_NO_PAD.encode_string(claims, &mut input);
+    let (input, sig) = jws_parts(data, HEADER);
     let real = f.keys.signer.sign(input.as_bytes()).expect("signing");
     check_token(f, &format!("{input}.{}", URL_SAFE_NO_PAD.encode(&real)));
     if let Some(sig) = sig {
@@ -265,6 +257,22 @@ pub fn verify(data: &[u8]) {
             "a signature the key did not make verified"
         );
     }
+}
+
+/// A fuzz input read as JWS parts: `claims` alone (under `header`), `header 0xFF claims`, or
+/// `header 0xFF claims 0xFF signature`. Returns the signing input and the signature bytes, if
+/// the input gives them.
+pub(crate) fn jws_parts<'a>(data: &'a [u8], header: &'a [u8]) -> (String, Option<&'a [u8]>) {
+    let mut parts = data.splitn(3, |&b| b == 0xFF);
+    let (head, claims, sig) = match (parts.next(), parts.next(), parts.next()) {
+        (Some(claims), None, _) => (header, claims, None),
+        (Some(head), Some(claims), sig) => (head, claims, sig),
+        (None, ..) => unreachable!("splitn yields at least one part"),
+    };
+    let mut input = URL_SAFE_NO_PAD.encode(head);
+    input.push('.');
+    URL_SAFE_NO_PAD.encode_string(claims, &mut input);
+    (input, sig)
 }
 
 /// Verifies through the (disabled) cache and directly; the two must agree. True if it verified.

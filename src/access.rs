@@ -12,6 +12,18 @@ use http::Version;
 use crate::metrics::{Counted, Metrics};
 
 /// Whether access log lines are written (the `storegate::access` target at info).
+/// The access line's method and path, when lines are written (`own`: the request's): for a
+/// decision, those of the request it judged.
+pub fn line<'a>(
+    judged: Option<&'a (http::Method, String)>,
+    own: Option<(&'a str, &'a str)>,
+) -> Option<(&'a str, &'a str)> {
+    match judged {
+        Some((method, path)) => own.map(|_| (method.as_str(), path.as_str())),
+        None => own,
+    }
+}
+
 pub fn access_log_on() -> bool {
     tracing::enabled!(target: "storegate::access", tracing::Level::INFO)
 }
@@ -32,6 +44,8 @@ pub struct Finished<'a> {
     pub protocol: Version,
     pub request_id: &'a [u8],
     pub peer: IpAddr,
+    /// A decision's answer: `line` is the request it judged.
+    pub decision: bool,
 }
 
 /// Records a finished request: the route's metrics (through the connection's memo of the last
@@ -57,6 +71,7 @@ pub fn finish(metrics: &Metrics, last: &Counted, f: &Finished<'_>) {
         protocol = ?f.protocol,
         request_id = std::str::from_utf8(f.request_id).unwrap_or("-"),
         peer = %f.peer,
+        decision = f.decision.then_some(true),
     );
 }
 

@@ -66,6 +66,12 @@ pub fn dispatch<'g>(g: &'g Generation, metrics: &Metrics, req: &Asking<'_>) -> D
             return Dispatch::Own(Own::Preflight(policy, cfg.default_error_shape));
         }
     }
+    // A proxy asking about another request: any method, and no preflight of its own.
+    if let Some(decision) = &cfg.decision
+        && decision.covers(path)
+    {
+        return Dispatch::Own(Own::Decision(decision));
+    }
     let (endpoints, oauth) = (&cfg.token_endpoints, &cfg.oauth_endpoints);
     let target = routes::resolve(endpoints, oauth, &cfg.routes, method, path);
     if req.preflight

@@ -16,6 +16,34 @@ use crate::state::{Generation, Shared};
 use crate::token::cache::Recent;
 use crate::token::verified::Verified;
 
+/// `check` for a request whose head is in a header map (hyper's path, the decision endpoint):
+/// its method, path (origin form, for a DPoP `htu`) and headers, on connection `conn`.
+pub async fn check_request(
+    (method, path, headers): (&Method, &str, &HeaderMap),
+    route: &Route,
+    g: &Generation,
+    shared: &Shared,
+    conn: &crate::conn::ConnInfo,
+) -> Result<Arc<Verified>, Refusal> {
+    let proofs = headers.get_all(dpop::DPOP);
+    let dpop = dpop::Asked {
+        proof: proofs.iter().next().map(HeaderValue::as_bytes),
+        proofs: proofs.iter().count(),
+        path,
+    };
+    let forwarded = g.config.forwarded_client_cert.as_ref();
+    let cert = crate::mtls::of_request(
+        (conn.peer.ip(), conn.client_cert.as_ref()),
+        forwarded.map(|f| &f.forwarded),
+        |name| headers.get_all(name).iter().map(HeaderValue::as_bytes),
+    );
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .map(HeaderValue::as_bytes);
+    let asked = (method, authorization, &dpop, cert.as_deref());
+    check(asked, route, g, shared, Some(&conn.recent)).await
+}
+
 /// Lets a request through to `route`, or says why not. `authorization` is the request's
 /// `Authorization` value, if it has one; `dpop`, its DPoP proof; `cert`, the client
 /// certificate its connection presented; `recent`, the last token its connection presented,

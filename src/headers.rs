@@ -33,6 +33,15 @@ pub const GRANT: HeaderName = HeaderName::from_static("x-storegate-grant");
 pub const TOKEN_TYPE: HeaderName = HeaderName::from_static("x-storegate-token-type");
 pub const IDENTITY_PREFIX: &str = "x-storegate-";
 
+/// Sets the verified identity headers (`x-storegate-*`): for the upstream on hyper's path
+/// (the relay writes the same names as bytes), and in a decision's answer.
+pub fn insert_identity(h: &mut HeaderMap, who: &crate::token::verified::Verified) {
+    h.insert(CLIENT_ID, who.client.id_header.clone());
+    h.insert(SCOPE, who.scope.clone());
+    h.insert(GRANT, http::HeaderValue::from_static(who.grant().as_str()));
+    h.insert(TOKEN_TYPE, http::HeaderValue::from_static(who.token_type()));
+}
+
 pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 pub const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 pub const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");

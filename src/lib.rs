@@ -33,6 +33,7 @@ pub mod cluster;
 pub mod config;
 pub mod conn;
 pub mod cors;
+pub mod decision;
 pub mod demo;
 pub mod devfiles;
 pub mod discovery;

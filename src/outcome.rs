@@ -9,6 +9,7 @@ use http::{HeaderValue, Response, header};
 use crate::Body;
 use crate::clients::Client;
 use crate::errors::{ErrorShape, Refusal};
+use crate::routes::Route;
 use crate::state::Generation;
 
 pub struct Outcome {
@@ -27,6 +28,8 @@ pub struct Outcome {
     pub dpop_required: bool,
     /// The guarded route's label (metrics, access log), when the request was for one.
     pub route: Option<Arc<str>>,
+    /// For a decision: the method and path of the request it judged (the access log's).
+    pub judged: Option<(http::Method, String)>,
 }
 
 impl Outcome {
@@ -40,6 +43,17 @@ impl Outcome {
             resource_metadata: None,
             dpop_required: false,
             route: None,
+            judged: None,
+        }
+    }
+
+    /// The guard's refusal of a request for `route`, challenging as the route does.
+    pub fn refused_on(route: &Route, refusal: Refusal) -> Outcome {
+        Outcome {
+            resource_metadata: route.resource_metadata.clone(),
+            dpop_required: route.dpop_required,
+            route: Some(route.label.clone()),
+            ..Outcome::refused(refusal, route.error_shape)
         }
     }
 

@@ -40,6 +40,7 @@ pub async fn answer(
         Own::Jwks => Outcome::new(Ok(document(g.keys.jwks.clone())), shape),
         Own::Document(doc) => Outcome::new(Ok(document(doc.clone())), shape),
         Own::Preflight(policy, shape) => preflight(policy, shape, &asked, shared),
+        Own::Decision(d) => crate::decision::answer(d, asked, g, shared, conn).await,
     }
 }
 

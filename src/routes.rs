@@ -66,6 +66,23 @@ pub struct OAuthEndpoint {
     pub error_shape: ErrorShape,
 }
 
+/// The decision endpoint (`[decision]`, answered by `decision`).
+#[derive(Debug, Clone)]
+pub struct Decision {
+    /// No trailing `/`; requests at it or below it are decisions.
+    pub path: String,
+    /// The proxies allowed to ask.
+    pub trusted_peers: Vec<ipnet::IpNet>,
+}
+
+impl Decision {
+    /// Whether a request for `path` asks this endpoint.
+    pub fn covers(&self, path: &str) -> bool {
+        path.strip_prefix(self.path.as_str())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    }
+}
+
 /// A guarded path prefix and the upstream it goes to.
 #[derive(Debug, Clone)]
 pub struct Route {
@@ -140,6 +157,8 @@ pub enum Own<'g> {
     Document(&'g bytes::Bytes),
     /// A CORS preflight under this policy, refused in this shape (`dispatch` decides).
     Preflight(&'g crate::cors::Policy, ErrorShape),
+    /// A decision a proxy asks for (`decision`).
+    Decision(&'g Decision),
 }
 
 impl Own<'_> {

@@ -40,6 +40,7 @@ pub async fn handle(mut req: Request<Incoming>, state: &State, conn: &ConnInfo) 
     let head_request = req.method() == Method::HEAD;
     let (outcome, cors) = handle_inner(req, &g, shared, conn).await;
     let (client, route, auth) = (outcome.client.clone(), outcome.route.clone(), outcome.auth);
+    let judged = outcome.judged.clone();
     let mut resp = outcome.into_response(&g);
     if let Some(cors) = &cors {
         cors.apply(resp.headers_mut());
@@ -55,7 +56,10 @@ pub async fn handle(mut req: Request<Incoming>, state: &State, conn: &ConnInfo) 
         route: route.as_ref(),
         status: resp.status().as_u16(),
         elapsed: start.elapsed(),
-        line: logged.as_ref().map(|(m, uri, _)| (m.as_str(), uri.path())),
+        line: access::line(
+            judged.as_ref(),
+            (logged.as_ref()).map(|(m, uri, _)| (m.as_str(), uri.path())),
+        ),
         client_id: client.as_ref().map(|c| c.id.as_str()),
         auth,
         bytes_in: logged.as_ref().and_then(|l| l.2),
@@ -63,6 +67,7 @@ pub async fn handle(mut req: Request<Incoming>, state: &State, conn: &ConnInfo) 
         protocol: version,
         request_id: request_id.as_bytes(),
         peer: conn.peer.ip(),
+        decision: judged.is_some(),
     };
     access::finish(&shared.metrics, &conn.counted, &finished);
     resp.headers_mut().insert(X_REQUEST_ID, request_id);
@@ -132,34 +137,12 @@ async fn answer(
         }
         Dispatch::Route(route) => route,
     };
-    let recent = Some(&conn.recent);
-    let proofs = req.headers().get_all(crate::dpop::DPOP);
-    let dpop = crate::dpop::Asked {
-        proof: proofs.iter().next().map(HeaderValue::as_bytes),
-        proofs: proofs.iter().count(),
-        path: req.uri().path(),
-    };
-    let forwarded = g.config.forwarded_client_cert.as_ref();
-    let cert = crate::mtls::of_request(
-        (conn.peer.ip(), conn.client_cert.as_ref()),
-        forwarded.map(|f| &f.forwarded),
-        |name| {
-            req.headers()
-                .get_all(name)
-                .iter()
-                .map(HeaderValue::as_bytes)
-        },
-    );
-    let asked = (req.method(), authorization(&req), &dpop, cert.as_deref());
-    let who = match crate::guard::check(asked, route, g, shared, recent).await {
+    let asked = (req.method(), req.uri().path(), req.headers());
+    let who = match crate::guard::check_request(asked, route, g, shared, conn).await {
         Ok(who) => who,
         Err(refusal) => {
-            return Outcome {
-                resource_metadata: route.resource_metadata.clone(),
-                dpop_required: route.dpop_required,
-                route: Some(route.label.clone()),
-                ..refuse(req, refusal, route.error_shape).await
-            };
+            crate::body::drain_for_refusal(req).await;
+            return Outcome::refused_on(route, refusal);
         }
     };
     let result = shared.upstream.forward(req, route, Some(&who), conn).await;
@@ -169,12 +152,6 @@ async fn answer(
         route: Some(route.label.clone()),
         ..Outcome::new(result, route.error_shape)
     }
-}
-
-fn authorization<B>(req: &Request<B>) -> Option<&[u8]> {
-    req.headers()
-        .get(header::AUTHORIZATION)
-        .map(HeaderValue::as_bytes)
 }
 
 /// A refusal of a request whose body is still unread.

@@ -9,6 +9,7 @@ use std::time::Duration;
 mod client_auth;
 mod clients;
 mod cors;
+mod decision;
 mod defaults;
 mod dpop;
 mod raw;
@@ -148,6 +149,8 @@ pub struct Config {
     pub private_key_jwt: crate::assertion::Settings,
     /// Certificates a TLS-terminating proxy passes on (`[forwarded_client_cert]`).
     pub forwarded_client_cert: Option<ForwardedClientCert>,
+    /// The decision endpoint a proxy in front asks (`[decision]`).
+    pub decision: Option<crate::routes::Decision>,
     pub clients: Clients,
     /// The file more clients were read from, if any (watched for changes).
     pub clients_file: Option<PathBuf>,
@@ -273,6 +276,10 @@ impl RawConfig {
         tls::fit_clients(&mut cfg)?;
         cfg.routes = routes::routes(&self.routes, &cfg.clients, &cfg.issuer, &cors)?;
         dpop::routes_fit(&cfg.dpop, &cfg.routes)?;
+        if let Some(d) = &self.decision {
+            let own = (&cfg.token_endpoints[..], &cfg.oauth_endpoints[..]);
+            cfg.decision = Some(d.validate(&cfg.routes, own)?);
+        }
         cfg.throttle = self.throttle.validate()?;
         cfg.private_key_jwt = self.private_key_jwt.validate()?;
         cfg.limits = self.limits.validate()?;
@@ -394,6 +401,7 @@ impl RawServer {
             clients_file: None,
             jwks_files: Vec::new(),
             forwarded_client_cert: None,
+            decision: None,
             private_key_jwt: raw::RawPrivateKeyJwt::default().validate()?,
             routes: Vec::new(),
             demo_upstream: None,

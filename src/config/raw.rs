@@ -37,6 +37,7 @@ pub struct RawConfig {
     pub cluster: Option<RawCluster>,
     pub cors: Option<RawCors>,
     pub forwarded_client_cert: Option<RawForwardedClientCert>,
+    pub decision: Option<super::decision::RawDecision>,
     #[serde(default)]
     pub private_key_jwt: RawPrivateKeyJwt,
     #[serde(default)]

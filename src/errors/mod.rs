@@ -104,6 +104,9 @@ pub enum Refusal {
     GatewayTimeout,
     #[error("internal error")]
     Internal,
+    /// The decision endpoint asked by a peer not in `decision.trusted_peers`.
+    #[error("decision asked by an untrusted peer")]
+    UntrustedDecisionPeer,
 }
 
 /// One row of the status table.
@@ -235,6 +238,11 @@ impl Refusal {
                 row(S::FORBIDDEN, "insufficient_scope", detail)
             }
             Refusal::NotFound => row(S::NOT_FOUND, "not_found", "no API is served at this path"),
+            Refusal::UntrustedDecisionPeer => row(
+                S::FORBIDDEN,
+                "access_denied",
+                "the decision endpoint answers only the proxies trusted to ask",
+            ),
             Refusal::CorsRefused(d) => row(S::FORBIDDEN, "invalid_request", d),
             Refusal::InvalidDpopProof(d) => dpop_row(S::BAD_REQUEST, "invalid_dpop_proof", d),
             Refusal::DpopProofRefused(d) => dpop_row(S::UNAUTHORIZED, "invalid_dpop_proof", d),

@@ -40,6 +40,7 @@ fn status_table() {
         (Refusal::InvalidToken("x"), 401, 401),
         (scope(), 403, 403),
         (Refusal::NotFound, 404, 404),
+        (Refusal::UntrustedDecisionPeer, 403, 403),
         (Refusal::TooManyRequests, 429, 429),
         (
             Refusal::TooManyFailures {

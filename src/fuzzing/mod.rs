@@ -373,7 +373,9 @@ pub fn path(data: &[u8]) {
             .max_by_key(|r| r.prefix.len());
         match resolve(endpoints, &[], routes, &method, &p) {
             Target::Own(Own::Token(e)) => assert_eq!(e.path, p),
-            Target::Own(Own::OAuth(_) | Own::Document(_) | Own::Preflight(..)) => {
+            Target::Own(
+                Own::OAuth(_) | Own::Document(_) | Own::Preflight(..) | Own::Decision(_),
+            ) => {
                 unreachable!("the table has none, and resolve finds no documents or preflights")
             }
             Target::Own(Own::Health) => assert!(read && p == HEALTH_PATH && endpoint.is_none()),

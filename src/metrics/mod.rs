@@ -56,6 +56,7 @@ pub struct Metrics {
     pub dpop_replay_entries: Gauge,
     pub dpop_cluster_claims: Family<OutcomeLabel, Counter>,
     pub client_auth: Family<MethodOutcome, Counter>,
+    pub decisions: Family<OutcomeLabel, Counter>,
 }
 
 impl Default for Metrics {
@@ -87,6 +88,7 @@ impl Metrics {
             dpop_replay_entries: Gauge::default(),
             dpop_cluster_claims: Family::default(),
             client_auth: Family::default(),
+            decisions: Family::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -184,6 +186,11 @@ impl Metrics {
             "client_authentications",
             "Client authentications at the token, revocation and introspection endpoints, by method (client_secret_basic, client_secret_post, tls_client_auth, self_signed_tls_client_auth, none: a public client naming itself) and outcome (accepted, refused, throttled)",
             m.client_auth.clone(),
+        );
+        r.register(
+            "decisions",
+            "Answers of the decision endpoint, by outcome (allowed, refused, untrusted_peer: asked by a peer not in decision.trusted_peers, undescribed: the original request not named)",
+            m.decisions.clone(),
         );
         r.register(
             "build",

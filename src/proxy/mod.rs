@@ -293,16 +293,7 @@ pub fn prepare_request<B>(
         None => h.remove(headers::X_FORWARDED_HOST),
     };
     if let Some(who) = who {
-        h.insert(headers::CLIENT_ID, who.client.id_header.clone());
-        h.insert(headers::SCOPE, who.scope.clone());
-        h.insert(
-            headers::GRANT,
-            HeaderValue::from_static(who.grant().as_str()),
-        );
-        h.insert(
-            headers::TOKEN_TYPE,
-            HeaderValue::from_static(who.token_type()),
-        );
+        headers::insert_identity(h, who);
     }
     Ok(())
 }

@@ -38,6 +38,8 @@ pub(super) async fn answer<T: AsyncRead + AsyncWrite + Unpin>(
     // A body not read to its end leaves nothing to read the next head from.
     let unread = seen.body_left > 0;
     let mut auth = None;
+    // One of the gateway's own answers: its route label and the request it judged (decisions).
+    let (mut own_route, mut judged) = (None, None);
     let (status, bytes_out, client, route) = match plan {
         Plan::Forward(route, who) => {
             let req = exchange::Request {
@@ -92,8 +94,9 @@ pub(super) async fn answer<T: AsyncRead + AsyncWrite + Unpin>(
         }
         Plan::Own(own, asked) => {
             edits.close |= unread;
-            let outcome = crate::own::answer(own, *asked, g, shared, conn).await;
+            let mut outcome = crate::own::answer(own, *asked, g, shared, conn).await;
             let client = outcome.client.clone();
+            (auth, own_route, judged) = (outcome.auth, outcome.route.take(), outcome.judged.take());
             let (parts, body) = outcome.into_response(g).into_parts();
             // The gateway's own answers are whole in memory.
             let body = body.collect().await.map_or(Bytes::new(), |b| b.to_bytes());
@@ -108,10 +111,13 @@ pub(super) async fn answer<T: AsyncRead + AsyncWrite + Unpin>(
         }
     };
     let finished = Finished {
-        route: route.map(|r| &r.label),
+        route: route.map(|r| &r.label).or(own_route.as_ref()),
         status,
         elapsed: started.elapsed(),
-        line: (seen.access.as_ref()).map(|(m, p)| (m.as_str(), p.as_str())),
+        line: access::line(
+            judged.as_ref(),
+            (seen.access.as_ref()).map(|(m, p)| (m.as_str(), p.as_str())),
+        ),
         client_id: client.as_ref().map(|c| c.id.as_str()),
         auth,
         bytes_in: seen.bytes_in,
@@ -119,6 +125,7 @@ pub(super) async fn answer<T: AsyncRead + AsyncWrite + Unpin>(
         protocol: Version::HTTP_11,
         request_id: seen.request_id.as_bytes(),
         peer: conn.peer.ip(),
+        decision: judged.is_some(),
     };
     access::finish(&shared.metrics, &conn.counted, &finished);
     Some(edits.close)

@@ -5,6 +5,7 @@
 
 pub mod dpop;
 mod mint;
+pub mod nginx;
 pub mod pki;
 mod redis_server;
 pub mod replicas;

@@ -416,3 +416,54 @@ fn config_mistakes_name_their_key() {
         assert!(err.contains(key) && err.contains(says), "{decision}: {err}");
     }
 }
+
+/// The shipped proxy examples ask the same path and pass on every identity header the
+/// decision answers with.
+#[test]
+fn the_shipped_examples_agree_with_the_gateway() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/decision");
+    let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+    let identity = [
+        storegate::headers::CLIENT_ID,
+        storegate::headers::SCOPE,
+        storegate::headers::GRANT,
+        storegate::headers::TOKEN_TYPE,
+    ];
+    let yaml = |f: &str| serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&read(f)).unwrap();
+    let ingress = yaml("ingress-nginx.yaml");
+    let notes = &ingress["metadata"]["annotations"];
+    let url = notes["nginx.ingress.kubernetes.io/auth-url"].as_str().unwrap();
+    assert!(url.ends_with(DECISION), "{url}");
+    let passed = notes["nginx.ingress.kubernetes.io/auth-response-headers"]
+        .as_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    let traefik = yaml("traefik.yml");
+    let forward = &traefik["http"]["middlewares"]["storegate"]["forwardAuth"];
+    assert!(forward["address"].as_str().unwrap().ends_with(DECISION));
+    let traefik_passes: Vec<String> = (forward["authResponseHeaders"].as_sequence().unwrap())
+        .iter()
+        .map(|h| h.as_str().unwrap().to_ascii_lowercase())
+        .collect();
+    let nginx = read("nginx/storegate-guard.conf").to_ascii_lowercase();
+    for name in identity {
+        let name = name.as_str();
+        assert!(passed.split(',').any(|h| h == name), "ingress-nginx: {name}");
+        assert!(traefik_passes.iter().any(|h| h == name), "traefik: {name}");
+        assert!(nginx.contains(&format!("proxy_set_header {name} ")), "nginx: {name}");
+        let variable = name.replace('-', "_");
+        assert!(nginx.contains(&format!("$upstream_http_{variable};")), "nginx: {name}");
+    }
+    let envoy = yaml("envoy-ext-authz.yaml");
+    let authz = &envoy["http_filters"][0]["typed_config"]["http_service"];
+    assert_eq!(authz["path_prefix"], DECISION);
+    let asked: Vec<&str> = (authz["authorization_request"]["allowed_headers"]["patterns"])
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|p| p["exact"].as_str().unwrap())
+        .collect();
+    for header in ["authorization", "dpop", "x-forwarded-client-cert"] {
+        assert!(asked.contains(&header), "envoy asks without {header}");
+    }
+}

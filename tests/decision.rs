@@ -432,7 +432,9 @@ fn the_shipped_examples_agree_with_the_gateway() {
     let yaml = |f: &str| serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&read(f)).unwrap();
     let ingress = yaml("ingress-nginx.yaml");
     let notes = &ingress["metadata"]["annotations"];
-    let url = notes["nginx.ingress.kubernetes.io/auth-url"].as_str().unwrap();
+    let url = notes["nginx.ingress.kubernetes.io/auth-url"]
+        .as_str()
+        .unwrap();
     assert!(url.ends_with(DECISION), "{url}");
     let passed = notes["nginx.ingress.kubernetes.io/auth-response-headers"]
         .as_str()
@@ -448,11 +450,20 @@ fn the_shipped_examples_agree_with_the_gateway() {
     let nginx = read("nginx/storegate-guard.conf").to_ascii_lowercase();
     for name in identity {
         let name = name.as_str();
-        assert!(passed.split(',').any(|h| h == name), "ingress-nginx: {name}");
+        assert!(
+            passed.split(',').any(|h| h == name),
+            "ingress-nginx: {name}"
+        );
         assert!(traefik_passes.iter().any(|h| h == name), "traefik: {name}");
-        assert!(nginx.contains(&format!("proxy_set_header {name} ")), "nginx: {name}");
+        assert!(
+            nginx.contains(&format!("proxy_set_header {name} ")),
+            "nginx: {name}"
+        );
         let variable = name.replace('-', "_");
-        assert!(nginx.contains(&format!("$upstream_http_{variable};")), "nginx: {name}");
+        assert!(
+            nginx.contains(&format!("$upstream_http_{variable};")),
+            "nginx: {name}"
+        );
     }
     let envoy = yaml("envoy-ext-authz.yaml");
     let authz = &envoy["http_filters"][0]["typed_config"]["http_service"];

@@ -395,3 +395,50 @@ api = "store"
         "the assertion appears in the log:\n{seen}"
     );
 }
+
+/// A decision's access line names the request it judged (method, path without the query,
+/// route), its client, and `decision=true`; the token never appears.
+#[tokio::test]
+async fn a_decision_is_logged_as_the_request_it_judged() {
+    let dir = tempfile::tempdir().unwrap();
+    let dead = support::dead_address().await;
+    let config = binary_config(&format!(
+        "scopes = [\"write\"]\n[[routes]]\nprefix = \"/api/\"\nupstream = \"http://{dead}\"\n\
+         api = \"store\"\n[decision]\npath = \"/_storegate\"\ntrusted_peers = [\"127.0.0.1\"]\n"
+    ));
+    let path = dir.path().join("gateway.toml");
+    std::fs::write(&path, config).unwrap();
+    let (mut child, mut stdout, mut seen, port) = start(&path).await;
+    let (client, resp) = token_request(dir.path(), port).await;
+    let body: serde_json::Value = resp.json().await.unwrap();
+    let token = body["access_token"].as_str().unwrap().to_owned();
+    let asked = client
+        .get(format!("https://127.0.0.1:{port}/_storegate"))
+        .bearer_auth(&token)
+        .header("x-forwarded-method", "POST")
+        .header("x-forwarded-uri", "/api/orders?page=in-the-query")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(asked.status(), 200);
+    stop_after_access_lines(&mut child, &mut stdout, &mut seen, 2).await;
+    let line = seen
+        .lines()
+        .find(|l| l.contains("storegate::access") && l.contains("decision=true"))
+        .unwrap_or_else(|| panic!("no decision access line:\n{seen}"));
+    for field in [
+        "method=POST",
+        "path=\"/api/orders\"",
+        "route=\"/api/\"",
+        "status=200",
+        "client_id=\"logged-client\"",
+        "auth=\"bearer\"",
+    ] {
+        assert!(line.contains(field), "{field} missing: {line}");
+    }
+    let signature = token.rsplit('.').next().unwrap();
+    assert!(
+        !seen.contains(signature) && !seen.contains("in-the-query"),
+        "{seen}"
+    );
+}

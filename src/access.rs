@@ -11,7 +11,6 @@ use http::Version;
 
 use crate::metrics::{Counted, Metrics};
 
-/// Whether access log lines are written (the `storegate::access` target at info).
 /// The access line's method and path, when lines are written (`own`: the request's): for a
 /// decision, those of the request it judged.
 pub fn line<'a>(
@@ -24,6 +23,7 @@ pub fn line<'a>(
     }
 }
 
+/// Whether access log lines are written (the `storegate::access` target at info).
 pub fn access_log_on() -> bool {
     tracing::enabled!(target: "storegate::access", tracing::Level::INFO)
 }

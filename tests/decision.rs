@@ -153,6 +153,15 @@ async fn nginx_auth_request_passes_and_refuses_as_storegate_decides() {
         "{}",
         challenge(&resp)
     );
+    // A caller naming another request in another proxy's headers (which nginx passes on):
+    // refused, never judged in place of the request nginx forwards.
+    let resp = through(reqwest::Method::DELETE, "/admin/echo", Some(&read_only))
+        .header("x-forwarded-uri", "/admin/echo")
+        .header("x-forwarded-method", "GET")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     // A revoked token.
     let revoke = http
         .post(format!("http://{}/connect/revocation", gw.addr))
@@ -252,6 +261,18 @@ async fn traefik_and_envoy_forms_on_both_transports() {
         assert_eq!(resp.status(), StatusCode::FORBIDDEN);
         assert!(challenge(&resp).contains("insufficient_scope"));
         assert!(!resp.headers().contains_key("x-storegate-client-id"));
+        // A caller's nginx-form headers passed on by Traefik: refused, whichever would win.
+        let resp = client
+            .get(gw.url(DECISION))
+            .bearer_auth(&read_only)
+            .header("x-forwarded-method", "DELETE")
+            .header("x-forwarded-uri", "/admin/orders/7")
+            .header("x-original-method", "GET")
+            .header("x-original-uri", "/admin/orders/7")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
         // A URI without its method is refused, never judged as the request's own GET.
         let resp = client
             .get(gw.url(DECISION))

@@ -9,6 +9,11 @@
 //! A URI header without its method header is refused rather than read as a GET: nginx's
 //! subrequest is a GET whatever the original was, so a forgotten `X-Original-Method` would
 //! judge every write as a read.
+//!
+//! Exactly one form must name the request. Each proxy sets its own headers over a caller's
+//! copies, but passes on the others' as the caller sent them (Traefik forwards every header,
+//! ingress-nginx too): were one form to win over another, a caller could name another request
+//! than the one the proxy will forward, through a proxy using the form that loses.
 
 use http::request::Parts;
 use http::{HeaderMap, Method, Uri};
@@ -37,6 +42,17 @@ pub fn of(d: &Decision, head: &Parts) -> Result<Described, &'static str> {
         ("x-original-url", "x-original-method", true),
         ("x-forwarded-uri", "x-forwarded-method", false),
     ];
+    let below = head.uri.path().strip_prefix(d.path.as_str()).unwrap_or("");
+    let named = pairs
+        .iter()
+        .filter(|(uri, ..)| h.contains_key(*uri))
+        .count();
+    if named + usize::from(!below.is_empty()) > 1 {
+        return Err(
+            "the decision request names the original request in more than one way \
+                    (a caller's header passed on by the proxy?)",
+        );
+    }
     for (uri_name, method_name, absolute) in pairs {
         let Some(uri) = one(h, uri_name)? else {
             continue;
@@ -55,7 +71,6 @@ pub fn of(d: &Decision, head: &Parts) -> Result<Described, &'static str> {
         return origin_form(method, target);
     }
     // Envoy: the original path below the decision path.
-    let below = head.uri.path().strip_prefix(d.path.as_str()).unwrap_or("");
     if !below.starts_with('/') {
         return Err(
             "the decision request does not name the original request: send \
@@ -190,6 +205,25 @@ mod tests {
             ("x-original-method", "GET"),
         ];
         assert!(of(&d, &asked("GET", "/authz", &twice)).is_err());
+        // A caller's header of another form, passed on by the proxy: never chosen over the
+        // proxy's own, whichever form the proxy uses.
+        let nginx = [
+            ("x-original-uri", "/admin/x"),
+            ("x-original-method", "DELETE"),
+        ];
+        let traefik = [
+            ("x-forwarded-uri", "/shop/x"),
+            ("x-forwarded-method", "GET"),
+        ];
+        let ingress = [
+            ("x-original-url", "https://s/shop/x"),
+            ("x-original-method", "GET"),
+        ];
+        for (a, b) in [(&nginx, &traefik), (&traefik, &nginx), (&ingress, &nginx)] {
+            let both: Vec<_> = a.iter().chain(b.iter()).copied().collect();
+            assert!(of(&d, &asked("GET", "/authz", &both)).is_err(), "{both:?}");
+        }
+        assert!(of(&d, &asked("DELETE", "/authz/admin/x", &traefik)).is_err());
         for bad in ["admin/x", "http://other/x", "/a#b", "*", "/a b"] {
             let h = [("x-original-uri", bad), ("x-original-method", "GET")];
             assert!(of(&d, &asked("GET", "/authz", &h)).is_err(), "{bad}");

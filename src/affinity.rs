@@ -22,11 +22,10 @@ use http::{HeaderValue, Request, Response};
 use hyper::body::Incoming;
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 
 use crate::body::{Driver, Guarded};
 
-type Connection = http1::Connection<TokioIo<TcpStream>, Guarded>;
+type Connection = http1::Connection<TokioIo<crate::dial::Stream>, Guarded>;
 
 /// One upstream connection and the origin it is open to.
 struct Pinned {
@@ -99,7 +98,7 @@ impl Lease {
     /// reports it ready (driving it until then), or a new one if it closed or there is none.
     pub async fn ready(
         &mut self,
-        authority: &Authority,
+        (dial, host): (&Authority, &Authority),
         connect_timeout: Duration,
         max_head: usize,
     ) -> Result<(), std::io::Error> {
@@ -116,7 +115,7 @@ impl Lease {
             }
         }
         self.pinned = Some(Box::new(
-            connect(authority, connect_timeout, max_head).await?,
+            connect((dial, host), connect_timeout, max_head).await?,
         ));
         Ok(())
     }
@@ -193,36 +192,21 @@ impl Drop for Lease {
     }
 }
 
-/// Opens a TCP connection to `authority` (an upstream's), within `timeout`.
-pub async fn open(authority: &Authority, timeout: Duration) -> Result<TcpStream, std::io::Error> {
-    let port = authority.port_u16().unwrap_or(80);
-    // An IPv6 literal comes bracketed.
-    let host = authority
-        .host()
-        .trim_start_matches('[')
-        .trim_end_matches(']');
-    let stream = tokio::time::timeout(timeout, TcpStream::connect((host, port)))
-        .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
-    stream.set_nodelay(true)?;
-    Ok(stream)
-}
-
 /// Opens a connection to `authority` and hands it to hyper.
 async fn connect(
-    authority: &Authority,
+    (dial, host): (&Authority, &Authority),
     timeout: Duration,
     max_head: usize,
 ) -> Result<Pinned, std::io::Error> {
-    let stream = open(authority, timeout).await?;
+    let stream = crate::dial::open(dial, timeout).await?;
     let (sender, conn) = http1::Builder::new()
         .max_buf_size(max_head.max(crate::limits::MIN_HEAD_BYTES))
         .handshake(TokioIo::new(stream))
         .await
         .map_err(std::io::Error::other)?;
-    let host = HeaderValue::from_str(authority.as_str()).map_err(std::io::Error::other)?;
+    let host = HeaderValue::from_str(host.as_str()).map_err(std::io::Error::other)?;
     Ok(Pinned {
-        authority: authority.clone(),
+        authority: dial.clone(),
         host,
         sender,
         conn,

@@ -36,6 +36,7 @@ pub mod cors;
 pub mod decision;
 pub mod demo;
 pub mod devfiles;
+pub mod dial;
 pub mod discovery;
 pub mod dispatch;
 pub mod dpop;

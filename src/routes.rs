@@ -92,6 +92,9 @@ pub struct Route {
     /// "http://host:port", parsed.
     pub upstream_scheme: http::uri::Scheme,
     pub upstream_authority: http::uri::Authority,
+    /// Where its connections are opened and kept by (`dial`): the authority, or a name
+    /// standing for a unix socket (`upstream = "unix:/run/app.sock"`).
+    pub upstream_dial: http::uri::Authority,
     /// The API (token audience) a token must be for.
     pub api: String,
     pub error_shape: ErrorShape,
@@ -256,6 +259,7 @@ pub(crate) fn for_tests() -> Route {
         label: "/api/".into(),
         upstream_scheme: http::uri::Scheme::HTTP,
         upstream_authority: "127.0.0.1:9000".parse().unwrap(),
+        upstream_dial: "127.0.0.1:9000".parse().unwrap(),
         api: "store".into(),
         error_shape: ErrorShape::OAuth,
         timeout: Duration::from_secs(1),

@@ -143,7 +143,7 @@ pub(super) fn routes(
         if !seen.insert(r.prefix.clone()) {
             return Err(bad(&k("prefix"), format!("{:?} is routed twice", r.prefix)));
         }
-        let (scheme, authority) = upstream_origin(&k("upstream"), &r.upstream)?;
+        let (scheme, authority, dial) = upstream_origin(&k("upstream"), &r.upstream)?;
         if r.api.is_empty() || r.api.contains(char::is_control) {
             return Err(bad(
                 &k("api"),
@@ -158,6 +158,7 @@ pub(super) fn routes(
             label: r.prefix.as_str().into(),
             upstream_scheme: scheme,
             upstream_authority: authority,
+            upstream_dial: dial,
             api: r.api.clone(),
             error_shape: error_shape(&k("error_shape"), r.error_shape.as_deref())?,
             timeout: Duration::from_millis(positive(
@@ -190,11 +191,43 @@ pub(super) fn routes(
     Ok(routes)
 }
 
-/// An upstream given as "http://host:port": only the origin, since the path is kept as is.
+/// Longest unix socket path (`sun_path` holds 108 bytes with its NUL on Linux).
+const MAX_SOCKET_PATH: usize = 107;
+
+/// An upstream given as "http://host:port" (only the origin: the path is kept as is), or as
+/// "unix:/absolute/path.sock": its scheme, the authority its requests are sent (`Host`), and
+/// the one its connections are dialled by (`dial`).
 fn upstream_origin(
     key: &str,
     upstream: &str,
-) -> Result<(http::uri::Scheme, http::uri::Authority), ConfigError> {
+) -> Result<
+    (
+        http::uri::Scheme,
+        http::uri::Authority,
+        http::uri::Authority,
+    ),
+    ConfigError,
+> {
+    if let Some(socket) = upstream.strip_prefix("unix:") {
+        let path = std::path::Path::new(socket);
+        if !path.is_absolute() || socket.len() > MAX_SOCKET_PATH || socket.contains('\0') {
+            return Err(bad(
+                key,
+                format!(
+                    "{upstream:?}: a unix socket upstream is \"unix:\" and an absolute path of at \
+                     most {MAX_SOCKET_PATH} bytes, e.g. \"unix:/run/app/app.sock\""
+                ),
+            ));
+        }
+        let dial = crate::dial::unix_authority(path).ok_or_else(|| {
+            bad(
+                key,
+                format!("{upstream:?}: this socket path cannot be used"),
+            )
+        })?;
+        let host = http::uri::Authority::from_static(crate::dial::UNIX_HOST);
+        return Ok((http::uri::Scheme::HTTP, host, dial));
+    }
     // A URL with a password in it is secret material: name the key, never echo the value.
     if upstream.split_once("://").is_some_and(|(_, rest)| {
         rest.split(['/', '?', '#'])
@@ -218,9 +251,7 @@ fn upstream_origin(
     if scheme != &http::uri::Scheme::HTTP {
         return Err(bad(
             key,
-            format!(
-                "{upstream:?}: only http:// upstreams are supported (a sidecar's upstream is local)"
-            ),
+            format!("{upstream:?}: only http:// and unix: upstreams are supported"),
         ));
     }
     if !matches!(uri.path(), "" | "/") || uri.query().is_some() {
@@ -231,5 +262,5 @@ fn upstream_origin(
             ),
         ));
     }
-    Ok((scheme.clone(), authority.clone()))
+    Ok((scheme.clone(), authority.clone(), authority.clone()))
 }

@@ -322,6 +322,7 @@ fn routing_table() -> &'static (Vec<TokenEndpoint>, Vec<Route>) {
             label: prefix.into(),
             upstream_scheme: http::uri::Scheme::HTTP,
             upstream_authority: format!("127.0.0.1:{port}").parse().expect("authority"),
+            upstream_dial: format!("127.0.0.1:{port}").parse().expect("authority"),
             api: api.into(),
             error_shape: ErrorShape::OAuth,
             timeout: Duration::from_secs(1),

@@ -31,7 +31,7 @@ use crate::token::verified::Verified;
 
 /// The upstream side: the shared pool, and how a caller's own connections are opened.
 pub struct Upstream {
-    client: Client<HttpConnector, Guarded>,
+    client: Client<crate::dial::Connector, Guarded>,
     metrics: Arc<Metrics>,
     /// For connections of a caller's own (`affinity`), as the pool's connector has them.
     connect_timeout: Duration,
@@ -45,10 +45,14 @@ impl Upstream {
         max_head: usize,
         metrics: Arc<Metrics>,
     ) -> Upstream {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(connect_timeout));
-        connector.set_keepalive(Some(UPSTREAM_TCP_KEEPALIVE));
+        let mut tcp = HttpConnector::new();
+        tcp.set_nodelay(true);
+        tcp.set_connect_timeout(Some(connect_timeout));
+        tcp.set_keepalive(Some(UPSTREAM_TCP_KEEPALIVE));
+        let connector = crate::dial::Connector {
+            tcp,
+            timeout: connect_timeout,
+        };
         let client = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(idle_timeout)
@@ -99,7 +103,7 @@ impl Upstream {
             .affinity
             .as_ref()
             .filter(|_| route.upstream_scheme == http::uri::Scheme::HTTP)
-            .and_then(|slot| slot.checkout(&route.upstream_authority));
+            .and_then(|slot| slot.checkout(&route.upstream_dial));
         let (resp, lease) = match lease {
             // Boxed: its state (the lease, hyper's connection futures) would otherwise size
             // every request's future, the pooled ones' too, and with them the heap's layout
@@ -199,7 +203,7 @@ impl Upstream {
         }
         (lease
             .ready(
-                &route.upstream_authority,
+                (&route.upstream_dial, &route.upstream_authority),
                 self.connect_timeout,
                 self.max_head,
             )
@@ -265,7 +269,8 @@ pub fn prepare_request<B>(
     // Keep the parsed path and query as they are; only the origin changes.
     let mut parts = std::mem::take(req.uri_mut()).into_parts();
     parts.scheme = Some(route.upstream_scheme.clone());
-    parts.authority = Some(route.upstream_authority.clone());
+    // The pool's connector dials by the URI's authority (`dial`).
+    parts.authority = Some(route.upstream_dial.clone());
     parts
         .path_and_query
         .get_or_insert_with(|| http::uri::PathAndQuery::from_static("/"));
@@ -276,8 +281,16 @@ pub fn prepare_request<B>(
     let h = req.headers_mut();
     // The request id is the gateway's by now (`service::handle` kept or replaced the caller's).
     let request_id = h.get(X_REQUEST_ID).cloned();
-    // Host among them: the client sets it from the upstream URI.
+    // Host among them: the client sets it from the upstream URI, unless the URI names a
+    // unix socket (`dial`).
     headers::strip_request(h, route.forward_authorization);
+    if route.upstream_dial != route.upstream_authority {
+        let host = HeaderValue::from_str(route.upstream_authority.as_str());
+        h.insert(
+            header::HOST,
+            host.expect("an authority is a valid header value"),
+        );
+    }
     if let Some(id) = request_id {
         h.insert(X_REQUEST_ID, id);
     }

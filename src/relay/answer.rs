@@ -43,7 +43,7 @@ pub(super) async fn answer<T: AsyncRead + AsyncWrite + Unpin>(
     let (status, bytes_out, client, route) = match plan {
         Plan::Forward(route, who) => {
             let req = exchange::Request {
-                authority: &route.upstream_authority,
+                authority: &route.upstream_dial,
                 bytes: &kept.upstream_out,
                 body_left: seen.body_left,
                 head_request: seen.head_request,

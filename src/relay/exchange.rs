@@ -15,7 +15,6 @@ use std::time::Duration;
 use bytes::BytesMut;
 use http::uri::Authority;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout, timeout_at};
 
 use super::framed::Body;
@@ -31,7 +30,7 @@ pub struct Link(Option<Held>);
 
 struct Held {
     authority: Authority,
-    stream: TcpStream,
+    stream: crate::dial::Stream,
     /// Read from the upstream and not yet relayed.
     buf: BytesMut,
 }
@@ -150,7 +149,7 @@ fn stray_bytes() {
 }
 
 async fn connect(req: &Request<'_>) -> Result<Held, Failure> {
-    let stream = crate::affinity::open(req.authority, req.connect_timeout)
+    let stream = crate::dial::open(req.authority, req.connect_timeout)
         .await
         .map_err(|e| Failure::Upstream("connect", format!("cannot connect: {e}")))?;
     Ok(Held {
@@ -246,7 +245,8 @@ async fn send_body<D: AsyncRead + Unpin>(
 ) -> Result<bool, Failure> {
     let mut left = req.body_left;
     let mut chunk = vec![0u8; READ_CHUNK];
-    let (mut r, mut w) = held.stream.split();
+    // Halves that read the answer while the body is written (a unix socket's too).
+    let (mut r, mut w) = tokio::io::split(&mut held.stream);
     while left > 0 {
         let want = chunk.len().min(usize::try_from(left).unwrap_or(usize::MAX));
         tokio::select! {

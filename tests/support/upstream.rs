@@ -38,6 +38,27 @@ pub async fn spawn_upstream() -> (SocketAddr, Arc<UpstreamLog>) {
     spawn_upstream_on(TcpListener::bind("127.0.0.1:0").await.unwrap())
 }
 
+/// `spawn_upstream`, serving on a unix socket at `path` (an app server in the same pod).
+pub fn spawn_upstream_unix(path: &std::path::Path) -> Arc<UpstreamLog> {
+    let listener = tokio::net::UnixListener::bind(path).unwrap();
+    let log = Arc::new(UpstreamLog::default());
+    let log2 = log.clone();
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let log = log2.clone();
+            log.connections.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let svc = service_fn(move |req| upstream_answer(req, log.clone()));
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    log
+}
+
 /// `spawn_upstream`, serving on `listener` (an IPv6 one, say).
 pub fn spawn_upstream_on(listener: TcpListener) -> (SocketAddr, Arc<UpstreamLog>) {
     let addr = listener.local_addr().unwrap();

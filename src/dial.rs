@@ -12,6 +12,7 @@ use std::future::Future;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -53,6 +54,8 @@ use std::os::unix::ffi::OsStringExt as _;
 pub enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
+    /// To an `https://` upstream (hyper's path: the relay hands such routes to it).
+    Tls(Box<tokio_rustls::client::TlsStream<TcpStream>>),
 }
 
 /// Opens a connection to `authority` (a route's `upstream_dial`) within `timeout`.
@@ -77,10 +80,19 @@ pub async fn open(authority: &Authority, timeout: Duration) -> io::Result<Stream
 
 impl Stream {
     /// Reads what is there without waiting (`WouldBlock`: nothing).
-    pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+    pub fn try_read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Stream::Tcp(s) => s.try_read(buf),
             Stream::Unix(s) => s.try_read(buf),
+            Stream::Tls(s) => {
+                let mut read = ReadBuf::new(buf);
+                let mut cx = Context::from_waker(std::task::Waker::noop());
+                match Pin::new(s.as_mut()).poll_read(&mut cx, &mut read) {
+                    Poll::Ready(Ok(())) => Ok(read.filled().len()),
+                    Poll::Ready(Err(e)) => Err(e),
+                    Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+                }
+            }
         }
     }
 }
@@ -94,6 +106,7 @@ impl AsyncRead for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
     }
 }
@@ -107,6 +120,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
     }
 
@@ -118,6 +132,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Stream::Unix(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
         }
     }
 
@@ -125,6 +140,7 @@ impl AsyncWrite for Stream {
         match self {
             Stream::Tcp(s) => s.is_write_vectored(),
             Stream::Unix(s) => s.is_write_vectored(),
+            Stream::Tls(s) => s.is_write_vectored(),
         }
     }
 
@@ -132,6 +148,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
             Stream::Unix(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
@@ -139,6 +156,7 @@ impl AsyncWrite for Stream {
         match self.get_mut() {
             Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
             Stream::Unix(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
 }
@@ -148,16 +166,19 @@ impl Connection for Stream {
         match self {
             Stream::Tcp(s) => s.connected(),
             Stream::Unix(s) => s.connected(),
+            Stream::Tls(s) => s.get_ref().0.connected(),
         }
     }
 }
 
 /// The shared pool's connector: hyper-util's for TCP (its connect timeout, keep-alive
-/// probes, `TCP_NODELAY`), a unix socket for a unix socket's name.
+/// probes, `TCP_NODELAY`), then TLS for an `https://` upstream (the current generation's
+/// client config for its authority, `upstream_tls`); a unix socket for a unix socket's name.
 #[derive(Clone)]
 pub struct Connector {
     pub tcp: HttpConnector,
     pub timeout: Duration,
+    pub tls: Arc<arc_swap::ArcSwap<crate::upstream_tls::Configs>>,
 }
 
 type Connecting = Pin<Box<dyn Future<Output = io::Result<TokioIo<Stream>>> + Send>>;
@@ -182,10 +203,30 @@ impl tower_service::Service<Uri> for Connector {
                 Ok(TokioIo::new(Stream::Unix(stream)))
             });
         }
+        let https = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
+        let tls = https.then(|| {
+            let authority = uri.authority().cloned();
+            let config = authority
+                .as_ref()
+                .and_then(|a| self.tls.load().get(a).cloned());
+            (authority, config)
+        });
         let connecting = self.tcp.call(uri);
+        let timeout = self.timeout;
         Box::pin(async move {
-            let tcp = connecting.await.map_err(io::Error::other)?;
-            Ok(TokioIo::new(Stream::Tcp(tcp.into_inner())))
+            let tcp = connecting.await.map_err(io::Error::other)?.into_inner();
+            let Some((authority, config)) = tls else {
+                return Ok(TokioIo::new(Stream::Tcp(tcp)));
+            };
+            let (Some(authority), Some(config)) = (authority, config) else {
+                return Err(io::Error::other("no TLS settings for this upstream"));
+            };
+            let name = crate::upstream_tls::server_name(&authority).map_err(io::Error::other)?;
+            let handshake = tokio_rustls::TlsConnector::from(config).connect(name, tcp);
+            let stream = (tokio::time::timeout(timeout, handshake).await).map_err(|_| {
+                io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out")
+            })??;
+            Ok(TokioIo::new(Stream::Tls(Box::new(stream))))
         })
     }
 }

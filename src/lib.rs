@@ -69,6 +69,7 @@ pub mod state;
 pub mod throttle;
 pub mod tls;
 pub mod token;
+pub mod upstream_tls;
 
 /// The response body type: a small body the gateway wrote, or the upstream's body, streamed
 /// under an idle timeout.

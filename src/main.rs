@@ -226,6 +226,8 @@ fn check_files(cfg: &Config) -> anyhow::Result<Vec<String>> {
     } else {
         storegate::token::keys::KeySet::load(signing).context("loading the signing keys")?;
     }
+    // The https:// upstreams' CAs, client certificates and keys.
+    storegate::upstream_tls::build(&cfg.routes)?;
     Ok(notes)
 }
 

@@ -95,6 +95,8 @@ pub struct Route {
     /// Where its connections are opened and kept by (`dial`): the authority, or a name
     /// standing for a unix socket (`upstream = "unix:/run/app.sock"`).
     pub upstream_dial: http::uri::Authority,
+    /// An `https://` upstream's TLS settings (`upstream_tls`).
+    pub upstream_tls: Option<crate::upstream_tls::Files>,
     /// The API (token audience) a token must be for.
     pub api: String,
     pub error_shape: ErrorShape,
@@ -260,6 +262,7 @@ pub(crate) fn for_tests() -> Route {
         upstream_scheme: http::uri::Scheme::HTTP,
         upstream_authority: "127.0.0.1:9000".parse().unwrap(),
         upstream_dial: "127.0.0.1:9000".parse().unwrap(),
+        upstream_tls: None,
         api: "store".into(),
         error_shape: ErrorShape::OAuth,
         timeout: Duration::from_secs(1),

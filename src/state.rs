@@ -56,6 +56,8 @@ pub struct Generation {
     pub next_key_expiry: Option<u64>,
     /// When the serving certificate expires (epoch seconds), for the metrics.
     pub certificate_expiry: Option<i64>,
+    /// The TLS client configs of the `https://` upstreams (handed to the pool's connector).
+    pub upstream_tls: Arc<crate::upstream_tls::Configs>,
 }
 
 /// What outlives a configuration generation.
@@ -147,6 +149,7 @@ impl Generation {
             },
             (cas, _) => cas,
         };
+        let upstream_tls = Arc::new(crate::upstream_tls::build(&config.routes)?);
         let keys = KeySet::load(&config.signing)?;
         let remembered = memory
             .rotate_to(
@@ -182,6 +185,7 @@ impl Generation {
             client_cas,
             next_key_expiry,
             certificate_expiry,
+            upstream_tls,
         })
     }
 }
@@ -225,6 +229,7 @@ impl State {
         };
         let first = Generation::build(config, 1, &shared.key_memory)?;
         first.revoke_configured(&shared.revocations);
+        shared.upstream.use_tls(first.upstream_tls.clone());
         Ok(State {
             shared,
             current: ArcSwap::from_pointee(first),
@@ -244,6 +249,7 @@ impl State {
     pub fn store(&self, next: Generation) {
         // In force before any request sees the generation that configured them.
         next.revoke_configured(&self.shared.revocations);
+        self.shared.upstream.use_tls(next.upstream_tls.clone());
         let clients = &next.config.clients;
         self.shared.rate_limits.retain(|id| {
             clients

@@ -132,6 +132,19 @@ fn check_config_loads_the_files_start_up_would() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("dev-signing-key.pem"), "{stderr}");
+    // An https:// upstream's CA that is not PEM: the key and the file, exit 1.
+    std::fs::remove_file(dir.path().join("certs/dev-signing-key.pem")).unwrap();
+    std::fs::write(dir.path().join("upstream-ca.pem"), "not a certificate").unwrap();
+    let text = format!(
+        "{}\n[[routes]]\nprefix = \"/orders/\"\nupstream = \"https://orders.internal:8443\"\n\
+         api = \"store\"\nupstream_ca = \"upstream-ca.pem\"\n",
+        shipped()
+    );
+    std::fs::write(&path, text).unwrap();
+    let out = storegate(&["--config", path.to_str().unwrap(), "check-config"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("upstream-ca.pem") && stderr.contains("upstream_ca"), "{stderr}");
 }
 
 #[test]

@@ -220,7 +220,16 @@ impl Config {
         });
         let signing =
             std::iter::once(self.signing.key.as_path()).chain(self.signing.next_key.as_deref());
+        let upstream_tls = self.routes.iter().filter_map(|r| r.upstream_tls.as_ref());
+        let upstream_tls = upstream_tls.flat_map(|t| {
+            let client = t.client.as_ref();
+            [t.ca.as_ref(), client.map(|c| &c.0), client.map(|c| &c.1)]
+                .into_iter()
+                .flatten()
+                .map(PathBuf::as_path)
+        });
         tls.chain(signing)
+            .chain(upstream_tls)
             .chain(self.clients_file.as_deref())
             .chain(self.jwks_files.iter().map(PathBuf::as_path))
             .chain(
@@ -274,7 +283,7 @@ impl RawConfig {
             cfg.forwarded_client_cert = Some(tls::forwarded(f, cfg.tls.as_ref(), base)?);
         }
         tls::fit_clients(&mut cfg)?;
-        cfg.routes = routes::routes(&self.routes, &cfg.clients, &cfg.issuer, &cors)?;
+        cfg.routes = routes::routes(&self.routes, &cfg.clients, (&cfg.issuer, base), &cors)?;
         dpop::routes_fit(&cfg.dpop, &cfg.routes)?;
         if let Some(d) = &self.decision {
             let own = (&cfg.token_endpoints[..], &cfg.oauth_endpoints[..]);

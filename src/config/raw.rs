@@ -285,8 +285,14 @@ pub struct RawOAuthEndpoint {
 pub struct RawRoute {
     /// Path prefix, e.g. "/api/". The longest matching prefix wins.
     pub prefix: String,
-    /// Upstream origin, "http://host:port" (no path).
+    /// Upstream origin, "http://host:port" or "https://host:port" (no path), or
+    /// "unix:/absolute/path.sock".
     pub upstream: String,
+    /// https:// upstreams: the CAs its certificate must chain to (PEM); default: the system's.
+    pub upstream_ca: Option<PathBuf>,
+    /// https:// upstreams asking for a client certificate: the chain and key presented (PEM).
+    pub upstream_client_cert: Option<PathBuf>,
+    pub upstream_client_key: Option<PathBuf>,
     /// The API a token must be for (its `aud`).
     pub api: String,
     /// "oauth" (default) or "errors".

@@ -127,7 +127,7 @@ pub(super) fn oauth_endpoints(
 pub(super) fn routes(
     raw: &[RawRoute],
     clients: &Clients,
-    issuer: &str,
+    (issuer, base): (&str, &std::path::Path),
     cors: &CorsBase,
 ) -> Result<Vec<Route>, ConfigError> {
     let mut seen = HashSet::new();
@@ -144,6 +144,19 @@ pub(super) fn routes(
             return Err(bad(&k("prefix"), format!("{:?} is routed twice", r.prefix)));
         }
         let (scheme, authority, dial) = upstream_origin(&k("upstream"), &r.upstream)?;
+        let upstream_tls = upstream_tls(&k, r, &scheme, base)?;
+        if let Some(other) = (routes.iter())
+            .find(|o: &&Route| o.upstream_dial == dial && o.upstream_tls != upstream_tls)
+        {
+            return Err(bad(
+                &k("upstream"),
+                format!(
+                    "reaches the upstream of route {:?} with other TLS settings; routes to one \
+                     upstream share its connections, so give them the same",
+                    other.prefix
+                ),
+            ));
+        }
         if r.api.is_empty() || r.api.contains(char::is_control) {
             return Err(bad(
                 &k("api"),
@@ -159,6 +172,7 @@ pub(super) fn routes(
             upstream_scheme: scheme,
             upstream_authority: authority,
             upstream_dial: dial,
+            upstream_tls,
             api: r.api.clone(),
             error_shape: error_shape(&k("error_shape"), r.error_shape.as_deref())?,
             timeout: Duration::from_millis(positive(
@@ -189,6 +203,36 @@ pub(super) fn routes(
     }
     routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
     Ok(routes)
+}
+
+/// An `https://` route's TLS files (relative to the config's folder); refused on any other.
+fn upstream_tls(
+    k: &dyn Fn(&str) -> String,
+    r: &RawRoute,
+    scheme: &http::uri::Scheme,
+    base: &std::path::Path,
+) -> Result<Option<crate::upstream_tls::Files>, ConfigError> {
+    let named = [
+        ("upstream_ca", r.upstream_ca.is_some()),
+        ("upstream_client_cert", r.upstream_client_cert.is_some()),
+        ("upstream_client_key", r.upstream_client_key.is_some()),
+    ];
+    if *scheme != http::uri::Scheme::HTTPS {
+        return match named.iter().find(|(_, set)| *set) {
+            Some((key, _)) => Err(bad(&k(key), "is for https:// upstreams only")),
+            None => Ok(None),
+        };
+    }
+    let client = match (&r.upstream_client_cert, &r.upstream_client_key) {
+        (Some(cert), Some(key)) => Some((base.join(cert), base.join(key))),
+        (None, None) => None,
+        (Some(_), None) => return Err(bad(&k("upstream_client_key"), "is missing: give both")),
+        (None, Some(_)) => return Err(bad(&k("upstream_client_cert"), "is missing: give both")),
+    };
+    Ok(Some(crate::upstream_tls::Files {
+        ca: r.upstream_ca.as_ref().map(|ca| base.join(ca)),
+        client,
+    }))
 }
 
 /// Longest unix socket path (`sun_path` holds 108 bytes with its NUL on Linux).
@@ -248,10 +292,10 @@ fn upstream_origin(
             format!("{upstream:?} needs a scheme and host, e.g. \"http://127.0.0.1:9000\""),
         ));
     };
-    if scheme != &http::uri::Scheme::HTTP {
+    if scheme != &http::uri::Scheme::HTTP && scheme != &http::uri::Scheme::HTTPS {
         return Err(bad(
             key,
-            format!("{upstream:?}: only http:// and unix: upstreams are supported"),
+            format!("{upstream:?}: only http://, https:// and unix: upstreams are supported"),
         ));
     }
     if !matches!(uri.path(), "" | "/") || uri.query().is_some() {

@@ -323,6 +323,7 @@ fn routing_table() -> &'static (Vec<TokenEndpoint>, Vec<Route>) {
             upstream_scheme: http::uri::Scheme::HTTP,
             upstream_authority: format!("127.0.0.1:{port}").parse().expect("authority"),
             upstream_dial: format!("127.0.0.1:{port}").parse().expect("authority"),
+            upstream_tls: None,
             api: api.into(),
             error_shape: ErrorShape::OAuth,
             timeout: Duration::from_secs(1),

@@ -32,6 +32,8 @@ use crate::token::verified::Verified;
 /// The upstream side: the shared pool, and how a caller's own connections are opened.
 pub struct Upstream {
     client: Client<crate::dial::Connector, Guarded>,
+    /// The `https://` upstreams' client configs the connector opens connections with.
+    tls: Arc<arc_swap::ArcSwap<crate::upstream_tls::Configs>>,
     metrics: Arc<Metrics>,
     /// For connections of a caller's own (`affinity`), as the pool's connector has them.
     connect_timeout: Duration,
@@ -49,10 +51,13 @@ impl Upstream {
         tcp.set_nodelay(true);
         tcp.set_connect_timeout(Some(connect_timeout));
         tcp.set_keepalive(Some(UPSTREAM_TCP_KEEPALIVE));
+        tcp.enforce_http(false);
         let connector = crate::dial::Connector {
             tcp,
             timeout: connect_timeout,
+            tls: Arc::default(),
         };
+        let tls = connector.tls.clone();
         let client = Client::builder(TokioExecutor::new())
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(idle_timeout)
@@ -61,10 +66,17 @@ impl Upstream {
             .build(connector);
         Upstream {
             client,
+            tls,
             metrics,
             connect_timeout,
             max_head,
         }
+    }
+
+    /// Opens `https://` upstream connections with `configs` from now on (a new generation's);
+    /// connections open already keep theirs.
+    pub fn use_tls(&self, configs: Arc<crate::upstream_tls::Configs>) {
+        self.tls.store(configs);
     }
 
     /// Sends the request on and returns the upstream's response, its body streaming.

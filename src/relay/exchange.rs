@@ -111,10 +111,13 @@ impl Link {
     /// The held connection if it is to the route's upstream and still idle (and whether it
     /// was), else a new one.
     async fn take(&mut self, req: &Request<'_>) -> Result<(Held, bool), Failure> {
-        match self.0.take() {
-            Some(h) if h.authority == *req.authority && h.is_idle() => Ok((h, true)),
-            _ => Ok((connect(req).await?, false)),
+        if let Some(mut h) = self.0.take()
+            && h.authority == *req.authority
+            && h.is_idle()
+        {
+            return Ok((h, true));
         }
+        Ok((connect(req).await?, false))
     }
 }
 
@@ -122,7 +125,7 @@ impl Held {
     /// Whether the connection is as its last answer left it: open, with nothing to read.
     /// Asks the socket without waiting; the runtime's readiness already knows of a close or
     /// of bytes that came while it was idle, so an idle connection costs no system call.
-    fn is_idle(&self) -> bool {
+    fn is_idle(&mut self) -> bool {
         let mut probe = [0u8; 1];
         match self.stream.try_read(&mut probe) {
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => true,

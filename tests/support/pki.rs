@@ -69,6 +69,21 @@ impl Ca {
         }
     }
 
+    /// A server certificate for `sans` (an upstream's), valid from an hour ago for a day.
+    pub fn issue_server(&self, serial: u64, sans: Vec<SanType>) -> Identity {
+        let mut params = client_params(&[(DnType::CommonName, "upstream")], sans);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.serial_number = Some(SerialNumber::from(serial));
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        Identity {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            der: cert.der().to_vec(),
+            serial,
+        }
+    }
+
     /// A CRL revoking `serials`.
     pub fn crl(&self, serials: &[u64]) -> String {
         let now = OffsetDateTime::now_utc();

@@ -38,6 +38,68 @@ pub async fn spawn_upstream() -> (SocketAddr, Arc<UpstreamLog>) {
     spawn_upstream_on(TcpListener::bind("127.0.0.1:0").await.unwrap())
 }
 
+/// `spawn_upstream` over TLS with `identity`'s certificate, asking for client certificates
+/// issued by `client_ca` when one is given (and refusing callers without one); records the
+/// SNI each connection sent (`None`: none) in the second value.
+pub async fn spawn_upstream_tls(
+    identity: &super::pki::Identity,
+    client_ca: Option<&str>,
+) -> (
+    SocketAddr,
+    Arc<UpstreamLog>,
+    Arc<std::sync::Mutex<Vec<Option<String>>>>,
+) {
+    use rustls_pki_types::pem::PemObject;
+    let certs = rustls_pki_types::CertificateDer::pem_slice_iter(identity.cert_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = rustls_pki_types::PrivateKeyDer::from_pem_slice(identity.key_pem.as_bytes()).unwrap();
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .unwrap();
+    let builder = match client_ca {
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in rustls_pki_types::CertificateDer::pem_slice_iter(ca.as_bytes()) {
+                roots.add(c.unwrap()).unwrap();
+            }
+            let verifier =
+                rustls::server::WebPkiClientVerifier::builder_with_provider(roots.into(), provider)
+                    .build()
+                    .unwrap();
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let config = builder.with_single_cert(certs, key).unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (log, names) = (Arc::new(UpstreamLog::default()), Arc::default());
+    let (log2, names2): (_, Arc<std::sync::Mutex<Vec<Option<String>>>>) =
+        (log.clone(), Arc::clone(&names));
+    tokio::spawn(async move {
+        loop {
+            let (stream, _) = listener.accept().await.unwrap();
+            let (log, names, acceptor) = (log2.clone(), names2.clone(), acceptor.clone());
+            tokio::spawn(async move {
+                let Ok(tls) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let sni = tls.get_ref().1.server_name().map(str::to_owned);
+                names.lock().unwrap().push(sni);
+                log.connections.fetch_add(1, Ordering::SeqCst);
+                let svc = service_fn(move |req| upstream_answer(req, log.clone()));
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tls), svc)
+                    .await;
+            });
+        }
+    });
+    (addr, log, names)
+}
+
 /// `spawn_upstream`, serving on a unix socket at `path` (an app server in the same pod).
 pub fn spawn_upstream_unix(path: &std::path::Path) -> Arc<UpstreamLog> {
     let listener = tokio::net::UnixListener::bind(path).unwrap();

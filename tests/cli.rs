@@ -40,9 +40,9 @@ fn bad_configs_exit_64_and_name_the_key_and_value() {
         ),
         (
             "upstream = \"http://127.0.0.1:9081\"",
-            "upstream = \"https://127.0.0.1:9081\"",
+            "upstream = \"ftp://127.0.0.1:9081\"",
             "routes[0].upstream",
-            "https://127.0.0.1:9081",
+            "ftp://127.0.0.1:9081",
         ),
         (
             "shape = \"oauth2-token\"",
@@ -144,7 +144,10 @@ fn check_config_loads_the_files_start_up_would() {
     let out = storegate(&["--config", path.to_str().unwrap(), "check-config"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("upstream-ca.pem") && stderr.contains("upstream_ca"), "{stderr}");
+    assert!(
+        stderr.contains("upstream-ca.pem") && stderr.contains("upstream_ca"),
+        "{stderr}"
+    );
 }
 
 #[test]

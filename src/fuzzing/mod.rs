@@ -8,6 +8,7 @@
 
 mod client_auth;
 mod config;
+mod decision;
 mod dpop;
 mod relay;
 #[cfg(test)]
@@ -16,6 +17,7 @@ mod two_paths;
 
 pub use client_auth::client_auth;
 pub use config::config;
+pub use decision::decision;
 pub use dpop::dpop;
 pub use relay::relay;
 pub use two_paths::two_paths;
@@ -405,6 +407,7 @@ pub const TARGETS: &[(&str, FuzzTarget)] = &[
     ("two_paths", two_paths),
     ("dpop", dpop),
     ("client_auth", client_auth),
+    ("decision", decision),
 ];
 
 #[cfg(test)]

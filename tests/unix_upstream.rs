@@ -97,7 +97,7 @@ fn socket_mistakes_name_their_key() {
         ("unix:app.sock", "absolute path"),
         ("unix:", "absolute path"),
         (long.as_str(), "absolute path"),
-        ("ftp://127.0.0.1:21", "only http:// and unix:"),
+        ("ftp://127.0.0.1:21", "unix: upstreams are supported"),
     ] {
         let upstream = if upstream.starts_with('/') {
             format!("unix:{upstream}")

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -75,16 +75,7 @@ pub fn load(files: &TlsFiles) -> anyhow::Result<Loaded> {
             "generated a development TLS certificate for localhost; trust the CA file to call the gateway, never use it in production"
         );
     }
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&files.cert)
-        .with_context(|| format!("cannot read TLS certificate {}", files.cert.display()))?
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("TLS certificate {} is not valid PEM", files.cert.display()))?;
-    if certs.is_empty() {
-        bail!(
-            "TLS certificate {} holds no certificate",
-            files.cert.display()
-        );
-    }
+    let certs = crate::pem::certificates(&files.cert).context("the TLS certificate")?;
     let key = PrivateKeyDer::from_pem_file(&files.key)
         .with_context(|| format!("cannot read TLS key {}", files.key.display()))?;
     let expiry = not_after(&certs[0]);

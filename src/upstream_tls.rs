@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 use http::uri::Authority;
 use rustls::ClientConfig;
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls_pki_types::{PrivateKeyDer, ServerName};
 
 use crate::routes::Route;
 
@@ -41,7 +41,7 @@ pub fn build(routes: &[Route]) -> anyhow::Result<Configs> {
         }
         let what = |key: &str| format!("config key `routes.{key}` of route {}", route.prefix);
         let roots = match &files.ca {
-            Some(ca) => Arc::new(roots_from(ca).with_context(|| what("upstream_ca"))?),
+            Some(ca) => Arc::new(crate::pem::roots(ca).with_context(|| what("upstream_ca"))?),
             None => match &system {
                 Some(roots) => roots.clone(),
                 None => system.insert(Arc::new(system_roots()?)).clone(),
@@ -54,7 +54,8 @@ pub fn build(routes: &[Route]) -> anyhow::Result<Configs> {
             .with_root_certificates(roots);
         let mut config = match &files.client {
             Some((cert, key)) => {
-                let chain = certificates(cert).with_context(|| what("upstream_client_cert"))?;
+                let chain =
+                    crate::pem::certificates(cert).with_context(|| what("upstream_client_cert"))?;
                 let key = PrivateKeyDer::from_pem_file(key)
                     .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", key.display()))
                     .with_context(|| what("upstream_client_key"))?;
@@ -77,27 +78,6 @@ pub fn server_name(authority: &Authority) -> anyhow::Result<ServerName<'static>>
         .trim_start_matches('[')
         .trim_end_matches(']');
     Ok(ServerName::try_from(host.to_owned())?)
-}
-
-fn certificates(path: &PathBuf) -> anyhow::Result<Vec<CertificateDer<'static>>> {
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| anyhow::anyhow!("{} is not valid PEM: {e}", path.display()))?;
-    if certs.is_empty() {
-        bail!("{} holds no certificate", path.display());
-    }
-    Ok(certs)
-}
-
-fn roots_from(path: &PathBuf) -> anyhow::Result<rustls::RootCertStore> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in certificates(path)? {
-        roots
-            .add(cert)
-            .with_context(|| format!("{} holds a certificate that is no CA", path.display()))?;
-    }
-    Ok(roots)
 }
 
 /// The operating system's trusted roots (on Debian, /etc/ssl/certs).

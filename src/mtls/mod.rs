@@ -23,8 +23,8 @@ use anyhow::{Context, bail};
 use aws_lc_rs::digest;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rustls::CertificateError;
 use rustls::server::danger::ClientCertVerifier;
-use rustls::{CertificateError, RootCertStore};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, UnixTime};
 
@@ -125,18 +125,7 @@ impl ClientCas {
     /// Reads the CA file (PEM, one or more certificates) and the CRL file (PEM, one or more
     /// lists) when given.
     pub fn load(ca: &Path, crl: Option<&Path>) -> anyhow::Result<ClientCas> {
-        let mut roots = RootCertStore::empty();
-        let certs = CertificateDer::pem_file_iter(ca)
-            .with_context(|| format!("cannot read {}", ca.display()))?;
-        for cert in certs {
-            let cert = cert.with_context(|| format!("{} is not valid PEM", ca.display()))?;
-            roots
-                .add(cert)
-                .with_context(|| format!("{} holds a certificate that is no CA", ca.display()))?;
-        }
-        if roots.is_empty() {
-            bail!("{} holds no certificate", ca.display());
-        }
+        let roots = crate::pem::roots(ca)?;
         let crls = match crl {
             None => Vec::new(),
             Some(path) => {

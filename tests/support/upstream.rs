@@ -89,11 +89,7 @@ pub async fn spawn_upstream_tls(
                 };
                 let sni = tls.get_ref().1.server_name().map(str::to_owned);
                 names.lock().unwrap().push(sni);
-                log.connections.fetch_add(1, Ordering::SeqCst);
-                let svc = service_fn(move |req| upstream_answer(req, log.clone()));
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(tls), svc)
-                    .await;
+                serve(tls, log);
             });
         }
     });
@@ -108,14 +104,7 @@ pub fn spawn_upstream_unix(path: &std::path::Path) -> Arc<UpstreamLog> {
     tokio::spawn(async move {
         loop {
             let (stream, _) = listener.accept().await.unwrap();
-            let log = log2.clone();
-            log.connections.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(async move {
-                let svc = service_fn(move |req| upstream_answer(req, log.clone()));
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
-            });
+            serve(stream, log2.clone());
         }
     });
     log
@@ -129,17 +118,24 @@ pub fn spawn_upstream_on(listener: TcpListener) -> (SocketAddr, Arc<UpstreamLog>
     tokio::spawn(async move {
         loop {
             let (stream, _) = listener.accept().await.unwrap();
-            let log = log2.clone();
-            log.connections.fetch_add(1, Ordering::SeqCst);
-            tokio::spawn(async move {
-                let svc = service_fn(move |req| upstream_answer(req, log.clone()));
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), svc)
-                    .await;
-            });
+            serve(stream, log2.clone());
         }
     });
     (addr, log)
+}
+
+/// Serves one accepted connection (counted in `log`) with `upstream_answer`.
+fn serve<S>(stream: S, log: Arc<UpstreamLog>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    log.connections.fetch_add(1, Ordering::SeqCst);
+    tokio::spawn(async move {
+        let svc = service_fn(move |req| upstream_answer(req, log.clone()));
+        let _ = hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(stream), svc)
+            .await;
+    });
 }
 
 type UpBody = http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>;

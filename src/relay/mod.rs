@@ -154,7 +154,8 @@ pub async fn serve<T: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-/// Longest wait for a closing connection's last bytes (and TLS close_notify) to leave.
+/// Longest wait for a closing connection's last bytes (and TLS close_notify) to leave, and
+/// then (`server::linger`) for the caller to close its end.
 const CLOSE_TIME: Duration = Duration::from_secs(1);
 
 /// The `Date` header's value, made once a second per thread.

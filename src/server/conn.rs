@@ -20,6 +20,7 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use super::linger::Lingering;
 use crate::conn::ConnInfo;
 use crate::metrics::Protocol;
 use crate::mtls::Presented;
@@ -71,6 +72,7 @@ pub(super) async fn serve(
             let _open = Open::new(metrics, "plaintext");
             let info = Arc::new(ConnInfo::new(peer, false).owning_upstream());
             // The relay first; what it does not take (HTTP/2 among it) goes to hyper.
+            let stream = Lingering::new(stream);
             let stream = match relay::serve(stream, &state, &info, stopping.clone()).await {
                 End::Closed => return,
                 End::Hyper(stream) => stream,
@@ -100,6 +102,8 @@ pub(super) async fn serve(
             let h2 = session.alpn_protocol() == Some(b"h2");
             let cert = Presented::of_tls(session);
             let _open = Open::new(metrics, if h2 { "http2" } else { "http1" });
+            // Every close from here on is a lingering one (see `linger`).
+            let tls = Lingering::new(tls);
             if h2 {
                 let info = Arc::new(ConnInfo::new(peer, true).presenting(cert));
                 // ALPN already chose: skip the auto builder's preface sniffing.

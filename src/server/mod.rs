@@ -2,6 +2,7 @@
 //! graceful shutdown with a deadline. Each connection is served by `conn`.
 
 mod conn;
+mod linger;
 
 use std::future::Future;
 use std::sync::Arc;

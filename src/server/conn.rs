@@ -61,11 +61,18 @@ pub(super) async fn serve(
     let local = GracefulShutdown::new();
     let watcher = local.watcher();
     let metrics = &state.shared.metrics;
-    // A drain sends HTTP/2 connections a GOAWAY at once (HTTP/1.1 gets `Connection: close`
-    // on its next response, from the service).
+    // A drain sends the HTTP/2 connections open when it starts a GOAWAY at once (HTTP/1.1
+    // gets `Connection: close` on its next response, from the service). One opened during the
+    // drain (a caller not yet moved elsewhere) is served until the drain delay ends, and
+    // closed with the rest: a GOAWAY right behind its SETTINGS only sends the caller back to
+    // reconnect here, and it reaches a client that has just queued requests on the new
+    // connection before writing any of them: hyper's client (reqwest) can then close the
+    // connection with none of them written, and they wait for their timeout.
+    let draining = state.shared.health.draining();
+    let drained_at_accept = *draining.borrow();
     let ends = |h2: bool| Ends {
         stopping: stopping.clone(),
-        draining: h2.then(|| state.shared.health.draining()),
+        draining: (h2 && !drained_at_accept).then(|| draining.clone()),
     };
     let result: Result<(), BoxError> = match acceptor {
         None => {

@@ -116,8 +116,9 @@ pub async fn run(
     Ok(())
 }
 
-/// Waits for `signal`, then drains: readiness turns false at once, HTTP/2 connections get a
-/// GOAWAY and HTTP/1.1 responses `Connection: close`, while the listener keeps accepting for
+/// Waits for `signal`, then drains: readiness turns false at once, the HTTP/2 connections open
+/// then get a GOAWAY and HTTP/1.1 responses `Connection: close`, while the listener keeps
+/// accepting (HTTP/2 connections opened meanwhile get their GOAWAY when the delay ends) for
 /// `server.drain_delay_ms`; then returns, for `run` to stop accepting and finish what is in
 /// flight. Each message on `signals` is a signal: the first starts the drain, a second cuts
 /// the delay short (a channel, so that a second signal sent at once is not missed).

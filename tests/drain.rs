@@ -7,7 +7,7 @@ mod support;
 use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::{Arc, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -163,8 +163,15 @@ async fn sigterm_drains_without_failing_a_request() {
         Arc::new(AtomicU64::new(0)),
         Arc::new(AtomicU64::new(0)),
     );
+    // When SIGTERM was sent, for a failure's report.
+    let signalled_at: Arc<OnceLock<Instant>> = Arc::default();
     let mut callers = Vec::new();
-    for client in [h1.clone(), h2.clone(), h1, h2] {
+    for (proto, client) in [
+        ("HTTP/1.1", h1.clone()),
+        ("HTTP/2", h2.clone()),
+        ("HTTP/1.1", h1),
+        ("HTTP/2", h2),
+    ] {
         let (stop, ok, failed, closes, retried) = (
             stop.clone(),
             ok.clone(),
@@ -172,10 +179,13 @@ async fn sigterm_drains_without_failing_a_request() {
             closes.clone(),
             retried.clone(),
         );
+        let signalled_at = signalled_at.clone();
         let (url, token) = (format!("{public}/admin/echo"), token.clone());
         callers.push(tokio::spawn(async move {
             let mut ids = Vec::new();
             while !stop.load(Ordering::SeqCst) {
+                let since_signal = || signalled_at.get().map(|s| s.elapsed());
+                let began = since_signal();
                 let mut sent = client.get(&url).bearer_auth(&token).send().await;
                 // A request the gateway never processed may be retried (RFC 9113 §6.8, §8.7),
                 // as Go's, curl's and Envoy's clients do by themselves: one the client refused
@@ -203,7 +213,11 @@ async fn sigterm_drains_without_failing_a_request() {
                         ok.fetch_add(1, Ordering::SeqCst);
                     }
                     other => {
-                        eprintln!("failed during the drain: {other:?}");
+                        eprintln!(
+                            "failed during the drain ({proto}; sent {began:?}, failed {:?} after \
+                             SIGTERM): {other:?}",
+                            since_signal()
+                        );
                         failed.fetch_add(1, Ordering::SeqCst);
                     }
                 }
@@ -216,6 +230,7 @@ async fn sigterm_drains_without_failing_a_request() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let signalled = Instant::now();
+    signalled_at.set(signalled).unwrap();
     let kill = Command::new("kill")
         .args(["-TERM", &gw.child.id().to_string()])
         .status()

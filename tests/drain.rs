@@ -166,7 +166,7 @@ async fn sigterm_drains_without_failing_a_request() {
     // When SIGTERM was sent, for a failure's report.
     let signalled_at: Arc<OnceLock<Instant>> = Arc::default();
     let mut callers = Vec::new();
-    // 2 callers on HTTP/1.1 and 20 sharing one HTTP/2 client (many streams on a connection),
+    // 1 caller on HTTP/1.1 and 20 sharing one HTTP/2 client (many streams on a connection),
     // calling until half a second before the delay ends. With 2 + 2, the drain's HTTP/2
     // defects (a connection reset under answers not yet read, requests queued on a connection
     // that got its GOAWAY with its SETTINGS) failed this test about 1 run in 5 under load;

@@ -382,7 +382,9 @@ declare -A RPS P50 P99 ERR OPENED
 DPOP_CHECK=() DPOP_VERIFY=()
 for ((r = 1; r <= ROUNDS; r++)); do
   if [[ -n ${ROUND_GATE:-} ]]; then
-    until bash -c "$ROUND_GATE"; do say "  round $r waits for ROUND_GATE"; sleep 30; done
+    # From a file: under `bash -c`, a gate's own `pgrep -f` pattern matches its command line.
+    printf '%s\n' "$ROUND_GATE" > round_gate.sh
+    until bash round_gate.sh; do say "  round $r waits for ROUND_GATE"; sleep 30; done
   fi
   for t in "${TARGETS[@]}"; do
     IFS='|' read -r name url token scheme script <<<"$t"

@@ -55,6 +55,7 @@ pub mod metrics;
 pub mod mtls;
 pub mod outcome;
 pub mod own;
+pub mod parking;
 pub mod pem;
 pub mod proxy;
 pub mod ratelimit;

@@ -65,6 +65,8 @@ pub struct Shared {
     /// The settings a reload cannot change, as the process started with them.
     pub fixed: RestartOnly,
     pub upstream: Upstream,
+    /// Upstream connections of idle relayed callers, for any caller's next request.
+    pub parking: crate::parking::Parking,
     pub rate_limits: RateLimits,
     /// Failed client authentications at the token endpoint.
     pub throttle: Throttle,
@@ -211,6 +213,7 @@ impl State {
                 fixed.limits.max_upstream_head_bytes,
                 metrics.clone(),
             ),
+            parking: crate::parking::Parking::new(fixed.upstream_idle_timeout),
             rate_limits: RateLimits::default(),
             throttle: Throttle::default(),
             tokens: TokenCache::new(fixed.cache_capacity, fixed.cache_ttl),

@@ -67,10 +67,13 @@ async fn each_keep_alive_caller_owns_one_upstream_connection() {
         c.await.unwrap();
     }
     assert_eq!(log.requests.load(Ordering::SeqCst), 40);
-    assert_eq!(
-        log.connections.load(Ordering::SeqCst) - before,
-        4,
-        "one upstream connection per caller's connection, kept for its requests"
+    // One upstream connection per caller's connection, kept for its requests; fewer when a
+    // caller that finished (or paused) parked its connection before another began
+    // (`storegate::parking`).
+    let opened = log.connections.load(Ordering::SeqCst) - before;
+    assert!(
+        (1..=4).contains(&opened),
+        "{opened} upstream connections for 4 callers' 40 requests"
     );
 }
 

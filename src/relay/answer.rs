@@ -52,6 +52,7 @@ pub(super) async fn answer<T: AsyncRead + AsyncWrite + Unpin>(
                 timeout: route.timeout,
                 body_idle: route.body_idle_timeout,
                 max_head: fixed.limits.max_upstream_head_bytes,
+                parking: &state.shared.parking,
             };
             let (status, len) = match kept.link.exchange(&req, io, edits, &mut kept.out).await {
                 Ok(r) => {
@@ -94,7 +95,10 @@ pub(super) async fn answer<T: AsyncRead + AsyncWrite + Unpin>(
         }
         Plan::Own(own, asked) => {
             edits.close |= unread;
-            let mut outcome = crate::own::answer(own, *asked, g, shared, conn).await;
+            // Boxed: the gateway's own answers (token endpoint, documents) are the largest
+            // future here and rare on this path; inline, every relayed connection would carry
+            // their size while idle.
+            let mut outcome = Box::pin(crate::own::answer(own, *asked, g, shared, conn)).await;
             let client = outcome.client.clone();
             (auth, own_route, judged) = (outcome.auth, outcome.route.take(), outcome.judged.take());
             let (parts, body) = outcome.into_response(g).into_parts();

@@ -19,6 +19,7 @@ use tokio::time::{Instant, timeout, timeout_at};
 
 use super::framed::Body;
 use super::head::{self, Framing, MAX_HEADERS, ResponseEdits};
+use super::slots::Slots;
 use crate::forwarding;
 
 /// Bytes read from a socket at a time while relaying a body.
@@ -49,6 +50,8 @@ pub struct Request<'a> {
     pub timeout: Duration,
     pub body_idle: Duration,
     pub max_head: usize,
+    /// Where idle callers' upstream connections wait for the next request.
+    pub parking: &'a crate::parking::Parking,
 }
 
 /// Why an exchange failed before the caller was sent a byte of the response.
@@ -108,16 +111,39 @@ impl Link {
         Ok(relayed)
     }
 
-    /// The held connection if it is to the route's upstream and still idle (and whether it
-    /// was), else a new one.
+    /// The held connection if it is to the route's upstream and still idle, else a parked
+    /// one that is (and whether it was one of those), else a new one.
     async fn take(&mut self, req: &Request<'_>) -> Result<(Held, bool), Failure> {
-        if let Some(mut h) = self.0.take()
-            && h.authority == *req.authority
-            && h.is_idle()
-        {
-            return Ok((h, true));
+        if let Some(mut h) = self.0.take() {
+            if h.authority == *req.authority && h.is_idle() {
+                return Ok((h, true));
+            }
+            // Open to another upstream (a reload moved the route): kept for that one's callers.
+            self.0 = Some(h);
+            self.park(req.parking);
+        }
+        while let Some(stream) = req.parking.take(req.authority) {
+            let mut h = Held {
+                authority: req.authority.clone(),
+                stream,
+                buf: BytesMut::new(),
+            };
+            if h.is_idle() {
+                return Ok((h, true));
+            }
         }
         Ok((connect(req).await?, false))
+    }
+
+    /// Parks the held connection (if it is still idle) for any caller's next request: the
+    /// caller's connection has gone idle, or is closing.
+    pub fn park(&mut self, parking: &crate::parking::Parking) {
+        if let Some(mut h) = self.0.take()
+            && h.buf.is_empty()
+            && h.is_idle()
+        {
+            parking.park(h.authority, h.stream);
+        }
     }
 }
 
@@ -192,8 +218,8 @@ async fn send<D: AsyncRead + Unpin>(
     edits.close |= early;
     let deadline = Instant::now() + req.timeout;
     loop {
-        let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        match head::parse_response(&held.buf, &mut slots, req.head_request) {
+        let mut slots = Slots::new();
+        match slots.response(&held.buf, req.head_request) {
             Ok(Some(r)) if (100..200).contains(&r.status) => {
                 // An interim response (100 Continue unasked, 103): not relayed.
                 let len = r.len;

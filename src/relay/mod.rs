@@ -20,6 +20,7 @@ mod exchange;
 mod framed;
 pub(crate) mod head;
 mod prefixed;
+mod slots;
 
 use std::time::{Duration, Instant, SystemTime};
 
@@ -31,8 +32,9 @@ use crate::conn::ConnInfo;
 use crate::state::State;
 use decide::{Decided, decide};
 use exchange::Link;
-use head::{MAX_HEADERS, Parsed, ResponseEdits};
+use head::{Parsed, ResponseEdits};
 pub use prefixed::Prefixed;
+use slots::Slots;
 
 /// How a relayed connection ended.
 pub enum End<T> {
@@ -50,18 +52,50 @@ struct Kept {
     out: Vec<u8>,
 }
 
+impl Kept {
+    /// Lets go of everything while the caller is idle: the upstream connection to the others
+    /// (`parking`), the buffers to the allocator.
+    fn release(&mut self, parking: &crate::parking::Parking) {
+        self.link.park(parking);
+        self.upstream_out = Vec::new();
+        self.out = Vec::new();
+    }
+}
+
+/// How long a caller's connection waits for its next request before it lets go of its upstream
+/// connection and buffers (`Kept::release`): longer than a busy caller's pause between two
+/// requests, so that it keeps them while it works; short enough that callers sending a request
+/// every few seconds hold neither between them.
+const PARK_AFTER: Duration = Duration::from_millis(100);
+
+/// Read at a time into a request head's buffer.
+const HEAD_CHUNK: usize = 4096;
+
 /// Serves HTTP/1.1 requests on `io` until the connection ends or a request is one for hyper.
 pub async fn serve<T: AsyncRead + AsyncWrite + Unpin>(
+    io: T,
+    state: &State,
+    conn: &ConnInfo,
+    stopping: watch::Receiver<bool>,
+) -> End<T> {
+    let mut kept = Kept::default();
+    let end = serve_on(io, state, conn, stopping, &mut kept).await;
+    // Closed or handed to hyper: the upstream connection serves other callers.
+    kept.link.park(&state.shared.parking);
+    end
+}
+
+async fn serve_on<T: AsyncRead + AsyncWrite + Unpin>(
     mut io: T,
     state: &State,
     conn: &ConnInfo,
     mut stopping: watch::Receiver<bool>,
+    kept: &mut Kept,
 ) -> End<T> {
     let shared = &state.shared;
     let fixed = &shared.fixed;
     let max_head = fixed.limits.max_header_bytes;
-    let mut buf = BytesMut::with_capacity(8 * 1024);
-    let mut kept = Kept::default();
+    let mut buf = BytesMut::with_capacity(2 * HEAD_CHUNK);
     let mut wait = fixed.header_read_timeout;
     let mut g;
     loop {
@@ -70,13 +104,20 @@ pub async fn serve<T: AsyncRead + AsyncWrite + Unpin>(
         if !buf.is_empty() {
             wait = fixed.header_read_timeout;
         }
-        let mut deadline = tokio::time::Instant::now() + wait;
+        let now = tokio::time::Instant::now();
+        let mut deadline = now + wait;
+        // Waiting for a request with nothing of it read: what the connection holds is let go
+        // of at `park_at` (`PARK_AFTER`); from then on it waits with no buffer (`parked`).
+        let mut park_at = (buf.is_empty() && !*stopping.borrow())
+            .then(|| now + PARK_AFTER)
+            .filter(|at| *at < deadline);
+        let mut parked = false;
         // Set while the body of a request for one of the gateway's own targets is awaited,
         // and once it is late.
         let (mut awaiting_body, mut late) = (false, false);
         let (plan, seen, started) = loop {
-            let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-            match head::parse_request(&buf, &mut slots, fixed.limits.max_headers) {
+            let mut slots = Slots::new();
+            match slots.request(&buf, fixed.limits.max_headers) {
                 // However it arrived, a head over the limit is hyper's to refuse (431).
                 Parsed::Head(h) if h.len > max_head => return End::Hyper(Prefixed::new(buf, io)),
                 Parsed::Head(h) => {
@@ -102,10 +143,9 @@ pub async fn serve<T: AsyncRead + AsyncWrite + Unpin>(
                 Parsed::Partial => {}
             }
             let was_empty = buf.is_empty();
-            buf.reserve(4096);
             tokio::select! {
-                read = io.read_buf(&mut buf) => match read {
-                    Ok(n) if n > 0 => {}
+                read = read_more(&mut io, &mut buf, parked) => match read {
+                    Ok(n) if n > 0 => (park_at, parked) = (None, false),
                     _ => return End::Closed,
                 },
                 // A late body is refused (`decide` sees `late`), and the connection closed.
@@ -113,9 +153,18 @@ pub async fn serve<T: AsyncRead + AsyncWrite + Unpin>(
                     late = true;
                     continue;
                 }
-                // Between requests, or in a head: the connection ends. Never both arms on one
-                // deadline: `select!` picks among ready arms at random.
-                _ = tokio::time::sleep_until(deadline), if !awaiting_body => return End::Closed,
+                // Between requests, or in a head: the connection ends (first, between requests,
+                // it lets go of what it holds). Never both arms on one deadline: `select!`
+                // picks among ready arms at random.
+                _ = tokio::time::sleep_until(park_at.unwrap_or(deadline)), if !awaiting_body => {
+                    if park_at.take().is_none() {
+                        return End::Closed;
+                    }
+                    kept.release(&shared.parking);
+                    buf = BytesMut::new();
+                    parked = true;
+                    continue;
+                }
                 _ = stopping.wait_for(|s| *s) => return End::Closed,
             }
             if was_empty {
@@ -134,7 +183,7 @@ pub async fn serve<T: AsyncRead + AsyncWrite + Unpin>(
         conn.activity.begin();
         let answered = answer::answer(
             &mut io,
-            &mut kept,
+            kept,
             plan,
             &seen,
             edits,
@@ -152,6 +201,25 @@ pub async fn serve<T: AsyncRead + AsyncWrite + Unpin>(
         }
         wait = fixed.idle_timeout;
     }
+}
+
+/// Reads more of a request head into `buf`. A parked connection has no buffer: it waits with
+/// a one-byte read (over TLS, rustls holds the record meanwhile) and takes one when a request
+/// begins.
+async fn read_more<T: AsyncRead + Unpin>(
+    io: &mut T,
+    buf: &mut BytesMut,
+    parked: bool,
+) -> std::io::Result<usize> {
+    if parked && buf.is_empty() {
+        let mut first = [0u8; 1];
+        let n = io.read(&mut first).await?;
+        buf.reserve(2 * HEAD_CHUNK);
+        buf.extend_from_slice(&first[..n]);
+        return Ok(n);
+    }
+    buf.reserve(HEAD_CHUNK);
+    io.read_buf(buf).await
 }
 
 /// Longest wait for a closing connection's last bytes (and TLS close_notify) to leave, and

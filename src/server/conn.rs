@@ -80,7 +80,8 @@ pub(super) async fn serve(
             let info = Arc::new(ConnInfo::new(peer, false).owning_upstream());
             // The relay first; what it does not take (HTTP/2 among it) goes to hyper.
             let stream = Lingering::new(stream);
-            let stream = match relay::serve(stream, &state, &info, stopping.clone()).await {
+            let stream = match Box::pin(relay::serve(stream, &state, &info, stopping.clone())).await
+            {
                 End::Closed => return,
                 End::Hyper(stream) => stream,
             };
@@ -89,13 +90,21 @@ pub(super) async fn serve(
                 .auto
                 .serve_connection(TokioIo::new(stream), svc)
                 .into_owned();
-            drive(watcher.watch(conn), local, ends(false), &state, &info).await
+            Box::pin(drive(
+                watcher.watch(conn),
+                local,
+                ends(false),
+                &state,
+                &info,
+            ))
+            .await
         }
         Some(acceptor) => {
             let handshake = acceptor.accept(stream);
             let tls =
                 match tokio::time::timeout(state.shared.fixed.handshake_timeout, handshake).await {
-                    Ok(Ok(tls)) => tls,
+                    // Boxed at once: see below.
+                    Ok(Ok(tls)) => Box::new(tls),
                     Ok(Err(e)) => {
                         tracing::debug!(%peer, error = %e, "TLS handshake failed");
                         return;
@@ -109,7 +118,10 @@ pub(super) async fn serve(
             let h2 = session.alpn_protocol() == Some(b"h2");
             let cert = Presented::of_tls(session);
             let _open = Open::new(metrics, if h2 { "http2" } else { "http1" });
-            // Every close from here on is a lingering one (see `linger`).
+            // Every close from here on is a lingering one (see `linger`). The TLS session (over
+            // 1 KiB) was boxed at the handshake, so that this future and those that take the
+            // stream in turn (relay, then maybe hyper) hold a pointer, not a copy each: every
+            // idle connection pays for those futures' size (BENCHMARKS.md, idle connections).
             let tls = Lingering::new(tls);
             if h2 {
                 let info = Arc::new(ConnInfo::new(peer, true).presenting(cert));
@@ -120,16 +132,17 @@ pub(super) async fn serve(
                     .http2_only()
                     .serve_connection(TokioIo::new(tls), svc)
                     .into_owned();
-                drive(watcher.watch(conn), local, ends(true), &state, &info).await
+                Box::pin(drive(watcher.watch(conn), local, ends(true), &state, &info)).await
             } else {
                 let info = Arc::new(ConnInfo::new(peer, true).presenting(cert).owning_upstream());
-                let tls = match relay::serve(tls, &state, &info, stopping.clone()).await {
+                let relayed = Box::pin(relay::serve(tls, &state, &info, stopping.clone()));
+                let tls = match relayed.await {
                     End::Closed => return,
                     End::Hyper(tls) => tls,
                 };
                 let svc = service(info.clone());
                 let conn = watcher.watch(builder.http1.serve_connection(TokioIo::new(tls), svc));
-                drive(conn, local, ends(false), &state, &info).await
+                Box::pin(drive(conn, local, ends(false), &state, &info)).await
             }
         }
     };
@@ -174,7 +187,10 @@ impl Drop for Open {
     }
 }
 
-/// Runs a connection until it ends; starts its graceful shutdown when the server stops or the
+/// Runs a connection until it ends (boxed by its callers, as the relay is: each connection
+/// allocates the future of the protocol it speaks, rather than every connection carrying the
+/// largest of them, which every idle connection would pay for; BENCHMARKS.md, idle
+/// connections); starts its graceful shutdown when the server stops or the
 /// connection has been idle too long, and keeps running it until the shutdown completes.
 async fn drive<E: Into<BoxError>>(
     conn: impl Future<Output = Result<(), E>>,

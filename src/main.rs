@@ -276,7 +276,15 @@ fn init_tracing(default: &str, format: LogFormat) {
         // The file watcher's own lines (notify logs every event at trace) are never written,
         // whatever the filter asks: a log written into a watched folder would be an event,
         // and each event a line, without end.
-        .add_directive("notify=warn".parse().expect("a valid directive"));
+        .add_directive("notify=warn".parse().expect("a valid directive"))
+        // rustls warns of what a caller's handshake did wrong that it ignores (an IP address
+        // sent as SNI, as wrk and some OpenSSL clients do): a line per connection, chosen by
+        // the caller, flooding the log. Not written, whatever the filter asks.
+        .add_directive(
+            "rustls::msgs::handshake=error"
+                .parse()
+                .expect("a valid directive"),
+        );
     let logs = tracing_subscriber::fmt().with_env_filter(filter);
     match format {
         // One JSON object per line, the event's fields at the top level.

@@ -442,3 +442,30 @@ async fn a_decision_is_logged_as_the_request_it_judged() {
         "{seen}"
     );
 }
+
+/// A caller whose handshake sends an IP address as SNI (wrk and `openssl s_client` do; rustls
+/// ignores it) chooses no log line: rustls's warning of it is never written, even at trace.
+#[tokio::test]
+async fn a_callers_ip_address_sni_writes_no_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("gateway.toml");
+    std::fs::write(&config, binary_config("")).unwrap();
+    let (mut child, mut stdout, mut seen, port) = start(&config).await;
+    for _ in 0..3 {
+        let s_client = Command::new("openssl")
+            .args(["s_client", "-brief", "-servername", "127.0.0.1", "-connect"])
+            .arg(format!("127.0.0.1:{port}"))
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .expect("openssl (scripts/test installs it)");
+        let said = String::from_utf8_lossy(&s_client.stderr);
+        assert!(said.contains("Protocol version"), "no handshake: {said}");
+    }
+    // A request after them: its access line is out once their handshakes' lines would be.
+    let (_client, resp) = token_request(dir.path(), port).await;
+    assert_eq!(resp.status(), 200);
+    stop_after_access_lines(&mut child, &mut stdout, &mut seen, 1).await;
+    assert!(seen.contains("storegate::access"), "{seen}");
+    assert!(!seen.contains("presented as hostname"), "{seen}");
+}

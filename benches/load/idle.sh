@@ -24,7 +24,7 @@ PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null' EXIT
 
 # The upstream: as compare.sh's, with room for a connection per caller.
-sed -e "s|$PWD/up|$W/up|g" -e 's/worker_connections [0-9]*/worker_connections 30000/' \
+sed -e "s|$PWD/up|$W/up|g" -e "s/worker_connections [0-9]*/worker_connections 19000/" \
   up/nginx.conf > "$W/up/nginx.conf"
 sed -i '1i worker_rlimit_nofile 20000;' "$W/up/nginx.conf"
 taskset -c 1 nginx -p "$W/up" -c "$W/up/nginx.conf" -g 'daemon off;' & PIDS+=($!)

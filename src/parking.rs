@@ -65,7 +65,7 @@ impl Parking {
         })
     }
 
-    /// Connections parked now, for tests and the metrics.
+    /// Connections parked now (tests await it).
     pub fn len(&self) -> usize {
         let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         idle.values().map(Vec::len).sum()

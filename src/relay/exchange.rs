@@ -115,12 +115,12 @@ impl Link {
     /// one that is (and whether it was one of those), else a new one.
     async fn take(&mut self, req: &Request<'_>) -> Result<(Held, bool), Failure> {
         if let Some(mut h) = self.0.take() {
-            if h.authority == *req.authority && h.is_idle() {
+            if h.authority != *req.authority {
+                // Open to another upstream (a reload moved the route): kept for its callers.
+                h.park(req.parking);
+            } else if h.is_idle() {
                 return Ok((h, true));
             }
-            // Open to another upstream (a reload moved the route): kept for that one's callers.
-            self.0 = Some(h);
-            self.park(req.parking);
         }
         while let Some(stream) = req.parking.take(req.authority) {
             let mut h = Held {
@@ -138,16 +138,20 @@ impl Link {
     /// Parks the held connection (if it is still idle) for any caller's next request: the
     /// caller's connection has gone idle, or is closing.
     pub fn park(&mut self, parking: &crate::parking::Parking) {
-        if let Some(mut h) = self.0.take()
-            && h.buf.is_empty()
-            && h.is_idle()
-        {
-            parking.park(h.authority, h.stream);
+        if let Some(h) = self.0.take() {
+            h.park(parking);
         }
     }
 }
 
 impl Held {
+    /// Parks the connection if it is idle with nothing unread; else it is closed.
+    fn park(mut self, parking: &crate::parking::Parking) {
+        if self.buf.is_empty() && self.is_idle() {
+            parking.park(self.authority, self.stream);
+        }
+    }
+
     /// Whether the connection is as its last answer left it: open, with nothing to read.
     /// Asks the socket without waiting; the runtime's readiness already knows of a close or
     /// of bytes that came while it was idle, so an idle connection costs no system call.

@@ -139,7 +139,10 @@ answer=$(curl -fsS --cacert "$ca" "https://localhost:$public/api/hello.json" -H 
 echo "proxied: $answer"
 refused=$(curl -s -o /dev/null -w '%{http_code}' --cacert "$ca" "https://localhost:$public/api/hello.json")
 [ "$refused" = 401 ] || { echo "FAIL: no token answered $refused"; exit 1; }
-curl -fsS "http://127.0.0.1:$admin/metrics" | grep -q 'storegate_tokens_issued_total{endpoint="/connect/token",grant="client_credentials"} 1' ||
+# Read whole, then searched: `curl | grep -q` fails under pipefail when grep stops reading
+# before curl has written everything (curl: (23) Failed writing body).
+metrics=$(curl -fsS "http://127.0.0.1:$admin/metrics")
+grep -qF 'storegate_tokens_issued_total{endpoint="/connect/token",grant="client_credentials"} 1' <<<"$metrics" ||
     { echo "FAIL: metrics"; exit 1; }
 
 echo "== SIGTERM"
@@ -153,6 +156,7 @@ echo "served during the drain"
 wait "$stopper"
 code=$(podman inspect --format '{{.State.ExitCode}}' "$name")
 [ "$code" = 0 ] || { echo "FAIL: exit code $code"; podman logs "$name" | tail -20; exit 1; }
-podman logs "$name" 2>&1 | grep -q '"all connections closed"' || { echo "FAIL: no clean shutdown in the logs"; exit 1; }
+logs=$(podman logs "$name" 2>&1)
+grep -qF '"all connections closed"' <<<"$logs" || { echo "FAIL: no clean shutdown in the logs"; exit 1; }
 echo "stopped cleanly (exit 0)"
 echo "container test: ok"

@@ -37,10 +37,10 @@ RUST_LOG=warn taskset -c 0 "$BIN/storegate" --config sg_dpop.toml >/dev/null 2>&
 RUST_LOG=warn taskset -c 0 "$BIN/storegate" --config sg_dpop_cluster.toml >/dev/null 2>&1 & PIDS+=($!)
 metrics() { curl -s "http://127.0.0.1:$ADMIN_PORT/metrics"; }
 for _ in $(seq 100); do
-  metrics | grep -q '^storegate_cluster_connected 1' && break
+  grep -q '^storegate_cluster_connected 1' <<<"$(metrics)" && break
   sleep 0.1
 done
-metrics | grep -q '^storegate_cluster_connected 1' || { echo "the cluster instance never reached Redis" >&2; exit 1; }
+grep -q '^storegate_cluster_connected 1' <<<"$(metrics)" || { echo "the cluster instance never reached Redis" >&2; exit 1; }
 
 sign() { "$BIN/examples/dpop_proofs" sign dpop-client.pem ES256 "$@"; }
 token() { # $1 origin -> a DPoP-bound token

@@ -2,7 +2,8 @@
 # Instructions per cached request of a storegate build, counted by callgrind: repeatable
 # where wall-clock runs on a shared machine are not. `benches/load/instructions.sh BIN`
 # (SCHEME=plain: the plain-HTTP path; MODE=token: per token from the token endpoint, beside
-# the instructions per raw ES256 signature of the same key, `sign_rate` under callgrind).
+# the instructions per raw ES256 signature of the same key, `sign_rate` under callgrind;
+# MODE=h2: HTTP/2 callers, h2load with 4 connections x 10 streams over TLS).
 # Runs the build under valgrind twice (idle, then under a 30 s wrk load with 4 connections)
 # and divides the difference by the requests served. Needs valgrind and what
 # benches/load/compare.sh left in target/loadbench. Loopback only. Note: under valgrind aws-lc
@@ -26,6 +27,9 @@ run() { # $1: 0 idle, 1 loaded -> total instructions
         'wrk.body = "grant_type=client_credentials&client_id=bench&client_secret=load-test-secret"' \
         'wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"' > cg_token.lua
       wrk -t1 -c4 -d30s -s cg_token.lua $SG/connect/token > cg.wrk
+    elif [[ ${MODE:-} == h2 ]]; then
+      h2load -t1 -c4 -m10 -D30 -H "Authorization: Bearer $tok" $SG/api/products |
+        awk '/^requests:/ {print $8, "requests in"}' > cg.wrk
     else
       wrk -t1 -c4 -d30s -H "Authorization: Bearer $tok" $SG/api/products > cg.wrk
     fi

@@ -51,7 +51,9 @@ pub(super) async fn serve(
             let (state, conn) = (state.clone(), conn.clone());
             let busy = conn.busy();
             async move {
-                let resp = service::handle(req, &state, &conn).await;
+                // Boxed: hyper spawns each HTTP/2 stream's future as a task, moving it several
+                // times on the way; the request's own state (over 5 KiB) moves once, here.
+                let resp = Box::pin(service::handle(req, &state, &conn)).await;
                 drop(busy);
                 Ok::<_, Infallible>(resp)
             }

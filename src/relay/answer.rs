@@ -15,10 +15,9 @@ use super::decide::{Plan, Seen};
 use super::exchange::{self, Failure};
 use super::head::{self, ResponseEdits};
 use crate::access::{self, Finished};
-use crate::body::Fault;
 use crate::conn::ConnInfo;
 use crate::errors::{Challenge, Refusal};
-use crate::forwarding::{self, Failed};
+use crate::forwarding;
 use crate::routes::Route;
 use crate::state::{Generation, Shared, State};
 
@@ -137,12 +136,7 @@ pub(super) async fn answer<T: AsyncRead + AsyncWrite + Unpin>(
 
 /// What an upstream failure is answered with: the one rule, `forwarding::refusal`.
 fn upstream_failure(shared: &Shared, route: &Route, failure: Failure) -> Refusal {
-    let failed = match &failure {
-        Failure::Upstream(kind, error) => Failed::Upstream { kind, error },
-        Failure::Timeout => Failed::Timeout,
-        Failure::CallerIdle | Failure::CallerGone => Failed::Caller(Fault::Idle),
-    };
-    forwarding::refusal(&shared.metrics, route, failed)
+    forwarding::refusal(&shared.metrics, route, failure.failed())
 }
 
 /// How a response the gateway made itself is written.

@@ -55,11 +55,23 @@ impl Chunked {
     /// Reads `bytes`, the body's next ones; returns how many belong to the body (fewer than
     /// all only when it ended within them).
     pub fn advance(&mut self, bytes: &[u8]) -> Result<usize, BadChunk> {
+        self.advance_with(bytes, |_| {})
+    }
+
+    /// `advance`, handing `data` the range of each run of chunk data within `bytes` (the
+    /// body decoded, for a caller that does not take the chunked bytes as they came: an
+    /// HTTP/2 stream's).
+    pub fn advance_with(
+        &mut self,
+        bytes: &[u8],
+        mut data: impl FnMut(std::ops::Range<usize>),
+    ) -> Result<usize, BadChunk> {
         let mut i = 0;
         while i < bytes.len() {
             if let State::Data(left) = self.0 {
                 // Data is skipped whole, not byte by byte.
                 let take = left.min((bytes.len() - i) as u64);
+                data(i..i + take as usize);
                 i += take as usize;
                 self.0 = match left - take {
                     0 => State::DataCr,
@@ -133,6 +145,28 @@ mod tests {
             assert_eq!(n, usize::from(i < body.len() - 4));
         }
         assert!(c.is_done());
+    }
+
+    #[test]
+    fn decodes_the_data_in_any_split() {
+        let body = b"5\r\nhello\r\n1a;ext=1\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nt: 1\r\n\r\nNEXT";
+        for split in 0..body.len() {
+            let mut c = Chunked::default();
+            let mut decoded = Vec::new();
+            let mut used = 0;
+            for part in [&body[..split], &body[split..]] {
+                let n = c
+                    .advance_with(part, |r| decoded.extend_from_slice(&part[r]))
+                    .unwrap();
+                used += n;
+            }
+            assert_eq!(
+                decoded, b"helloabcdefghijklmnopqrstuvwxyz",
+                "split at {split}"
+            );
+            assert_eq!(used, body.len() - 4);
+            assert!(c.is_done());
+        }
     }
 
     #[test]

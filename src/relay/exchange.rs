@@ -18,7 +18,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{Instant, timeout, timeout_at};
 
 use super::framed::Body;
-use super::head::{self, Framing, MAX_HEADERS, ResponseEdits};
+use super::head::{self, Framing, MAX_HEADERS, ResponseEdits, ResponseHead};
 use super::slots::Slots;
 use crate::forwarding;
 
@@ -29,11 +29,11 @@ const READ_CHUNK: usize = 16 * 1024;
 #[derive(Default)]
 pub struct Link(Option<Held>);
 
-struct Held {
+pub(super) struct Held {
     authority: Authority,
-    stream: crate::dial::Stream,
+    pub(super) stream: crate::dial::Stream,
     /// Read from the upstream and not yet relayed.
-    buf: BytesMut,
+    pub(super) buf: BytesMut,
 }
 
 /// What one exchange needs to know.
@@ -67,6 +67,20 @@ pub enum Failure {
     CallerGone,
 }
 
+impl Failure {
+    /// The failure in the terms of the one rule of what it is answered with
+    /// (`forwarding::refusal`).
+    pub fn failed(&self) -> forwarding::Failed<'_> {
+        match self {
+            Failure::Upstream(kind, error) => forwarding::Failed::Upstream { kind, error },
+            Failure::Timeout => forwarding::Failed::Timeout,
+            Failure::CallerIdle | Failure::CallerGone => {
+                forwarding::Failed::Caller(crate::body::Fault::Idle)
+            }
+        }
+    }
+}
+
 /// A finished exchange.
 pub struct Relayed {
     pub status: u16,
@@ -90,16 +104,15 @@ impl Link {
         mut edits: ResponseEdits<'_>,
         out: &mut Vec<u8>,
     ) -> Result<Relayed, Result<Failure, Broken>> {
-        let (mut held, reused) = self.take(req).await.map_err(Ok)?;
-        let mut sent = send(&mut held, req, down, &mut edits, out).await;
-        let closed_unanswered =
-            matches!(sent, Err(Failure::Upstream("reset", _))) && held.buf.is_empty();
-        if forwarding::resend(req.resendable, reused, closed_unanswered) {
-            tracing::debug!("upstream closed a kept connection; sending again on a new one");
-            held = connect(req).await.map_err(Ok)?;
-            sent = send(&mut held, req, down, &mut edits, out).await;
-        }
-        let answer = sent.map_err(Ok)?;
+        let mut caller_head = |r: &ResponseHead<'_, '_>, early: bool| {
+            // The caller's body was not read to its end: its connection cannot go on.
+            edits.close |= early;
+            out.clear();
+            head::write_response_head(out, r, &edits);
+            Ok(())
+        };
+        let (mut held, answer) = self.send_resending(req, down, &mut caller_head).await?;
+        let (answer, ()) = answer;
         let relayed = Relayed {
             status: answer.status,
             bytes_out: answer.bytes_out,
@@ -109,6 +122,27 @@ impl Link {
             self.0 = Some(held);
         }
         Ok(relayed)
+    }
+
+    /// Sends `req` on the held (or a parked, or a new) connection, and sends it again on a new
+    /// one when `forwarding::resend` says so; `head` takes the response head (and whether
+    /// the upstream answered before the caller's body was all sent).
+    pub(super) async fn send_resending<D: AsyncRead + Unpin, T>(
+        &mut self,
+        req: &Request<'_>,
+        down: &mut D,
+        head: &mut impl FnMut(&ResponseHead<'_, '_>, bool) -> Result<T, Failure>,
+    ) -> Result<(Held, (Answer, T)), Result<Failure, Broken>> {
+        let (mut held, reused) = self.take(req).await.map_err(Ok)?;
+        let mut sent = send(&mut held, req, down, head).await;
+        let closed_unanswered =
+            matches!(sent, Err(Failure::Upstream("reset", _))) && held.buf.is_empty();
+        if forwarding::resend(req.resendable, reused, closed_unanswered) {
+            tracing::debug!("upstream closed a kept connection; sending again on a new one");
+            held = connect(req).await.map_err(Ok)?;
+            sent = send(&mut held, req, down, head).await;
+        }
+        Ok((held, sent.map_err(Ok)?))
     }
 
     /// The held connection if it is to the route's upstream and still idle, else a parked
@@ -146,7 +180,7 @@ impl Link {
 
 impl Held {
     /// Parks the connection if it is idle with nothing unread; else it is closed.
-    fn park(mut self, parking: &crate::parking::Parking) {
+    pub(super) fn park(mut self, parking: &crate::parking::Parking) {
         if self.buf.is_empty() && self.is_idle() {
             parking.park(self.authority, self.stream);
         }
@@ -177,7 +211,7 @@ impl Held {
 
 /// Bytes after the end of an answer: none the upstream should have sent. The connection is
 /// not used again (nginx: "upstream sent more data than specified").
-fn stray_bytes() {
+pub(super) fn stray_bytes() {
     tracing::warn!("upstream sent more data than its answer; its connection is not kept");
 }
 
@@ -193,24 +227,23 @@ async fn connect(req: &Request<'_>) -> Result<Held, Failure> {
 }
 
 /// The response head, written for the caller into `out` (and taken from `held.buf`).
-struct Answer {
-    status: u16,
-    framing: Framing,
-    bytes_out: Option<u64>,
+pub(super) struct Answer {
+    pub(super) status: u16,
+    pub(super) framing: Framing,
+    pub(super) bytes_out: Option<u64>,
     /// The upstream connection may serve another request after this one.
-    reusable: bool,
+    pub(super) reusable: bool,
 }
 
-/// Writes the request and its body, reads the response head and writes the caller's into
-/// `out`. When the upstream answers before the caller's body was all sent, the caller's
-/// connection is to close (`edits.close`) and the upstream's is not kept.
-async fn send<D: AsyncRead + Unpin>(
+/// Writes the request and its body, reads the response head and hands it to `head` (with
+/// whether the upstream answered before the caller's body was all sent: then the caller's
+/// connection is to close, and the upstream's is not kept).
+async fn send<D: AsyncRead + Unpin, T>(
     held: &mut Held,
     req: &Request<'_>,
     down: &mut D,
-    edits: &mut ResponseEdits<'_>,
-    out: &mut Vec<u8>,
-) -> Result<Answer, Failure> {
+    head: &mut impl FnMut(&ResponseHead<'_, '_>, bool) -> Result<T, Failure>,
+) -> Result<(Answer, T), Failure> {
     held.buf.clear();
     let reset = |e: std::io::Error| Failure::Upstream("reset", e.to_string());
     // The requests of the connections ready to run leave together: the upstream on the other
@@ -218,8 +251,6 @@ async fn send<D: AsyncRead + Unpin>(
     tokio::task::yield_now().await;
     held.stream.write_all(req.bytes).await.map_err(reset)?;
     let early = req.body_left > 0 && send_body(held, req, down).await?;
-    // The caller's body was not read to its end: its connection cannot go on.
-    edits.close |= early;
     let deadline = Instant::now() + req.timeout;
     loop {
         let mut slots = Slots::new();
@@ -231,8 +262,7 @@ async fn send<D: AsyncRead + Unpin>(
                 continue;
             }
             Ok(Some(r)) => {
-                out.clear();
-                head::write_response_head(out, &r, edits);
+                let taken = head(&r, early)?;
                 let answer = Answer {
                     status: r.status,
                     framing: r.framing,
@@ -241,7 +271,7 @@ async fn send<D: AsyncRead + Unpin>(
                 };
                 let len = r.len;
                 let _ = held.buf.split_to(len);
-                return Ok(answer);
+                return Ok((answer, taken));
             }
             Ok(None) if held.buf.len() > req.max_head => {
                 return Err(Failure::Upstream(

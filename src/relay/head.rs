@@ -237,6 +237,15 @@ pub enum Framing {
     UntilClose,
 }
 
+impl Framing {
+    /// Whether a `Content-Length` beside this framing is void (RFC 9112 §6.3): the body is
+    /// delimited otherwise, so the field is not passed on. (A HEAD request's answer, a 204 or
+    /// a 304 keeps its own: it tells the length the body would have had.)
+    pub fn voids_length(self) -> bool {
+        matches!(self, Framing::Chunked | Framing::UntilClose)
+    }
+}
+
 /// An upstream's response head, parsed.
 #[derive(Debug)]
 pub struct ResponseHead<'h, 'b> {
@@ -371,8 +380,7 @@ pub fn write_response_head(out: &mut Vec<u8>, r: &ResponseHead<'_, '_>, e: &Resp
         let te = name.eq_ignore_ascii_case("transfer-encoding");
         let dropped = (headers::never_downstream(name) && !te)
             || (e.cors.is_some() && crate::cors::is_cors_header(name))
-            || (matches!(r.framing, Framing::Chunked | Framing::UntilClose)
-                && name.eq_ignore_ascii_case("content-length"))
+            || (r.framing.voids_length() && name.eq_ignore_ascii_case("content-length"))
             // Never the framing headers, whatever `Connection` names: the body is relayed as
             // they delimit it.
             || (named(name) && !te && !name.eq_ignore_ascii_case("content-length"));

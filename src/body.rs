@@ -107,10 +107,45 @@ pub trait Driver: Send {
     fn done(self: Box<Self>);
 }
 
+/// A response body the gateway reads from its upstream connection itself (an HTTP/2 stream's
+/// exchange on the relay's terms, `relay::stream`), rather than one hyper's client reads.
+pub type Relayed = Pin<Box<dyn Body<Data = Bytes, Error = Fault> + Send>>;
+
+/// Where a guarded body's frames come from.
+enum Inner {
+    Hyper(Incoming),
+    Relayed(Relayed),
+}
+
+impl Inner {
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Fault>>> {
+        match self {
+            Inner::Hyper(b) => Pin::new(b)
+                .poll_frame(cx)
+                .map(|f| f.map(|f| f.map_err(|_| Fault::Broken))),
+            Inner::Relayed(b) => b.as_mut().poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Inner::Hyper(b) => b.is_end_stream(),
+            Inner::Relayed(b) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Inner::Hyper(b) => b.size_hint(),
+            Inner::Relayed(b) => b.size_hint(),
+        }
+    }
+}
+
 /// A streamed body with a byte limit and an idle timeout.
 pub struct Guarded {
     /// `None`: an empty body (a request sent again).
-    inner: Option<Incoming>,
+    inner: Option<Inner>,
     /// Bytes still allowed.
     left: u64,
     idle: Duration,
@@ -133,7 +168,7 @@ impl Guarded {
             track.finish();
         }
         Guarded {
-            inner: Some(inner),
+            inner: Some(Inner::Hyper(inner)),
             left: limit,
             idle,
             timer: None,
@@ -154,6 +189,24 @@ impl Guarded {
         Guarded {
             upstream: true,
             ..Guarded::new(inner, u64::MAX, idle)
+        }
+    }
+
+    /// A response body read from the upstream by the gateway itself (`relay::stream`), ended
+    /// (and logged) when it stalls for `idle`.
+    pub fn relayed(inner: Relayed, idle: Duration) -> Guarded {
+        let track = Track::default();
+        if inner.is_end_stream() {
+            track.finish();
+        }
+        Guarded {
+            inner: Some(Inner::Relayed(inner)),
+            left: u64::MAX,
+            idle,
+            timer: None,
+            track,
+            upstream: true,
+            driver: None,
         }
     }
 
@@ -217,14 +270,14 @@ impl Body for Guarded {
         let Some(inner) = this.inner.as_mut() else {
             return Poll::Ready(None);
         };
-        let mut polled = Pin::new(&mut *inner).poll_frame(cx);
+        let mut polled = inner.poll_frame(cx);
         if polled.is_pending()
             && let Some(d) = this.driver.as_mut()
         {
             // Asked for first, the frame is read by the drive at once (hyper reads a body
             // only once it is wanted), not after another wake-up.
             d.poll_drive(cx);
-            polled = Pin::new(inner).poll_frame(cx);
+            polled = inner.poll_frame(cx);
         }
         match polled {
             Poll::Ready(Some(Ok(frame))) => {
@@ -260,12 +313,12 @@ impl Body for Guarded {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.as_ref().is_none_or(Incoming::is_end_stream)
+        self.inner.as_ref().is_none_or(Inner::is_end_stream)
     }
 
     fn size_hint(&self) -> SizeHint {
         self.inner
             .as_ref()
-            .map_or_else(|| SizeHint::with_exact(0), Incoming::size_hint)
+            .map_or_else(|| SizeHint::with_exact(0), Inner::size_hint)
     }
 }

@@ -65,8 +65,9 @@ pub struct Shared {
     /// The settings a reload cannot change, as the process started with them.
     pub fixed: RestartOnly,
     pub upstream: Upstream,
-    /// Upstream connections of idle relayed callers, for any caller's next request.
-    pub parking: crate::parking::Parking,
+    /// Upstream connections of idle relayed callers, for any caller's next request (HTTP/2
+    /// streams' relayed exchanges take and park them too: `upstream` holds the same).
+    pub parking: Arc<crate::parking::Parking>,
     pub rate_limits: RateLimits,
     /// Failed client authentications at the token endpoint.
     pub throttle: Throttle,
@@ -206,14 +207,16 @@ impl State {
     pub fn new(config: Config) -> anyhow::Result<State> {
         let fixed = RestartOnly::of(&config);
         let metrics = Arc::new(Metrics::new());
+        let parking = Arc::new(crate::parking::Parking::new(fixed.upstream_idle_timeout));
         let shared = Shared {
             upstream: Upstream::new(
                 fixed.upstream_connect_timeout,
                 fixed.upstream_idle_timeout,
                 fixed.limits.max_upstream_head_bytes,
                 metrics.clone(),
+                parking.clone(),
             ),
-            parking: crate::parking::Parking::new(fixed.upstream_idle_timeout),
+            parking,
             rate_limits: RateLimits::default(),
             throttle: Throttle::default(),
             tokens: TokenCache::new(fixed.cache_capacity, fixed.cache_ttl),

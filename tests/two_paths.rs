@@ -162,7 +162,7 @@ struct Seen {
 fn compared(name: &str) -> bool {
     !matches!(
         name,
-        "date" | "content-length" | "transfer-encoding" | "connection" | "keep-alive"
+        "date" | "transfer-encoding" | "connection" | "keep-alive"
     )
 }
 
@@ -435,4 +435,32 @@ async fn every_path_forwards_and_answers_the_same() {
         }
     }
     assert!(differences.is_empty(), "{}", differences.join("\n"));
+}
+
+/// An HTTP/2 stream's bodiless request goes the relay's way (`relay::stream`), not through
+/// hyper's client: the upstream connection it used is parked once the answer has ended (a
+/// chunked one decoded to its end), and a relayed caller after it takes that connection
+/// rather than opening one. (Through hyper's client, the connection would stay in its pool,
+/// which the relay never sees.)
+#[tokio::test]
+async fn http2_streams_share_the_relays_upstream_connections() {
+    let (up, seen) = scripted(true, answer).await;
+    let gw = spawn_gateway(up, "").await;
+    let token = gw.token("backoffice-app", SECRET).await;
+    let get = |kind: &str| {
+        let path = format!("/admin/{kind}/x?q=1");
+        let all = cases(&token).into_iter();
+        all.filter(|c| c.method == "GET").find(|c| c.path == path)
+    };
+    for kind in ["ok", "chunked", "ok"] {
+        let answered = over_http2(&gw, &get(kind).unwrap()).await;
+        assert_eq!(answered.status, 200, "{kind}");
+    }
+    let (relayed, next) = over_http1(&gw, &get("ok").unwrap(), &token, false).await;
+    assert_eq!((relayed.status, next), (200, Next::Own));
+    let opened = seen.connections.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        opened, 1,
+        "upstream connections opened for 5 requests in turn"
+    );
 }

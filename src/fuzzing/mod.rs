@@ -10,6 +10,7 @@ mod client_auth;
 mod config;
 mod decision;
 mod dpop;
+mod h2_stream;
 mod relay;
 #[cfg(test)]
 mod replay;
@@ -19,6 +20,7 @@ pub use client_auth::client_auth;
 pub use config::config;
 pub use decision::decision;
 pub use dpop::dpop;
+pub use h2_stream::h2_stream;
 pub use relay::relay;
 pub use two_paths::two_paths;
 
@@ -408,6 +410,7 @@ pub const TARGETS: &[(&str, FuzzTarget)] = &[
     ("dpop", dpop),
     ("client_auth", client_auth),
     ("decision", decision),
+    ("h2_stream", h2_stream),
 ];
 
 #[cfg(test)]

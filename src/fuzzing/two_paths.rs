@@ -45,15 +45,15 @@ use crate::token::verified::{Signed, Verified};
 
 /// What both paths know of one request besides its bytes: its route, its token's identity and
 /// its connection.
-struct Setting {
-    route: Route,
-    who: Verified,
-    conn: ConnInfo,
+pub(super) struct Setting {
+    pub(super) route: Route,
+    pub(super) who: Verified,
+    pub(super) conn: ConnInfo,
 }
 
 /// Two settings, so that each input meets `forward_authorization` off and on, both grants,
 /// plain and TLS, an IPv4 and an IPv6 peer.
-fn settings() -> &'static [Setting; 2] {
+pub(super) fn settings() -> &'static [Setting; 2] {
     static SETTINGS: OnceLock<[Setting; 2]> = OnceLock::new();
     SETTINGS.get_or_init(|| {
         let api = routing_table().1.iter().find(|r| r.prefix == "/api/");
@@ -86,15 +86,15 @@ fn settings() -> &'static [Setting; 2] {
 }
 
 /// The gateway's request ids (one maker, as one gateway process has).
-fn ids() -> &'static RequestIds {
+pub(super) fn ids() -> &'static RequestIds {
     static IDS: OnceLock<RequestIds> = OnceLock::new();
     IDS.get_or_init(RequestIds::default)
 }
 
 /// A header multiset: lower-cased names and values, sorted.
-type Fields = Vec<(String, Vec<u8>)>;
+pub(super) type Fields = Vec<(String, Vec<u8>)>;
 
-fn fields<'a>(pairs: impl Iterator<Item = (&'a str, &'a [u8])>) -> Fields {
+pub(super) fn fields<'a>(pairs: impl Iterator<Item = (&'a str, &'a [u8])>) -> Fields {
     let mut f: Fields = pairs
         .map(|(k, v)| (k.to_ascii_lowercase(), v.to_vec()))
         .collect();
@@ -102,7 +102,7 @@ fn fields<'a>(pairs: impl Iterator<Item = (&'a str, &'a [u8])>) -> Fields {
     f
 }
 
-fn map_fields(m: &HeaderMap) -> Fields {
+pub(super) fn map_fields(m: &HeaderMap) -> Fields {
     fields(m.iter().map(|(k, v)| (k.as_str(), v.as_bytes())))
 }
 
@@ -143,7 +143,11 @@ fn request(data: &[u8]) {
 
 /// The request as hyper's server hands it over; `None` where `http` refuses a part of it, for
 /// which hyper answers 400 itself.
-fn hyper_request(method: &str, target: &str, h: &[httparse::Header<'_>]) -> Option<Request<()>> {
+pub(super) fn hyper_request(
+    method: &str,
+    target: &str,
+    h: &[httparse::Header<'_>],
+) -> Option<Request<()>> {
     let mut req = Request::new(());
     *req.method_mut() = Method::from_bytes(method.as_bytes()).ok()?;
     *req.uri_mut() = target.parse().ok()?;
@@ -227,7 +231,7 @@ fn compare(h: &RequestHead<'_, '_>, s: &Setting) {
 }
 
 /// A header multiset, readable in a failure message.
-fn shown(f: &Fields) -> Vec<(&str, std::borrow::Cow<'_, str>)> {
+pub(super) fn shown(f: &Fields) -> Vec<(&str, std::borrow::Cow<'_, str>)> {
     f.iter()
         .map(|(k, v)| (k.as_str(), String::from_utf8_lossy(v)))
         .collect()
@@ -244,7 +248,7 @@ const RESPONSE_EDITS: ResponseEdits<'static> = ResponseEdits {
 };
 
 /// Response headers each transport writes its own way: not compared.
-const OWN_WAY: [&str; 5] = [
+pub(super) const OWN_WAY: [&str; 5] = [
     "date",
     "content-length",
     "transfer-encoding",
@@ -307,7 +311,7 @@ fn response(data: &[u8], head_request: bool) {
 
 /// The response as hyper's client hands it over: httparse, then `http`'s types; `None` where
 /// either refuses it (a bad response: the caller gets a 502).
-fn hyper_response<'b>(
+pub(super) fn hyper_response<'b>(
     data: &'b [u8],
     slots: &mut [httparse::Header<'b>],
 ) -> Option<(StatusCode, HeaderMap)> {

@@ -14,6 +14,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 mod error;
+mod streamed;
 
 pub use error::UpstreamError;
 
@@ -38,6 +39,9 @@ pub struct Upstream {
     /// For connections of a caller's own (`affinity`), as the pool's connector has them.
     connect_timeout: Duration,
     max_head: usize,
+    /// Upstream connections of idle relayed callers, which HTTP/2 streams' relayed exchanges
+    /// (`streamed`) take and park as the relay does.
+    parking: Arc<crate::parking::Parking>,
 }
 
 impl Upstream {
@@ -46,6 +50,7 @@ impl Upstream {
         idle_timeout: Duration,
         max_head: usize,
         metrics: Arc<Metrics>,
+        parking: Arc<crate::parking::Parking>,
     ) -> Upstream {
         let mut tcp = HttpConnector::new();
         tcp.set_nodelay(true);
@@ -70,6 +75,7 @@ impl Upstream {
             metrics,
             connect_timeout,
             max_head,
+            parking,
         }
     }
 
@@ -87,6 +93,15 @@ impl Upstream {
         who: Option<&Verified>,
         conn: &ConnInfo,
     ) -> Result<Response<Body>, Refusal> {
+        // An HTTP/2 stream's (a caller with no upstream connection of its own) bodiless
+        // request to a plain-HTTP upstream: on the relay's terms, from the stream's task.
+        if conn.affinity.is_none()
+            && route.upstream_scheme == http::uri::Scheme::HTTP
+            && req.body().is_end_stream()
+            && let Some(answer) = streamed::forward(self, &req, route, who, conn).await
+        {
+            return answer;
+        }
         prepare_request(&mut req, route, who, conn)?;
         let limit = route.max_body_bytes.unwrap_or(u64::MAX);
         let declared = req

@@ -21,6 +21,7 @@ mod framed;
 pub(crate) mod head;
 mod prefixed;
 mod slots;
+pub(crate) mod stream;
 
 use std::time::{Duration, Instant, SystemTime};
 

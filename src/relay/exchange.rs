@@ -254,7 +254,12 @@ async fn send<D: AsyncRead + Unpin, T>(
     let deadline = Instant::now() + req.timeout;
     loop {
         let mut slots = Slots::new();
-        match slots.response(&held.buf, req.head_request) {
+        // Nothing read yet (the usual case, right after the request): nothing to parse.
+        let parsed = match held.buf.is_empty() {
+            true => Ok(None),
+            false => slots.response(&held.buf, req.head_request),
+        };
+        match parsed {
             Ok(Some(r)) if (100..200).contains(&r.status) => {
                 // An interim response (100 Continue unasked, 103): not relayed.
                 let len = r.len;

@@ -343,6 +343,29 @@ pub fn parse_response<'h, 'b>(
     }))
 }
 
+impl ResponseHead<'_, '_> {
+    /// Whether the field `name` of this head reaches the caller: not a hop-by-hop one, nor
+    /// one its `Connection` names (`headers::never_downstream`, as `headers::strip_response`
+    /// has it for header maps), nor a `Content-Length` its framing voids. `as_framed`: the
+    /// body goes on as it came (the relay), so its `Transfer-Encoding` stays as it came and
+    /// the framing fields stay whatever `Connection` names; else (an HTTP/2 stream's decoded
+    /// body) `Transfer-Encoding` is dropped.
+    pub fn forwards(&self, name: &str, as_framed: bool) -> bool {
+        if name.eq_ignore_ascii_case("transfer-encoding") {
+            return as_framed;
+        }
+        let length = name.eq_ignore_ascii_case("content-length");
+        let named = || {
+            (self.headers.iter())
+                .filter(|h| h.name.eq_ignore_ascii_case("connection"))
+                .any(|h| tokens(h.value).any(|t| t.eq_ignore_ascii_case(name.as_bytes())))
+        };
+        !(headers::never_downstream(name)
+            || (length && self.framing.voids_length())
+            || (!length && named()))
+    }
+}
+
 /// What the gateway changes in a response it relays.
 #[derive(Clone, Copy)]
 pub struct ResponseEdits<'a> {
@@ -366,24 +389,11 @@ pub fn write_response_head(out: &mut Vec<u8>, r: &ResponseHead<'_, '_>, e: &Resp
         reason => reason,
     };
     status_line(out, r.status, reason);
-    let named = |name: &str| {
-        r.headers
-            .iter()
-            .filter(|h| h.name.eq_ignore_ascii_case("connection"))
-            .any(|h| tokens(h.value).any(|t| t.eq_ignore_ascii_case(name.as_bytes())))
-    };
     let mut dated = false;
     for h in r.headers {
         let name = h.name;
-        // The body is relayed as it came, so its `Transfer-Encoding` stays as it came (a
-        // `Content-Length` beside it is void, RFC 9112 §6.3).
-        let te = name.eq_ignore_ascii_case("transfer-encoding");
-        let dropped = (headers::never_downstream(name) && !te)
-            || (e.cors.is_some() && crate::cors::is_cors_header(name))
-            || (r.framing.voids_length() && name.eq_ignore_ascii_case("content-length"))
-            // Never the framing headers, whatever `Connection` names: the body is relayed as
-            // they delimit it.
-            || (named(name) && !te && !name.eq_ignore_ascii_case("content-length"));
+        let dropped =
+            !r.forwards(name, true) || (e.cors.is_some() && crate::cors::is_cors_header(name));
         if !dropped {
             dated |= name.eq_ignore_ascii_case("date");
             field(out, name.as_bytes(), h.value);

@@ -104,20 +104,20 @@ pub async fn exchange(req: &Request<'_>, parking: Arc<Parking>) -> Result<Answer
     })
 }
 
-/// The stream's status and header map of an upstream's response head: what the hyper path
-/// forwards of it (`headers::strip_response`), less a `Content-Length` the framing voids.
+/// The stream's status and header map of an upstream's response head: the fields the relay
+/// forwards of it (`ResponseHead::forwards`), but `Transfer-Encoding`, for the body is
+/// decoded.
 pub fn response_head(r: &ResponseHead<'_, '_>) -> Result<(http::StatusCode, HeaderMap), Failure> {
     let bad = || Failure::Upstream("protocol", "malformed response head".into());
     let status = http::StatusCode::from_u16(r.status).map_err(|_| bad())?;
     let mut headers = HeaderMap::with_capacity(r.headers.len());
     for h in r.headers {
+        // What hyper's client would refuse (and the caller get a 502 for) is refused too.
         let name = HeaderName::from_bytes(h.name.as_bytes()).map_err(|_| bad())?;
         let value = HeaderValue::from_bytes(h.value).map_err(|_| bad())?;
-        headers.append(name, value);
-    }
-    crate::headers::strip_response(&mut headers);
-    if r.framing.voids_length() {
-        headers.remove(header::CONTENT_LENGTH);
+        if r.forwards(h.name, false) {
+            headers.append(name, value);
+        }
     }
     Ok((status, headers))
 }

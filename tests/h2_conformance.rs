@@ -14,9 +14,6 @@ use std::process::Command;
 
 use support::*;
 
-/// Debian's Python, where python3-hpack is installed (not a pyenv shim on PATH).
-const PYTHON: &str = "/usr/bin/python3";
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_http2_listener_passes_the_conformance_cases() {
     let probe = Command::new(PYTHON).args(["-c", "import hpack"]).output();
@@ -38,15 +35,8 @@ async fn the_http2_listener_passes_the_conformance_cases() {
         token,
         "/admin/echo".into(),
     ];
-    let out = tokio::task::spawn_blocking(move || Command::new(PYTHON).args(args).output())
-        .await
-        .unwrap()
-        .unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
+    let (ok, stdout, stderr) = python(args).await;
     println!("{stdout}");
-    assert!(out.status.success(), "conformance cases:\n{stdout}{stderr}");
+    assert!(ok, "conformance cases:\n{stdout}{stderr}");
     assert_eq!(stdout.lines().last(), Some("ok"), "{stdout}");
 }

@@ -7,9 +7,6 @@ use std::process::Command;
 
 use support::*;
 
-/// Debian's Python, where python3-authlib is installed (not a pyenv shim on PATH).
-const PYTHON: &str = "/usr/bin/python3";
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authlib_discovers_gets_a_token_introspects_and_revokes() {
     let probe = Command::new(PYTHON)
@@ -44,14 +41,7 @@ async fn authlib_discovers_gets_a_token_introspects_and_revokes() {
     ]
     .map(str::to_owned)
     .to_vec();
-    let out = tokio::task::spawn_blocking(move || Command::new(PYTHON).args(args).output())
-        .await
-        .unwrap()
-        .unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    assert!(out.status.success(), "authlib: {stdout}{stderr}");
+    let (ok, stdout, stderr) = python(args).await;
+    assert!(ok, "authlib: {stdout}{stderr}");
     assert_eq!(stdout.trim(), "ok");
 }

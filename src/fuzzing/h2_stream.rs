@@ -14,11 +14,12 @@
 use http::{HeaderValue, header};
 
 use super::two_paths::{
-    OWN_WAY, fields, hyper_request, hyper_response, ids, map_fields, settings, shown,
+    OWN_WAY, edits, hyper_request, hyper_response, ids, map_fields, settings, shown,
+    upstream_request,
 };
 use crate::proxy::prepare_request;
 use crate::relay::chunked::Chunked;
-use crate::relay::head::{Edits, MAX_HEADERS, Who, parse_response};
+use crate::relay::head::{MAX_HEADERS, parse_response};
 use crate::relay::stream::{caller_head, response_head, upstream_head};
 use crate::request_id::X_REQUEST_ID;
 
@@ -50,27 +51,11 @@ fn request(data: &[u8]) {
     let mut caller = Vec::new();
     caller_head(&req, &mut caller);
     for s in settings() {
-        let edits = Edits {
-            upstream: s.route.upstream_authority.as_str(),
-            forward_authorization: s.route.forward_authorization,
-            forwarded_for: s.conn.forwarded_for.as_bytes(),
-            tls: s.conn.tls,
-            who: Some(Who::of(&s.who)),
-            request_id: id.as_bytes(),
-        };
         let mut out = Vec::new();
-        if upstream_head(&caller, &edits, &mut out).is_none() {
+        if upstream_head(&caller, &edits(s, id.as_bytes()), &mut out).is_none() {
             continue;
         }
-        let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS + 16];
-        let mut up = httparse::Request::new(&mut slots);
-        let whole = matches!(up.parse(&out), Ok(httparse::Status::Complete(n)) if n == out.len());
-        assert!(whole, "the stream's upstream head does not parse");
-        let stream = (
-            up.method.unwrap_or_default(),
-            up.path.unwrap_or_default(),
-            fields(up.headers.iter().map(|f| (f.name, f.value))),
-        );
+        let stream = upstream_request(&out);
         let mut hyper = req.clone();
         let made = HeaderValue::from_bytes(id.as_bytes()).expect("an id is a header value");
         hyper.headers_mut().insert(X_REQUEST_ID, made);
@@ -83,7 +68,7 @@ fn request(data: &[u8]) {
         }
         let target = hyper.uri().path_and_query().map_or("/", |p| p.as_str());
         assert_eq!(
-            (stream.0, stream.1),
+            (stream.0.as_str(), stream.1.as_str()),
             (hyper.method().as_str(), target),
             "request lines differ (left: stream, right: hyper)"
         );

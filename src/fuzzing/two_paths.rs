@@ -160,32 +160,41 @@ pub(super) fn hyper_request(
     Some(req)
 }
 
-/// One request head the relay forwards, down both paths.
-fn compare(h: &RequestHead<'_, '_>, s: &Setting) {
-    let id = ids().keep_or_make(h.request_id);
-    let edits = Edits {
+/// The relay's edits of a request in setting `s` with request id `id`.
+pub(super) fn edits<'a>(s: &'a Setting, id: &'a [u8]) -> Edits<'a> {
+    Edits {
         upstream: s.route.upstream_authority.as_str(),
         forward_authorization: s.route.forward_authorization,
         forwarded_for: s.conn.forwarded_for.as_bytes(),
         tls: s.conn.tls,
         who: Some(Who::of(&s.who)),
-        request_id: id.as_bytes(),
-    };
-    let mut out = Vec::new();
-    head::write_upstream_head(&mut out, h, &edits);
+        request_id: id,
+    }
+}
+
+/// An upstream request head's method, target and fields, which must parse whole.
+pub(super) fn upstream_request(out: &[u8]) -> (String, String, Fields) {
     let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS + 16];
     let mut up = httparse::Request::new(&mut slots);
-    let parsed = up.parse(&out);
+    let parsed = up.parse(out);
     assert!(
         matches!(parsed, Ok(httparse::Status::Complete(n)) if n == out.len()),
-        "the relay's upstream head does not parse: {:?}",
-        String::from_utf8_lossy(&out)
+        "the upstream head does not parse: {:?}",
+        String::from_utf8_lossy(out)
     );
-    let relay = (
-        up.method.unwrap_or_default(),
-        up.path.unwrap_or_default(),
+    (
+        up.method.unwrap_or_default().to_owned(),
+        up.path.unwrap_or_default().to_owned(),
         fields(up.headers.iter().map(|f| (f.name, f.value))),
-    );
+    )
+}
+
+/// One request head the relay forwards, down both paths.
+fn compare(h: &RequestHead<'_, '_>, s: &Setting) {
+    let id = ids().keep_or_make(h.request_id);
+    let mut out = Vec::new();
+    head::write_upstream_head(&mut out, h, &edits(s, id.as_bytes()));
+    let relay = upstream_request(&out);
 
     // hyper's server builds its request from the same httparse head; what `http` refuses in
     // it hyper answers with 400, so the relay must not have taken it.
@@ -221,7 +230,11 @@ fn compare(h: &RequestHead<'_, '_>, s: &Setting) {
         map_fields(req.headers()),
     );
     let lines = "request lines differ (left: relay, right: hyper)";
-    assert_eq!((relay.0, relay.1), (hyper.0, hyper.1), "{lines}");
+    assert_eq!(
+        (relay.0.as_str(), relay.1.as_str()),
+        (hyper.0, hyper.1),
+        "{lines}"
+    );
     assert_eq!(
         shown(&relay.2),
         shown(&hyper.2),

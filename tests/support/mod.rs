@@ -548,3 +548,22 @@ pub async fn raw_https(gw: &Gateway, request: &[u8]) -> String {
     let _ = tokio::time::timeout(Duration::from_secs(10), tls.read_to_end(&mut out)).await;
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// Debian's Python, where `scripts/test` installs the python3-* packages the tests use (not a
+/// pyenv shim on PATH).
+pub const PYTHON: &str = "/usr/bin/python3";
+
+/// Runs `PYTHON` with `args` off the runtime's threads: whether it succeeded, its stdout and
+/// its stderr.
+pub async fn python(args: Vec<String>) -> (bool, String, String) {
+    let out =
+        tokio::task::spawn_blocking(move || std::process::Command::new(PYTHON).args(args).output())
+            .await
+            .unwrap()
+            .expect("running python3");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}

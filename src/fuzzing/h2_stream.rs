@@ -19,7 +19,8 @@ use super::two_paths::{
 };
 use crate::proxy::prepare_request;
 use crate::relay::chunked::Chunked;
-use crate::relay::head::{MAX_HEADERS, parse_response};
+use crate::relay::head::MAX_HEADERS;
+use crate::relay::response_head::{Framing, parse_response};
 use crate::relay::stream::{caller_head, response_head, upstream_head};
 use crate::request_id::X_REQUEST_ID;
 
@@ -91,7 +92,7 @@ fn response(data: &[u8]) {
     let Ok(Some(r)) = parse_response(data, &mut slots, false) else {
         return;
     };
-    let (len, chunked) = (r.len, r.framing == crate::relay::head::Framing::Chunked);
+    let (len, chunked) = (r.len, r.framing == Framing::Chunked);
     if r.status >= 200 {
         let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let hyper = hyper_response(data, &mut slots);

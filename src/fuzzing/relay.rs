@@ -5,9 +5,8 @@
 //! response head with the upstream's status and framing and the gateway's request id once.
 
 use crate::relay::chunked::Chunked;
-use crate::relay::head::{
-    self, Edits, Framing, MAX_HEADERS, Parsed, ResponseEdits, Who, parse_request, parse_response,
-};
+use crate::relay::head::{self, Edits, MAX_HEADERS, Parsed, Who, parse_request};
+use crate::relay::response_head::{self, Framing, ResponseEdits, parse_response};
 
 const EDITS: Edits<'static> = Edits {
     upstream: "127.0.0.1:9000",
@@ -102,7 +101,7 @@ fn response(data: &[u8], head_request: bool) {
     assert!(r.len <= data.len());
     assert!(r.framing != Framing::UntilClose || !r.reusable);
     let mut out = Vec::new();
-    head::write_response_head(&mut out, &r, &RESPONSE_EDITS);
+    response_head::write_response_head(&mut out, &r, &RESPONSE_EDITS);
     let mut again = [httparse::EMPTY_HEADER; MAX_HEADERS + 8];
     let Ok(Some(down)) = parse_response(&out, &mut again, head_request) else {
         panic!(

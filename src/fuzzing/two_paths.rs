@@ -35,10 +35,8 @@ use crate::clients::Grant;
 use crate::conn::ConnInfo;
 use crate::headers;
 use crate::proxy::prepare_request;
-use crate::relay::head::{
-    self, BadResponse, Edits, MAX_HEADERS, Parsed, RequestHead, ResponseEdits, Who, parse_request,
-    parse_response,
-};
+use crate::relay::head::{self, Edits, MAX_HEADERS, Parsed, RequestHead, Who, parse_request};
+use crate::relay::response_head::{self, BadResponse, ResponseEdits, parse_response};
 use crate::request_id::{RequestIds, X_REQUEST_ID};
 use crate::routes::Route;
 use crate::token::verified::{Signed, Verified};
@@ -296,7 +294,7 @@ fn response(data: &[u8], head_request: bool) {
         return;
     }
     let mut out = Vec::new();
-    head::write_response_head(&mut out, &r, &RESPONSE_EDITS);
+    response_head::write_response_head(&mut out, &r, &RESPONSE_EDITS);
     let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS + 8];
     let mut down = httparse::Response::new(&mut slots);
     let shown_out = String::from_utf8_lossy(&out);

@@ -13,7 +13,8 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use super::Kept;
 use super::decide::{Plan, Seen};
 use super::exchange::{self, Failure};
-use super::head::{self, ResponseEdits};
+use super::head;
+use super::response_head::{self, ResponseEdits};
 use crate::access::{self, Finished};
 use crate::conn::ConnInfo;
 use crate::errors::{Challenge, Refusal};
@@ -176,7 +177,7 @@ fn write_own_response(
     e: &ResponseEdits<'_>,
 ) {
     let status = resp.status();
-    head::status_line(
+    response_head::status_line(
         out,
         status.as_u16(),
         status.canonical_reason().unwrap_or(""),
@@ -187,7 +188,7 @@ fn write_own_response(
     let _ = write!(out, "content-length: {}\r\n", resp.body().len());
     head::field(out, b"date", e.date);
     head::field(out, b"x-request-id", e.request_id);
-    head::cors_fields(out, e);
+    response_head::cors_fields(out, e);
     if e.close {
         head::field(out, b"connection", b"close");
     }

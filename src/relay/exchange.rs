@@ -18,7 +18,9 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::time::{Instant, timeout, timeout_at};
 
 use super::framed::Body;
-use super::head::{self, Framing, MAX_HEADERS, ResponseEdits, ResponseHead};
+use super::head::MAX_HEADERS;
+use super::held::{Held, connect, stray_bytes};
+use super::response_head::{self, Framing, ResponseEdits, ResponseHead};
 use super::slots::Slots;
 use crate::forwarding;
 
@@ -28,13 +30,6 @@ const READ_CHUNK: usize = 16 * 1024;
 /// The upstream connection a caller's connection holds between its requests.
 #[derive(Default)]
 pub struct Link(Option<Held>);
-
-pub(super) struct Held {
-    authority: Authority,
-    pub(super) stream: crate::dial::Stream,
-    /// Read from the upstream and not yet relayed.
-    pub(super) buf: BytesMut,
-}
 
 /// What one exchange needs to know.
 pub struct Request<'a> {
@@ -108,7 +103,7 @@ impl Link {
             // The caller's body was not read to its end: its connection cannot go on.
             edits.close |= early;
             out.clear();
-            head::write_response_head(out, r, &edits);
+            response_head::write_response_head(out, r, &edits);
             Ok(())
         };
         let (mut held, answer) = self.send_resending(req, down, &mut caller_head).await?;
@@ -178,54 +173,6 @@ impl Link {
     }
 }
 
-impl Held {
-    /// Parks the connection if it is idle with nothing unread; else it is closed.
-    pub(super) fn park(mut self, parking: &crate::parking::Parking) {
-        if self.buf.is_empty() && self.is_idle() {
-            parking.park(self.authority, self.stream);
-        }
-    }
-
-    /// Whether the connection is as its last answer left it: open, with nothing to read.
-    /// Asks the socket without waiting; the runtime's readiness already knows of a close or
-    /// of bytes that came while it was idle, so an idle connection costs no system call.
-    fn is_idle(&mut self) -> bool {
-        let mut probe = [0u8; 1];
-        match self.stream.try_read(&mut probe) {
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => true,
-            Ok(0) => {
-                tracing::debug!("upstream closed a kept connection while it was idle");
-                false
-            }
-            Ok(_) => {
-                stray_bytes();
-                false
-            }
-            Err(e) => {
-                tracing::debug!(error = %e, "a kept upstream connection failed while idle");
-                false
-            }
-        }
-    }
-}
-
-/// Bytes after the end of an answer: none the upstream should have sent. The connection is
-/// not used again (nginx: "upstream sent more data than specified").
-pub(super) fn stray_bytes() {
-    tracing::warn!("upstream sent more data than its answer; its connection is not kept");
-}
-
-async fn connect(req: &Request<'_>) -> Result<Held, Failure> {
-    let stream = crate::dial::open(req.authority, req.connect_timeout)
-        .await
-        .map_err(|e| Failure::Upstream("connect", format!("cannot connect: {e}")))?;
-    Ok(Held {
-        authority: req.authority.clone(),
-        stream,
-        buf: BytesMut::new(),
-    })
-}
-
 /// The response head, written for the caller into `out` (and taken from `held.buf`).
 pub(super) struct Answer {
     pub(super) status: u16,
@@ -271,7 +218,7 @@ async fn send<D: AsyncRead + Unpin, T>(
                 let answer = Answer {
                     status: r.status,
                     framing: r.framing,
-                    bytes_out: head::length_of(&r),
+                    bytes_out: response_head::length_of(&r),
                     reusable: r.reusable && !early,
                 };
                 let len = r.len;
@@ -350,7 +297,7 @@ async fn send_body<D: AsyncRead + Unpin>(
 fn final_answer_began(buf: &mut BytesMut, req: &Request<'_>) -> bool {
     loop {
         let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];
-        match head::parse_response(buf, &mut slots, req.head_request) {
+        match response_head::parse_response(buf, &mut slots, req.head_request) {
             Ok(Some(r)) if (100..200).contains(&r.status) => {
                 let len = r.len;
                 let _ = buf.split_to(len);

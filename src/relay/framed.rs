@@ -1,10 +1,10 @@
-//! A response body on its way through the relay: its framing (`head::Framing`) and what is
+//! A response body on its way through the relay: its framing (`response_head::Framing`) and what is
 //! left of it, read along as its bytes pass so that the relay knows where it ends.
 
 use bytes::BytesMut;
 
 use super::chunked::Chunked;
-use super::head::Framing;
+use super::response_head::Framing;
 
 /// A response body on its way: what is left of it.
 pub(super) struct Body {

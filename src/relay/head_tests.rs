@@ -1,4 +1,5 @@
 use super::*;
+use crate::relay::response_head::*;
 
 fn classify(raw: &str) -> &'static str {
     let mut slots = [httparse::EMPTY_HEADER; MAX_HEADERS];

@@ -19,7 +19,9 @@ mod decide;
 mod exchange;
 mod framed;
 pub(crate) mod head;
+mod held;
 mod prefixed;
+pub(crate) mod response_head;
 mod slots;
 pub(crate) mod stream;
 
@@ -33,8 +35,9 @@ use crate::conn::ConnInfo;
 use crate::state::State;
 use decide::{Decided, decide};
 use exchange::Link;
-use head::{Parsed, ResponseEdits};
+use head::Parsed;
 pub use prefixed::Prefixed;
+use response_head::ResponseEdits;
 use slots::Slots;
 
 /// How a relayed connection ended.

@@ -5,7 +5,8 @@
 //! about 15 fields; a head with more than `INLINE` costs an allocation, and gets the very
 //! answer it got before (the second parse decides, with the relay's full limit).
 
-use super::head::{self, BadResponse, MAX_HEADERS, Parsed, ResponseHead};
+use super::head::{self, MAX_HEADERS, Parsed};
+use super::response_head::{self, BadResponse, ResponseHead};
 
 /// Slots kept inline.
 pub const INLINE: usize = 32;
@@ -34,18 +35,18 @@ impl<'b> Slots<'b> {
         head::parse_request(buf, &mut self.heap, max_headers)
     }
 
-    /// `head::parse_response`, as with `MAX_HEADERS` slots.
+    /// `response_head::parse_response`, as with `MAX_HEADERS` slots.
     pub fn response<'h>(
         &'h mut self,
         buf: &'b [u8],
         head_request: bool,
     ) -> Result<Option<ResponseHead<'h, 'b>>, BadResponse> {
-        match head::parse_response(buf, &mut self.inline, head_request) {
+        match response_head::parse_response(buf, &mut self.inline, head_request) {
             Err(BadResponse::Malformed) => {}
             parsed => return parsed,
         }
         self.heap = vec![httparse::EMPTY_HEADER; MAX_HEADERS];
-        head::parse_response(buf, &mut self.heap, head_request)
+        response_head::parse_response(buf, &mut self.heap, head_request)
     }
 }
 

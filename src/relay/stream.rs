@@ -22,9 +22,11 @@ use hyper::body::{Body, Frame, SizeHint};
 use tokio::io::AsyncReadExt;
 
 use super::chunked::Chunked;
+use super::exchange::Link;
 pub use super::exchange::{Failure, Request};
-use super::exchange::{Held, Link, stray_bytes};
-use super::head::{self, Edits, Framing, MAX_HEADERS, Parsed, ResponseHead};
+use super::head::{self, Edits, MAX_HEADERS, Parsed};
+use super::held::{Held, stray_bytes};
+use super::response_head::{Framing, ResponseHead};
 use crate::body::Fault;
 use crate::parking::Parking;
 

@@ -12,7 +12,6 @@
 //! system call, as it checks its own); one parked longer than the upstream idle timeout is
 //! closed rather than used, as the shared pool closes its own.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -26,8 +25,17 @@ pub const MAX_PER_UPSTREAM: usize = 64;
 
 /// The parked connections, per upstream (a route's `upstream_dial`).
 pub struct Parking {
-    idle: Mutex<HashMap<Authority, Vec<(Stream, Instant)>>>,
+    /// One entry per upstream ever parked at, kept when empty: the upstreams are the routes'
+    /// few, found by comparing authorities (no hashing on every park and take), and an entry
+    /// emptied by a take is not allocated again by the next park.
+    idle: Mutex<Vec<Parked>>,
     idle_timeout: Duration,
+}
+
+struct Parked {
+    authority: Authority,
+    /// Oldest first.
+    streams: Vec<(Stream, Instant)>,
 }
 
 impl Parking {
@@ -43,7 +51,17 @@ impl Parking {
     pub fn park(&self, authority: Authority, stream: Stream) {
         let now = Instant::now();
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        let parked = idle.entry(authority).or_default();
+        let at = match idle.iter().position(|p| p.authority == authority) {
+            Some(at) => at,
+            None => {
+                idle.push(Parked {
+                    authority,
+                    streams: Vec::new(),
+                });
+                idle.len() - 1
+            }
+        };
+        let parked = &mut idle[at].streams;
         // Oldest first (each is pushed at the end): those past the idle timeout, a prefix,
         // are closed on the way, found without visiting the rest.
         let expired = parked.partition_point(|(_, since)| now - *since >= self.idle_timeout);
@@ -57,12 +75,8 @@ impl Parking {
     pub fn take(&self, authority: &Authority) -> Option<Stream> {
         let now = Instant::now();
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        let parked = idle.get_mut(authority)?;
-        let taken = parked.pop();
-        if parked.is_empty() {
-            idle.remove(authority);
-        }
-        taken.and_then(|(stream, since)| {
+        let parked = idle.iter_mut().find(|p| p.authority == *authority)?;
+        parked.streams.pop().and_then(|(stream, since)| {
             (now.duration_since(since) < self.idle_timeout).then_some(stream)
         })
     }
@@ -70,7 +84,7 @@ impl Parking {
     /// Connections parked now (tests await it).
     pub fn len(&self) -> usize {
         let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        idle.values().map(Vec::len).sum()
+        idle.iter().map(|p| p.streams.len()).sum()
     }
 
     pub fn is_empty(&self) -> bool {

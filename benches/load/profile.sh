@@ -37,7 +37,7 @@ if [[ $ROW == haproxy-* ]]; then
   for _ in $(seq 50); do curl -sk -o /dev/null -H "Authorization: Bearer $tok" $SG/api/products && break; sleep 0.1; done
 fi
 case $ROW in
-  h2) taskset -c 1 h2load -t1 -c10 -m10 -D12 -H "Authorization: Bearer $tok" $SG/api/products >/dev/null & ;;
+  h2) taskset -c 1 h2load -t1 -c10 -m10 -D12 -H "Authorization: Bearer $tok" $SG/api/products > wrk.$ROW.txt & ;;
   token) taskset -c 1 wrk -t1 -c50 -d12s -s token.lua $SG/connect/token > wrk.$ROW.txt & ;;
   *) taskset -c 1 wrk -t1 -c50 -d12s -H "Authorization: Bearer $tok" $SG/api/products > wrk.$ROW.txt & ;;
 esac
@@ -49,10 +49,12 @@ sleep 2
 perf record -q -e cpu-clock -F 1999 -p $SGPID -o perf.$ROW.data -- sleep 8 2>/dev/null
 wait "${PIDS[-1]}" 2>/dev/null || true
 cpu1=$(cpu)
-requests=$(awk '/requests in/ {print $1}' wrk.$ROW.txt)
+# wrk's "N requests in", or h2load's "requests: ... N succeeded"; then the rate.
+requests=$(awk '/requests in/ {print $1} /^requests:/ {print $8}' wrk.$ROW.txt)
+rate=$(awk '/Requests\/sec/ {print $2} /^finished in/ {print $4}' wrk.$ROW.txt)
 # CPU time per request: what a request costs the proxy's core, idle moments aside.
 US_PER_REQUEST=$(awk -v t=$((cpu1 - cpu0)) -v hz="$(getconf CLK_TCK)" -v n="$requests" 'BEGIN {printf "%.1f", t / hz / n * 1e6}')
-echo "== $ROW: $requests requests ($(awk '/Requests\/sec/ {print $2}' wrk.$ROW.txt)/s), ${US_PER_REQUEST} us of the proxy's CPU each"
+echo "== $ROW: $requests requests ($rate/s), ${US_PER_REQUEST} us of the proxy's CPU each"
 echo "== $ROW: time by binary"
 # (`head` stops reading early: the pipe's failure is not the script's.)
 perf report -i perf.$ROW.data --no-children --sort dso --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -6 || true

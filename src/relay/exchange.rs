@@ -106,8 +106,7 @@ impl Link {
             response_head::write_response_head(out, r, &edits);
             Ok(())
         };
-        let (mut held, answer) = self.send_resending(req, down, &mut caller_head).await?;
-        let (answer, ()) = answer;
+        let (mut held, (answer, ())) = self.send_resending(req, down, &mut caller_head).await?;
         let relayed = Relayed {
             status: answer.status,
             bytes_out: answer.bytes_out,

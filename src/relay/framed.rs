@@ -1,7 +1,8 @@
 //! A response body on its way through the relay: its framing (`response_head::Framing`) and what is
-//! left of it, read along as its bytes pass so that the relay knows where it ends.
+//! left of it, read along as its bytes pass so that the relay knows where it ends; passed on
+//! as it came (an HTTP/1.1 caller's) or decoded (an HTTP/2 stream's, `stream`).
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 
 use super::chunked::Chunked;
 use super::response_head::Framing;
@@ -50,5 +51,42 @@ impl Body {
         };
         out.extend_from_slice(&buf.split_to(n));
         Ok(self.is_done())
+    }
+
+    /// Bytes still to come of a `Framing::Length` body (0 for any other).
+    pub fn left(&self) -> u64 {
+        self.left
+    }
+
+    /// Takes the body's next data out of `buf`, decoded (chunk framing removed; what lies
+    /// beyond the body stays in `buf`). `Err` for a malformed chunked body.
+    pub fn take_decoded(&mut self, buf: &mut BytesMut) -> Result<Bytes, ()> {
+        Ok(match self.framing {
+            Framing::Empty => Bytes::new(),
+            Framing::Length(_) => {
+                let n = self.left.min(buf.len() as u64);
+                self.left -= n;
+                buf.split_to(n as usize).freeze()
+            }
+            Framing::UntilClose => buf.split().freeze(),
+            Framing::Chunked => {
+                let mut runs: Vec<std::ops::Range<usize>> = Vec::new();
+                let used = (self.chunked)
+                    .advance_with(buf, |r| runs.push(r))
+                    .map_err(|_| ())?;
+                let framed = buf.split_to(used).freeze();
+                match runs.as_slice() {
+                    [] => Bytes::new(),
+                    [one] => framed.slice(one.clone()),
+                    many => {
+                        let mut joined = BytesMut::new();
+                        for r in many {
+                            joined.extend_from_slice(&framed[r.clone()]);
+                        }
+                        joined.freeze()
+                    }
+                }
+            }
+        })
     }
 }

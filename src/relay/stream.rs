@@ -4,9 +4,9 @@
 //! connection or a new one (`exchange`: the same take, resend rule and response-head reader),
 //! from the stream's own task, without hyper's client (its pool, its channel to a connection
 //! task, its second HTTP/1.1 implementation). The response head becomes the stream's header
-//! map under the hyper path's rule (`headers::strip_response`); the body is read from the
-//! upstream connection as the stream asks for it, decoded (`Chunked::advance_with`), and the
-//! connection parked again when the body ends cleanly.
+//! map under the relay's field rule (`ResponseHead::forwards`); the body is read from the
+//! upstream connection as the stream asks for it, decoded (`framed::Body::take_decoded`), and
+//! the connection parked again when the body ends cleanly.
 //!
 //! Only what the relay would forward itself goes this way; the rest (a head it hands to
 //! hyper, a request with a body, an `https://` upstream) takes hyper's client as before.
@@ -16,14 +16,14 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue, header};
 use hyper::body::{Body, Frame, SizeHint};
 use tokio::io::AsyncReadExt;
 
-use super::chunked::Chunked;
 use super::exchange::Link;
 pub use super::exchange::{Failure, Request};
+use super::framed;
 use super::head::{self, Edits, MAX_HEADERS, Parsed};
 use super::held::{Held, stray_bytes};
 use super::response_head::{Framing, ResponseHead};
@@ -87,16 +87,11 @@ pub async fn exchange(req: &Request<'_>, parking: Arc<Parking>) -> Result<Answer
     })?;
     let mut body = Streamed {
         held: Some(held),
-        framing: answer.framing,
-        left: match answer.framing {
-            Framing::Length(n) => n,
-            _ => 0,
-        },
-        chunked: Chunked::default(),
+        body: framed::Body::new(answer.framing),
         reusable: answer.reusable,
         parking,
     };
-    if body.is_done() {
+    if body.body.is_done() {
         body.end();
     }
     Ok(Answered {
@@ -128,24 +123,13 @@ pub fn response_head(r: &ResponseHead<'_, '_>) -> Result<(http::StatusCode, Head
 pub struct Streamed {
     /// `None` once the body ended (the connection parked or closed).
     held: Option<Held>,
-    framing: Framing,
-    /// `Framing::Length`: bytes still to come.
-    left: u64,
-    chunked: Chunked,
+    /// What is left of it.
+    body: framed::Body,
     reusable: bool,
     parking: Arc<Parking>,
 }
 
 impl Streamed {
-    fn is_done(&self) -> bool {
-        match self.framing {
-            Framing::Empty => true,
-            Framing::Length(_) => self.left == 0,
-            Framing::Chunked => self.chunked.is_done(),
-            Framing::UntilClose => false,
-        }
-    }
-
     /// The body ended cleanly: the connection serves another request if it may.
     fn end(&mut self) {
         if let Some(held) = self.held.take() {
@@ -155,45 +139,6 @@ impl Streamed {
                 held.park(&self.parking);
             }
         }
-    }
-
-    /// The body's next data out of what was read, if any.
-    fn decode(&mut self) -> Result<Option<Bytes>, Fault> {
-        let Some(held) = self.held.as_mut() else {
-            return Ok(None);
-        };
-        let buf = &mut held.buf;
-        if buf.is_empty() {
-            return Ok(None);
-        }
-        let data = match self.framing {
-            Framing::Empty => return Ok(None),
-            Framing::Length(_) => {
-                let n = self.left.min(buf.len() as u64);
-                self.left -= n;
-                buf.split_to(n as usize).freeze()
-            }
-            Framing::UntilClose => buf.split().freeze(),
-            Framing::Chunked => {
-                let mut runs: Vec<std::ops::Range<usize>> = Vec::new();
-                let used = (self.chunked)
-                    .advance_with(buf, |r| runs.push(r))
-                    .map_err(|_| Fault::Broken)?;
-                let framed = buf.split_to(used).freeze();
-                match runs.as_slice() {
-                    [] => Bytes::new(),
-                    [one] => framed.slice(one.clone()),
-                    many => {
-                        let mut joined = BytesMut::new();
-                        for r in many {
-                            joined.extend_from_slice(&framed[r.clone()]);
-                        }
-                        joined.freeze()
-                    }
-                }
-            }
-        };
-        Ok(Some(data))
     }
 }
 
@@ -207,23 +152,20 @@ impl Body for Streamed {
     ) -> Poll<Option<Result<Frame<Bytes>, Fault>>> {
         let this = &mut *self;
         loop {
-            match this.decode() {
-                Err(fault) => {
+            if let Some(held) = this.held.as_mut().filter(|h| !h.buf.is_empty()) {
+                let Ok(data) = this.body.take_decoded(&mut held.buf) else {
                     tracing::warn!("upstream response body: malformed chunked framing");
                     this.held = None;
-                    return Poll::Ready(Some(Err(fault)));
+                    return Poll::Ready(Some(Err(Fault::Broken)));
+                };
+                if this.body.is_done() {
+                    this.end();
                 }
-                Ok(Some(data)) => {
-                    if this.is_done() {
-                        this.end();
-                    }
-                    if !data.is_empty() {
-                        return Poll::Ready(Some(Ok(Frame::data(data))));
-                    }
+                if !data.is_empty() {
+                    return Poll::Ready(Some(Ok(Frame::data(data))));
                 }
-                Ok(None) => {}
             }
-            if this.is_done() {
+            if this.body.is_done() {
                 this.end();
                 return Poll::Ready(None);
             }
@@ -242,7 +184,7 @@ impl Body for Streamed {
             };
             if n == 0 {
                 this.held = None;
-                if this.framing == Framing::UntilClose {
+                if this.body.framing == Framing::UntilClose {
                     return Poll::Ready(None);
                 }
                 tracing::debug!("upstream closed the connection in the middle of a response body");
@@ -252,12 +194,12 @@ impl Body for Streamed {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.held.is_none() || self.framing == Framing::Empty
+        self.held.is_none() || self.body.framing == Framing::Empty
     }
 
     fn size_hint(&self) -> SizeHint {
-        match self.framing {
-            Framing::Length(_) => SizeHint::with_exact(self.left),
+        match self.body.framing {
+            Framing::Length(_) => SizeHint::with_exact(self.body.left()),
             Framing::Empty => SizeHint::with_exact(0),
             _ => SizeHint::default(),
         }

@@ -5,8 +5,9 @@
 #
 # For each count N (COUNTS, default "1000 10000") and each round, each proxy is started afresh
 # (pinned to core 0), warmed with the cached row (wrk, 50 TLS keep-alive connections, 5 s), and
-# measured: RSS, the cached row's rate (10 s), then N idle connections opened (half HTTP/1.1,
-# half HTTP/2, each after one request: `idle_conns`), RSS again, and the cached row's rate with
+# measured: RSS, the cached row's rate (10 s), then N idle connections opened (split evenly
+# among PROTOCOLS, default "h1 h2": half HTTP/1.1, half HTTP/2; each after one request:
+# `idle_conns`), RSS again, and the cached row's rate with
 # them open. Prints bytes of RSS per idle connection at each N, the slope between the counts,
 # and the rate with/without. Both sides get the same limits: the hard limit of descriptors (20,000 here), connections
 # and idle timeouts of 10 minutes. Uses what benches/load/compare.sh left in target/loadbench.
@@ -15,6 +16,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=$(realpath "${1:-$ROOT/target/release/storegate}")
 ROUNDS=${ROUNDS:-3} COUNTS=${COUNTS:-"1000 10000"} DURATION=${DURATION:-10}
+PROTOCOLS=${PROTOCOLS:-"h1 h2"}
 cargo build --release --quiet --example idle_conns --manifest-path "$ROOT/Cargo.toml"
 IDLE="$ROOT/target/release/examples/idle_conns"
 cd "$ROOT/target/loadbench" || { echo "run benches/load/compare.sh --quick first" >&2; exit 1; }
@@ -81,19 +83,27 @@ one() { # $1 proxy, $2 N -> "proxy N rss0 rss1 rate0 rate1 opened"
   wrk_rate "$url" "$TOKEN" 5 >/dev/null
   local rss0 rate0 rss1 rate1 opened=0
   rss0=$(rss_kib "$PROXY"); rate0=$(wrk_rate "$url" "$TOKEN" "$DURATION")
-  # The idle connections: two holders (HTTP/1.1, HTTP/2), each keeping its own until its
-  # standard input closes.
-  local fifo1="$W/hold1" fifo2="$W/hold2"; rm -f "$fifo1" "$fifo2"; mkfifo "$fifo1" "$fifo2"
-  taskset -c 1 "$IDLE" "127.0.0.1:$PORT" tls-cert.pem h1 $(($2 / 2)) /api/products "$TOKEN" <"$fifo1" >"$W/h1.out" & local h1=$!
-  taskset -c 1 "$IDLE" "127.0.0.1:$PORT" tls-cert.pem h2 $(($2 / 2)) /api/products "$TOKEN" <"$fifo2" >"$W/h2.out" & local h2=$!
-  exec 7>"$fifo1" 8>"$fifo2"
-  for _ in $(seq 1200); do grep -q ready "$W/h1.out" && grep -q ready "$W/h2.out" && break; sleep 0.1; done
-  opened=$(( $(awk '/ready/ {print $2}' "$W/h1.out") + $(awk '/ready/ {print $2}' "$W/h2.out") ))
+  # The idle connections: a holder per protocol (PROTOCOLS), each keeping its own share until
+  # its standard input closes.
+  local protos=($PROTOCOLS) holders=() p fd=7
+  for p in "${protos[@]}"; do
+    rm -f "$W/hold.$p"; mkfifo "$W/hold.$p"
+    taskset -c 1 "$IDLE" "127.0.0.1:$PORT" tls-cert.pem "$p" $(($2 / ${#protos[@]})) /api/products "$TOKEN" \
+      <"$W/hold.$p" >"$W/$p.out" & holders+=($!)
+    eval "exec $fd>\"\$W/hold.\$p\""; fd=$((fd + 1))
+  done
+  local all
+  for _ in $(seq 1200); do
+    all=1; for p in "${protos[@]}"; do grep -q ready "$W/$p.out" || all=0; done
+    ((all)) && break; sleep 0.1
+  done
+  for p in "${protos[@]}"; do opened=$((opened + $(awk '/ready/ {print $2}' "$W/$p.out"))); done
   sleep 1
   rss1=$(rss_kib "$PROXY"); rate1=$(wrk_rate "$url" "$TOKEN" "$DURATION")
-  exec 7>&- 8>&-
-  wait $h1 $h2 || true
-  local still=$(( $(awk '/still/ {print $3}' "$W/h1.out") + $(awk '/still/ {print $3}' "$W/h2.out") ))
+  for ((fd = 7; fd < 7 + ${#protos[@]}; fd++)); do eval "exec $fd>&-"; done
+  wait "${holders[@]}" || true
+  local still=0
+  for p in "${protos[@]}"; do still=$((still + $(awk '/still/ {print $3}' "$W/$p.out"))); done
   kill "$STOP"; wait "$STOP" 2>/dev/null || true
   echo "$1 $2 $rss0 $rss1 $rate0 $rate1 $opened $still"
 }

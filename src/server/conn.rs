@@ -102,20 +102,26 @@ pub(super) async fn serve(
             .await
         }
         Some(acceptor) => {
+            // Boxed: the handshake's state (the TLS session, over 1 KiB) is done with once it
+            // ends, and would otherwise stay in this future, which every connection keeps
+            // for its whole life (BENCHMARKS.md, idle connections).
             let handshake = acceptor.accept(stream);
-            let tls =
-                match tokio::time::timeout(state.shared.fixed.handshake_timeout, handshake).await {
-                    // Boxed at once: see below.
-                    Ok(Ok(tls)) => Box::new(tls),
-                    Ok(Err(e)) => {
-                        tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                        return;
-                    }
-                    Err(_) => {
-                        tracing::debug!(%peer, "TLS handshake timed out");
-                        return;
-                    }
-                };
+            let handshake = Box::pin(tokio::time::timeout(
+                state.shared.fixed.handshake_timeout,
+                handshake,
+            ));
+            let tls = match handshake.await {
+                // Boxed at once: see below.
+                Ok(Ok(tls)) => Box::new(tls),
+                Ok(Err(e)) => {
+                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake timed out");
+                    return;
+                }
+            };
             let session = tls.get_ref().1;
             let h2 = session.alpn_protocol() == Some(b"h2");
             let cert = Presented::of_tls(session);

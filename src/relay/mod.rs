@@ -47,7 +47,7 @@ pub enum End<T> {
     Hyper(Prefixed<T>),
 }
 
-/// What a connection keeps between its requests.
+/// What a busy connection keeps between its requests (an idle one keeps none of it: `serve`).
 #[derive(Default)]
 struct Kept {
     link: Link,
@@ -56,50 +56,97 @@ struct Kept {
     out: Vec<u8>,
 }
 
-impl Kept {
-    /// Lets go of everything while the caller is idle: the upstream connection to the others
-    /// (`parking`), the buffers to the allocator.
-    fn release(&mut self, parking: &crate::parking::Parking) {
-        self.link.park(parking);
-        self.upstream_out = Vec::new();
-        self.out = Vec::new();
-    }
-}
-
-/// How long a caller's connection waits for its next request before it lets go of its upstream
-/// connection and buffers (`Kept::release`): longer than a busy caller's pause between two
-/// requests, so that it keeps them while it works; short enough that callers sending a request
-/// every few seconds hold neither between them.
+/// How long a caller's connection waits for its next request before it lets go of all it
+/// holds (`serve`: the upstream connection to the others, the buffers and the busy future to
+/// the allocator): longer than a busy caller's pause between two requests, so that it keeps
+/// them while it works; short enough that callers sending a request every few seconds hold
+/// none of them between their requests.
 const PARK_AFTER: Duration = Duration::from_millis(100);
 
 /// Read at a time into a request head's buffer.
 const HEAD_CHUNK: usize = 4096;
 
 /// Serves HTTP/1.1 requests on `io` until the connection ends or a request is one for hyper.
+///
+/// While the caller is busy, its connection is served by a boxed future (`serve_busy`) holding
+/// the read buffer, the upstream connection and a request's state; once it has been idle for
+/// `PARK_AFTER`, that future ends, letting go of all of them, and the connection waits here
+/// for its next request with nothing but its stream (`wake`), as nginx's do: what an idle
+/// connection costs is this future, not the busy one (BENCHMARKS.md, idle connections).
 pub async fn serve<T: AsyncRead + AsyncWrite + Unpin>(
-    io: T,
-    state: &State,
-    conn: &ConnInfo,
-    stopping: watch::Receiver<bool>,
-) -> End<T> {
-    let mut kept = Kept::default();
-    let end = serve_on(io, state, conn, stopping, &mut kept).await;
-    // Closed or handed to hyper: the upstream connection serves other callers.
-    kept.link.park(&state.shared.parking);
-    end
-}
-
-async fn serve_on<T: AsyncRead + AsyncWrite + Unpin>(
     mut io: T,
     state: &State,
     conn: &ConnInfo,
     mut stopping: watch::Receiver<bool>,
-    kept: &mut Kept,
 ) -> End<T> {
+    let mut buf = BytesMut::with_capacity(2 * HEAD_CHUNK);
+    loop {
+        let busy = serve_busy(io, buf, state, conn, stopping.clone());
+        match Box::pin(busy).await {
+            Spell::Ended(end) => return end,
+            Spell::Idle(idle, deadline) => match wake(idle, deadline, &mut stopping).await {
+                Some((again, first)) => (io, buf) = (again, first),
+                None => return End::Closed,
+            },
+        }
+    }
+}
+
+/// How a busy spell of a connection ended.
+enum Spell<T> {
+    Ended(End<T>),
+    /// Idle for `PARK_AFTER` with nothing of a request read; it ends at the deadline.
+    Idle(T, tokio::time::Instant),
+}
+
+async fn serve_busy<T: AsyncRead + AsyncWrite + Unpin>(
+    io: T,
+    buf: BytesMut,
+    state: &State,
+    conn: &ConnInfo,
+    stopping: watch::Receiver<bool>,
+) -> Spell<T> {
+    let mut kept = Kept::default();
+    let spell = serve_on(io, buf, state, conn, stopping, &mut kept).await;
+    // Ended, handed to hyper or idle: the upstream connection serves other callers.
+    kept.link.park(&state.shared.parking);
+    spell
+}
+
+/// Waits for an idle connection's next request to begin, until `deadline` or the server
+/// stops, and reads its first byte (over TLS, rustls holds the record meanwhile) into a new
+/// buffer; `None`: the connection ends.
+async fn wake<T: AsyncRead + Unpin>(
+    mut io: T,
+    deadline: tokio::time::Instant,
+    stopping: &mut watch::Receiver<bool>,
+) -> Option<(T, BytesMut)> {
+    let mut first = [0u8; 1];
+    tokio::select! {
+        read = io.read(&mut first) => match read {
+            Ok(1) => {
+                let mut buf = BytesMut::with_capacity(2 * HEAD_CHUNK);
+                buf.extend_from_slice(&first);
+                Some((io, buf))
+            }
+            _ => None,
+        },
+        _ = tokio::time::sleep_until(deadline) => None,
+        _ = stopping.wait_for(|s| *s) => None,
+    }
+}
+
+async fn serve_on<T: AsyncRead + AsyncWrite + Unpin>(
+    mut io: T,
+    mut buf: BytesMut,
+    state: &State,
+    conn: &ConnInfo,
+    mut stopping: watch::Receiver<bool>,
+    kept: &mut Kept,
+) -> Spell<T> {
     let shared = &state.shared;
     let fixed = &shared.fixed;
     let max_head = fixed.limits.max_header_bytes;
-    let mut buf = BytesMut::with_capacity(2 * HEAD_CHUNK);
     let mut wait = fixed.header_read_timeout;
     let mut g;
     loop {
@@ -110,12 +157,11 @@ async fn serve_on<T: AsyncRead + AsyncWrite + Unpin>(
         }
         let now = tokio::time::Instant::now();
         let mut deadline = now + wait;
-        // Waiting for a request with nothing of it read: what the connection holds is let go
-        // of at `park_at` (`PARK_AFTER`); from then on it waits with no buffer (`parked`).
+        // Waiting for a request with nothing of it read: at `park_at` (`PARK_AFTER`) this busy
+        // spell ends, and `serve` waits for the next request with the stream alone.
         let mut park_at = (buf.is_empty() && !*stopping.borrow())
             .then(|| now + PARK_AFTER)
             .filter(|at| *at < deadline);
-        let mut parked = false;
         // Set while the body of a request for one of the gateway's own targets is awaited,
         // and once it is late.
         let (mut awaiting_body, mut late) = (false, false);
@@ -123,7 +169,9 @@ async fn serve_on<T: AsyncRead + AsyncWrite + Unpin>(
             let mut slots = Slots::new();
             match slots.request(&buf, fixed.limits.max_headers) {
                 // However it arrived, a head over the limit is hyper's to refuse (431).
-                Parsed::Head(h) if h.len > max_head => return End::Hyper(Prefixed::new(buf, io)),
+                Parsed::Head(h) if h.len > max_head => {
+                    return Spell::Ended(End::Hyper(Prefixed::new(buf, io)));
+                }
                 Parsed::Head(h) => {
                     let started = Instant::now();
                     // Each request loads the generation current when it starts.
@@ -132,7 +180,7 @@ async fn serve_on<T: AsyncRead + AsyncWrite + Unpin>(
                     let out = &mut kept.upstream_out;
                     match decide(&h, &buf, (&g, shared, conn), late, out).await {
                         Decided::Take(plan, seen) => break (plan, seen, started),
-                        Decided::Hyper => return End::Hyper(Prefixed::new(buf, io)),
+                        Decided::Hyper => return Spell::Ended(End::Hyper(Prefixed::new(buf, io))),
                         Decided::MoreBody if !awaiting_body => {
                             awaiting_body = true;
                             deadline = tokio::time::Instant::now() + g.config.body_read_timeout;
@@ -140,17 +188,17 @@ async fn serve_on<T: AsyncRead + AsyncWrite + Unpin>(
                         Decided::MoreBody => {}
                     }
                 }
-                Parsed::Elsewhere => return End::Hyper(Prefixed::new(buf, io)),
+                Parsed::Elsewhere => return Spell::Ended(End::Hyper(Prefixed::new(buf, io))),
                 Parsed::Partial if buf.len() > max_head => {
-                    return End::Hyper(Prefixed::new(buf, io));
+                    return Spell::Ended(End::Hyper(Prefixed::new(buf, io)));
                 }
                 Parsed::Partial => {}
             }
             let was_empty = buf.is_empty();
             tokio::select! {
-                read = read_more(&mut io, &mut buf, parked) => match read {
-                    Ok(n) if n > 0 => (park_at, parked) = (None, false),
-                    _ => return End::Closed,
+                read = read_more(&mut io, &mut buf) => match read {
+                    Ok(n) if n > 0 => park_at = None,
+                    _ => return Spell::Ended(End::Closed),
                 },
                 // A late body is refused (`decide` sees `late`), and the connection closed.
                 _ = tokio::time::sleep_until(deadline), if awaiting_body => {
@@ -162,14 +210,11 @@ async fn serve_on<T: AsyncRead + AsyncWrite + Unpin>(
                 // picks among ready arms at random.
                 _ = tokio::time::sleep_until(park_at.unwrap_or(deadline)), if !awaiting_body => {
                     if park_at.take().is_none() {
-                        return End::Closed;
+                        return Spell::Ended(End::Closed);
                     }
-                    kept.release(&shared.parking);
-                    buf = BytesMut::new();
-                    parked = true;
-                    continue;
+                    return Spell::Idle(io, deadline);
                 }
-                _ = stopping.wait_for(|s| *s) => return End::Closed,
+                _ = stopping.wait_for(|s| *s) => return Spell::Ended(End::Closed),
             }
             if was_empty {
                 // The rest of the head within the header read timeout.
@@ -197,31 +242,18 @@ async fn serve_on<T: AsyncRead + AsyncWrite + Unpin>(
         .await;
         conn.activity.end();
         let Some(close) = answered else {
-            return End::Closed;
+            return Spell::Ended(End::Closed);
         };
         if close {
             let _ = tokio::time::timeout(CLOSE_TIME, io.shutdown()).await;
-            return End::Closed;
+            return Spell::Ended(End::Closed);
         }
         wait = fixed.idle_timeout;
     }
 }
 
-/// Reads more of a request head into `buf`. A parked connection has no buffer: it waits with
-/// a one-byte read (over TLS, rustls holds the record meanwhile) and takes one when a request
-/// begins.
-async fn read_more<T: AsyncRead + Unpin>(
-    io: &mut T,
-    buf: &mut BytesMut,
-    parked: bool,
-) -> std::io::Result<usize> {
-    if parked && buf.is_empty() {
-        let mut first = [0u8; 1];
-        let n = io.read(&mut first).await?;
-        buf.reserve(2 * HEAD_CHUNK);
-        buf.extend_from_slice(&first[..n]);
-        return Ok(n);
-    }
+/// Reads more of a request head into `buf`.
+async fn read_more<T: AsyncRead + Unpin>(io: &mut T, buf: &mut BytesMut) -> std::io::Result<usize> {
     buf.reserve(HEAD_CHUNK);
     io.read_buf(buf).await
 }

@@ -96,3 +96,55 @@ async fn a_closing_callers_upstream_connection_serves_the_next_caller() {
     assert_eq!(log.connections.load(Ordering::SeqCst) - before, 1);
     assert_eq!(log.requests.load(Ordering::SeqCst), 3);
 }
+
+/// An idle HTTP/1.1 caller's connection, once it has let go of all it held (its upstream
+/// connection parked), still ends at once when the server stops: the stop does not wait out
+/// the shutdown grace (30 s here) for it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_callers_connection_ends_when_the_server_stops() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (up, _) = spawn_upstream().await;
+    let gw = spawn_gateway_toml(&config_with(up, |t| {
+        let server = t["server"].as_table_mut().unwrap();
+        server.insert("shutdown_grace_ms".into(), 30_000.into());
+    }))
+    .await;
+    let token = gw.token("backoffice-app", SECRET).await;
+    let mut tls = tls_stream(&gw, &[&gw.ca_pem], &[b"http/1.1"]).await;
+    let head = format!(
+        "GET /admin/echo HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\n\r\n"
+    );
+    tls.write_all(head.as_bytes()).await.unwrap();
+    // The answer, whole (its Content-Length says where it ends).
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let whole = |got: &[u8]| {
+        let text = String::from_utf8_lossy(got);
+        let (head, body) = text.split_once("\r\n\r\n")?;
+        let length: usize = (head.lines())
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length:")
+                    .map(|v| v.trim().to_string())
+            })?
+            .parse()
+            .ok()?;
+        (body.len() >= length).then_some(())
+    };
+    while whole(&got).is_none() {
+        let n = tls.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "closed before the answer was whole");
+        got.extend_from_slice(&chunk[..n]);
+    }
+    assert!(got.starts_with(b"HTTP/1.1 200"));
+    // Idle: the connection gives its upstream connection back.
+    await_parked(&gw, 1).await;
+
+    tokio::time::timeout(Duration::from_secs(10), gw.stop())
+        .await
+        .expect("the stop waited for the idle connection");
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), tls.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "the idle connection was closed");
+    assert!(rest.is_empty());
+}

@@ -70,6 +70,11 @@ pub async fn handle(mut req: Request<Incoming>, state: &State, conn: &ConnInfo) 
         decision: judged.is_some(),
     };
     access::finish(&shared.metrics, &conn.counted, &finished);
+    // Never indexed (HPACK): a value unique to each response would only churn the HTTP/2
+    // connection's header table (h2 indexes it, evicts another entry to make room, and walks
+    // the same name's earlier values each time) and the caller's, as nginx never indexes one.
+    let mut request_id = request_id;
+    request_id.set_sensitive(true);
     resp.headers_mut().insert(X_REQUEST_ID, request_id);
     resp
 }

@@ -47,6 +47,7 @@ class Conn:
         self.decoder = hpack.Decoder()
         self.server_settings = {}
         self.fields = {}
+        self.decoded = {}
         self.ended = set()
         self.reset = set()
         self.sock.sendall(preface)
@@ -84,8 +85,10 @@ class Conn:
         payload = self.buf[9 : 9 + length]
         self.buf = self.buf[9 + length :]
         if kind == HEADERS and stream not in self.fields:
-            # Every block is decoded, in order: HPACK's table is the connection's.
-            self.fields[stream] = dict(self.decoder.decode(payload))
+            # Every block is decoded, in order: HPACK's table is the connection's. The decoded
+            # fields keep their representation (`hpack.NeverIndexedHeaderTuple` or not).
+            self.decoded[stream] = self.decoder.decode(payload)
+            self.fields[stream] = dict(self.decoded[stream])
         elif kind == HEADERS:
             self.decoder.decode(payload)  # trailers
         if kind in (HEADERS, DATA) and flags & END_STREAM:
@@ -577,6 +580,20 @@ def _():
     status = c.expect_response(7)
     assert status == "401", status
     return "200 200 200 401"
+
+
+# RFC 7541 (HPACK).
+@case("7541/7.1.3 the request id, unique to each response, is never indexed")
+def _():
+    c = Conn()
+    for sid in (1, 3):
+        c.request(sid)
+        c.expect_response(sid)
+    ids = [f for sid in (1, 3) for f in c.decoded[sid] if f[0] == "x-request-id"]
+    assert len(ids) == 2 and ids[0][1] != ids[1][1], "two responses, two request ids: %s" % ids
+    plain = [f for f in ids if not isinstance(f, hpack.NeverIndexedHeaderTuple)]
+    assert not plain, "request ids sent indexable: %s" % plain
+    return "never indexed (two responses)"
 
 
 failed = deviations = 0

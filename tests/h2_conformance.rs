@@ -1,6 +1,6 @@
 //! The HTTP/2 listener's conformance, in h2spec's manner: tests/h2_conformance.py (Debian's
 //! python3-hpack, installed by `scripts/test`; h2spec itself is not packaged for Debian, PyPI
-//! or npm) sends 51 cases of malformed and well-formed frames over TLS, named by h2spec's
+//! or npm) sends 52 cases of malformed and well-formed frames over TLS, named by h2spec's
 //! sections, and checks what RFC 9113 requires of each: the refusal and its error code, or
 //! the answer. Nine are refused with PROTOCOL_ERROR where the RFC names a finer code
 //! (FRAME_SIZE_ERROR, COMPRESSION_ERROR, STREAM_CLOSED, FLOW_CONTROL_ERROR): the h2 crate

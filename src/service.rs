@@ -26,7 +26,7 @@ pub async fn handle(mut req: Request<Incoming>, state: &State, conn: &ConnInfo) 
     let g = state.load();
     let shared = &state.shared;
     let start = Instant::now();
-    let request_id = shared.request_ids.of(req.headers_mut());
+    let mut request_id = shared.request_ids.of(req.headers_mut());
     let version = req.version();
     // A refused CONNECT ends an HTTP/1 connection: nothing after it is read as a request.
     let closes = req.method() == Method::CONNECT && version < Version::HTTP_2;
@@ -73,7 +73,6 @@ pub async fn handle(mut req: Request<Incoming>, state: &State, conn: &ConnInfo) 
     // Never indexed (HPACK): a value unique to each response would only churn the HTTP/2
     // connection's header table (h2 indexes it, evicts another entry to make room, and walks
     // the same name's earlier values each time) and the caller's, as nginx never indexes one.
-    let mut request_id = request_id;
     request_id.set_sensitive(true);
     resp.headers_mut().insert(X_REQUEST_ID, request_id);
     resp

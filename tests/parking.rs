@@ -121,15 +121,7 @@ async fn an_idle_callers_connection_ends_when_the_server_stops() {
     let whole = |got: &[u8]| {
         let text = String::from_utf8_lossy(got);
         let (head, body) = text.split_once("\r\n\r\n")?;
-        let length: usize = (head.lines())
-            .find_map(|l| {
-                l.to_ascii_lowercase()
-                    .strip_prefix("content-length:")
-                    .map(|v| v.trim().to_string())
-            })?
-            .parse()
-            .ok()?;
-        (body.len() >= length).then_some(())
+        (body.len() >= support::scripted::content_length(head)).then_some(())
     };
     while whole(&got).is_none() {
         let n = tls.read(&mut chunk).await.unwrap();

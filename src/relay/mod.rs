@@ -79,7 +79,7 @@ pub async fn serve<T: AsyncRead + AsyncWrite + Unpin>(
     conn: &ConnInfo,
     mut stopping: watch::Receiver<bool>,
 ) -> End<T> {
-    let mut buf = BytesMut::with_capacity(2 * HEAD_CHUNK);
+    let mut buf = head_buffer();
     loop {
         let busy = serve_busy(io, buf, state, conn, stopping.clone());
         match Box::pin(busy).await {
@@ -125,7 +125,7 @@ async fn wake<T: AsyncRead + Unpin>(
     tokio::select! {
         read = io.read(&mut first) => match read {
             Ok(1) => {
-                let mut buf = BytesMut::with_capacity(2 * HEAD_CHUNK);
+                let mut buf = head_buffer();
                 buf.extend_from_slice(&first);
                 Some((io, buf))
             }
@@ -250,6 +250,11 @@ async fn serve_on<T: AsyncRead + AsyncWrite + Unpin>(
         }
         wait = fixed.idle_timeout;
     }
+}
+
+/// The buffer a busy spell reads its request heads into.
+fn head_buffer() -> BytesMut {
+    BytesMut::with_capacity(2 * HEAD_CHUNK)
 }
 
 /// Reads more of a request head into `buf`.

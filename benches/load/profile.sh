@@ -8,6 +8,10 @@
 # of the signature verification's own symbols (P-256 or RSA arithmetic; for HAProxy, whose
 # libcrypto is stripped, libcrypto's share), and the proxy's CPU time per request split into
 # the signature check and the rest: the per-request cost beyond the signature (BENCHMARKS.md).
+# ROW nginx-token: nginx in storegate's place answering the token endpoint's POST with a
+# response storegate minted (same headers and body, from its config: no signature, no client
+# check): what serving a token's bytes costs a lean server on this core, the floor under the
+# token endpoint's cost beyond its signature.
 # Uses what benches/load/compare.sh left in target/loadbench; the same layout: storegate on
 # core 0, the load and the upstream on core 1. Loopback only; stops what it started.
 set -euo pipefail
@@ -17,7 +21,7 @@ cd "$(dirname "$0")/../../target/loadbench" || { echo "run benches/load/compare.
 command -v perf >/dev/null || { apt-get update -qq && apt-get install -y -qq linux-perf >/dev/null; }
 case $ROW in
   plain) CONFIG=sg_plain.toml SG=http://127.0.0.1:19082 ;;
-  tls | h2 | token) CONFIG=sg_tls.toml SG=https://127.0.0.1:19446 ;;
+  tls | h2 | token | nginx-token) CONFIG=sg_tls.toml SG=https://127.0.0.1:19446 ;;
   rs256 | haproxy-rs256) CONFIG=sg_rs_nocache.toml SG=https://127.0.0.1:19448 ;;
   es256 | haproxy-es256) CONFIG=sg_nocache.toml SG=https://127.0.0.1:19447 ;;
   *) echo "unknown row $ROW" >&2; exit 2 ;;
@@ -36,9 +40,44 @@ if [[ $ROW == haproxy-* ]]; then
   taskset -c 0 haproxy -f haproxy.cfg -db >/dev/null 2>&1 & SGPID=$!; PIDS+=($SGPID)
   for _ in $(seq 50); do curl -sk -o /dev/null -H "Authorization: Bearer $tok" $SG/api/products && break; sleep 0.1; done
 fi
+if [[ $ROW == nginx-token ]]; then
+  # The token response (its body and headers) as storegate sends it, served by nginx on the
+  # same core from its config; storegate stopped.
+  body=$(curl -sk $SG/connect/token -d grant_type=client_credentials -d client_id=bench -d client_secret=load-test-secret)
+  [[ $body == *'"access_token":"ey'* && $body != *"'"* ]] || { echo "no token response: $body" >&2; exit 1; }
+  kill $SGPID; wait $SGPID 2>/dev/null || true
+  mkdir -p canned/logs
+  cat > canned/nginx.conf <<EOF
+worker_processes 1;
+pid $PWD/canned/nginx.pid;
+error_log $PWD/canned/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  keepalive_requests 1000000;
+  server {
+    listen 127.0.0.1:19460 ssl;
+    ssl_certificate $PWD/tls-cert.pem;
+    ssl_certificate_key $PWD/tls-key.pem;
+    location = /connect/token {
+      default_type application/json;
+      add_header cache-control no-store;
+      add_header pragma no-cache;
+      add_header x-request-id 24d7b19880f442140000000000000001;
+      return 200 '$body';
+    }
+  }
+}
+EOF
+  taskset -c 0 nginx -c "$PWD/canned/nginx.conf" -g 'daemon off;' & PIDS+=($!)
+  SG=https://127.0.0.1:19460
+  for _ in $(seq 50); do [[ $(curl -sk $SG/connect/token -d a=b) == "$body" ]] && break; sleep 0.1; done
+  # Its worker serves the requests: the worker's CPU time is the row's.
+  SGPID=$(pgrep -P "${PIDS[-1]}")
+fi
 case $ROW in
   h2) taskset -c 1 h2load -t1 -c10 -m10 -D12 -H "Authorization: Bearer $tok" $SG/api/products > wrk.$ROW.txt & ;;
-  token) taskset -c 1 wrk -t1 -c50 -d12s -s token.lua $SG/connect/token > wrk.$ROW.txt & ;;
+  token | nginx-token) taskset -c 1 wrk -t1 -c50 -d12s -s token.lua $SG/connect/token > wrk.$ROW.txt & ;;
   *) taskset -c 1 wrk -t1 -c50 -d12s -H "Authorization: Bearer $tok" $SG/api/products > wrk.$ROW.txt & ;;
 esac
 PIDS+=($!)

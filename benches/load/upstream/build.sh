@@ -7,8 +7,8 @@
 #
 # `benches/load/upstream/build.sh` prints the binary's path; then
 # `PROTOCOLS=h2 benches/load/idle.sh <that path>` and `MODE=h2 benches/load/instructions.sh`.
-# Works in a git worktree of HEAD and its own target directory (under target/upstream), so
-# the checkout and its build are untouched.
+# Builds in a git worktree of HEAD (removed afterwards) and its own target directory (under
+# target/upstream), so the checkout and its build are untouched.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../../.." && pwd)
 W="$ROOT/target/upstream"
@@ -21,8 +21,10 @@ cp -r "$REG/$H2" "$REG/$TU" "$W/crates/"
 # The patch names the versions it was written against; it must apply as it is.
 (cd "$W/crates" && patch -s -p1 < "$ROOT/benches/load/upstream/h2-idle-buffers.patch")
 git -C "$ROOT" worktree remove --force "$W/tree" 2>/dev/null || true
-git -C "$ROOT" worktree add --detach "$W/tree" HEAD >/dev/null
+git -C "$ROOT" worktree add --quiet --detach "$W/tree" HEAD
 printf '\n[patch.crates-io]\nh2 = { path = "%s" }\ntokio-util = { path = "%s" }\n' \
   "$W/crates/$H2" "$W/crates/$TU" >> "$W/tree/Cargo.toml"
 CARGO_TARGET_DIR="$W/target" cargo build --release --quiet --manifest-path "$W/tree/Cargo.toml" --bin storegate
+# The binary stays in the target directory; the worktree was only for the build.
+git -C "$ROOT" worktree remove --force "$W/tree"
 echo "$W/target/release/storegate"
